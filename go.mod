@@ -1,0 +1,3 @@
+module avatargan
+
+go 1.26
