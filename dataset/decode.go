@@ -1,0 +1,250 @@
+package dataset
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	stddraw "image/draw"
+	"os"
+
+	// Registered decoders: these are the formats the scanner accepts.
+	_ "image/gif"
+	_ "image/jpeg"
+	_ "image/png"
+
+	"golang.org/x/image/draw"
+	_ "golang.org/x/image/webp"
+)
+
+// Reasons a file is skipped; they are the keys of Report.Reasons.
+const (
+	ReasonUnreadable = "unreadable"     // open/read failed
+	ReasonEmpty      = "empty file"     // zero bytes
+	ReasonNotImage   = "not an image"   // no registered format matches the header
+	ReasonCorrupt    = "corrupt"        // header parsed but pixel data did not decode
+	ReasonTooSmall   = "too small"      // shorter side below Options.MinSide
+	ReasonTooLarge   = "too large"      // over Options.MaxPixels (decompression bomb guard)
+	ReasonFileSize   = "file too large" // more bytes than any image within the pixel budget needs
+)
+
+// skipError carries a Report reason with the underlying cause.
+type skipError struct {
+	reason string
+	err    error
+}
+
+func (e *skipError) Error() string {
+	if e.err == nil {
+		return e.reason
+	}
+	return e.reason + ": " + e.err.Error()
+}
+
+func (e *skipError) Unwrap() error { return e.err }
+
+func skip(reason string, err error) error { return &skipError{reason, err} }
+
+// reasonOf maps any decode error to a Report reason.
+func reasonOf(err error) string {
+	var se *skipError
+	if errors.As(err, &se) {
+		return se.reason
+	}
+	return ReasonCorrupt
+}
+
+// maxFileBytes bounds what is read for one file: no sane encoding of an
+// image within the pixel budget needs more than ~4 bytes per pixel plus
+// metadata, and refusing early avoids reading a multi-GB file into memory.
+func maxFileBytes(maxPixels int) int64 {
+	return int64(maxPixels)*4 + 16<<20
+}
+
+// readFile reads path with the size guard and maps failures to reasons.
+func readFile(path string, maxPixels int) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, skip(ReasonUnreadable, err)
+	}
+	if fi.Size() > maxFileBytes(maxPixels) {
+		return nil, skip(ReasonFileSize, fmt.Errorf("%d bytes", fi.Size()))
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, skip(ReasonUnreadable, err)
+	}
+	return b, nil
+}
+
+// safeDecodeConfig and safeDecode turn a panic in a third-party decoder into
+// an error, because bad input must never stop a run.
+func safeDecodeConfig(b []byte) (cfg image.Config, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder panic: %v", r)
+		}
+	}()
+	cfg, _, err = image.DecodeConfig(bytes.NewReader(b))
+	return cfg, err
+}
+
+func safeDecode(b []byte) (img image.Image, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			img, err = nil, fmt.Errorf("decoder panic: %v", r)
+		}
+	}()
+	img, _, err = image.Decode(bytes.NewReader(b))
+	return img, err
+}
+
+// decodeBytes runs one encoded file through the whole pipeline and writes the
+// size x size HWC RGB result into dst (len size*size*3).
+//
+// The dimensions are checked with image.DecodeConfig before decoding so a
+// tiny file claiming a huge canvas is refused before any pixel allocation.
+func decodeBytes(dst, b []byte, size, minSide, maxPixels int) error {
+	if len(b) == 0 {
+		return skip(ReasonEmpty, nil)
+	}
+	cfg, err := safeDecodeConfig(b)
+	if err != nil {
+		if errors.Is(err, image.ErrFormat) {
+			return skip(ReasonNotImage, nil)
+		}
+		return skip(ReasonCorrupt, err)
+	}
+	w, h := cfg.Width, cfg.Height
+	if w <= 0 || h <= 0 || int64(w)*int64(h) > int64(maxPixels) {
+		return skip(ReasonTooLarge, fmt.Errorf("%dx%d", w, h))
+	}
+	if min(w, h) < minSide {
+		return skip(ReasonTooSmall, fmt.Errorf("%dx%d", w, h))
+	}
+	img, err := safeDecode(b)
+	if err != nil {
+		return skip(ReasonCorrupt, err)
+	}
+	// Decoders are trusted for the header above but the decoded bounds are
+	// what we index, so re-check them.
+	r := img.Bounds()
+	if r.Dx() <= 0 || r.Dy() <= 0 || int64(r.Dx())*int64(r.Dy()) > int64(maxPixels) || min(r.Dx(), r.Dy()) < minSide {
+		return skip(ReasonCorrupt, fmt.Errorf("decoded bounds %v disagree with header %dx%d", r, w, h))
+	}
+	cropResize(dst, img, size)
+	return nil
+}
+
+// cropResize center-crops img to a square, flattens it onto opaque white RGB
+// and resamples it to size x size, writing HWC RGB into dst.
+func cropResize(dst []byte, img image.Image, size int) {
+	r := img.Bounds()
+	s := min(r.Dx(), r.Dy())
+	x0 := r.Min.X + (r.Dx()-s)/2
+	y0 := r.Min.Y + (r.Dy()-s)/2
+
+	// Flatten: white background, then the source composited Over it. The
+	// standard library has fast paths for YCbCr (JPEG), Gray, CMYK, RGBA and
+	// NRGBA sources and handles Paletted and anything else generically, so
+	// every colour model ends up as opaque 8-bit RGB here.
+	sq := image.NewRGBA(image.Rect(0, 0, s, s))
+	for i := range sq.Pix {
+		sq.Pix[i] = 0xff
+	}
+	stddraw.Draw(sq, sq.Bounds(), img, image.Pt(x0, y0), stddraw.Over)
+
+	switch {
+	case s == size:
+		packRGB(dst, sq.Pix, size*size)
+	case s%size == 0:
+		// Exact integer shrink (the default 96 -> 48): a plain k x k box
+		// average, which is area resampling with no fractional overlaps.
+		boxShrink(dst, sq, s/size, size)
+	case s > size:
+		out := image.NewRGBA(image.Rect(0, 0, size, size))
+		areaKernel(float64(s)/float64(size)).Scale(out, out.Bounds(), sq, sq.Bounds(), draw.Src, nil)
+		packRGB(dst, out.Pix, size*size)
+	default:
+		// Enlarging: there is nothing to average, so use a smooth
+		// interpolating cubic.
+		out := image.NewRGBA(image.Rect(0, 0, size, size))
+		draw.CatmullRom.Scale(out, out.Bounds(), sq, sq.Bounds(), draw.Src, nil)
+		packRGB(dst, out.Pix, size*size)
+	}
+}
+
+// packRGB drops the (opaque) alpha channel of n RGBA pixels.
+func packRGB(dst, rgba []byte, n int) {
+	for i := 0; i < n; i++ {
+		dst[3*i+0] = rgba[4*i+0]
+		dst[3*i+1] = rgba[4*i+1]
+		dst[3*i+2] = rgba[4*i+2]
+	}
+}
+
+// boxShrink averages k x k blocks of the square RGBA src into size x size RGB,
+// rounding to nearest.
+func boxShrink(dst []byte, src *image.RGBA, k, size int) {
+	n := uint32(k * k)
+	half := n / 2
+	for y := 0; y < size; y++ {
+		for x := 0; x < size; x++ {
+			var r, g, b uint32
+			for dy := 0; dy < k; dy++ {
+				row := src.Pix[(y*k+dy)*src.Stride+x*k*4:]
+				for dx := 0; dx < k; dx++ {
+					p := row[dx*4 : dx*4+3 : dx*4+3]
+					r += uint32(p[0])
+					g += uint32(p[1])
+					b += uint32(p[2])
+				}
+			}
+			o := dst[(y*size+x)*3 : (y*size+x)*3+3 : (y*size+x)*3+3]
+			o[0] = uint8((r + half) / n)
+			o[1] = uint8((g + half) / n)
+			o[2] = uint8((b + half) / n)
+		}
+	}
+}
+
+// areaKernel returns a draw.Kernel that performs exact area averaging for a
+// shrink by factor scale (> 1): each source pixel is weighted by how much of
+// it falls inside the destination pixel's footprint. x/image/draw widens a
+// kernel's support by the scale when shrinking and passes the distance in
+// destination-pixel units, so At converts back to source pixels and returns
+// the overlap of [d-0.5, d+0.5] with [-scale/2, scale/2]. Unlike CatmullRom
+// or (Approx)BiLinear this is the classic "area" filter: no ringing, and
+// every source pixel contributes exactly its share.
+func areaKernel(scale float64) *draw.Kernel {
+	return &draw.Kernel{
+		Support: 0.5 + 0.5/scale,
+		At: func(t float64) float64 {
+			d := t * scale // distance in source pixels
+			lo := max(d-0.5, -scale/2)
+			hi := min(d+0.5, scale/2)
+			if hi <= lo {
+				return 0
+			}
+			return hi - lo
+		},
+	}
+}
+
+// LoadImage runs one file through the same pipeline as Load (format sniffing,
+// pixel-budget check, center crop, flatten onto white, area resize) and
+// returns size x size HWC RGB bytes. It uses the default MaxPixels and
+// MinSide; the error says why a file was refused.
+func LoadImage(path string, size int) ([]uint8, error) {
+	if size <= 0 {
+		return nil, fmt.Errorf("dataset: size must be positive, got %d", size)
+	}
+	b, err := readFile(path, DefaultMaxPixels)
+	if err == nil {
+		dst := make([]uint8, size*size*3)
+		if err = decodeBytes(dst, b, size, DefaultMinSide, DefaultMaxPixels); err == nil {
+			return dst, nil
+		}
+	}
+	return nil, fmt.Errorf("dataset: %s: %w", path, err)
+}
