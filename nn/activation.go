@@ -1,0 +1,120 @@
+package nn
+
+import (
+	"math"
+
+	"avatargan/internal/gemm"
+)
+
+// Act is an activation that BatchNorm2d can apply in the same pass as the
+// normalisation, saving a trip through memory in forward and backward.
+type Act int
+
+const (
+	// ActNone applies no activation.
+	ActNone Act = iota
+	// ActReLU applies max(x, 0).
+	ActReLU
+	// ActLeakyReLU applies x for x > 0 and slope*x otherwise.
+	ActLeakyReLU
+)
+
+// elementwise grain: large enough that a chunk amortises the pool hand-off.
+const ewGrain = 1 << 14
+
+// ReLU is max(x, 0), elementwise on any layout.
+type ReLU struct{ y, dx []float32 }
+
+// Forward returns relu(x) in a buffer owned by the layer.
+func (a *ReLU) Forward(x []float32) []float32 {
+	a.y = grow(a.y, len(x))
+	y := a.y
+	gemm.ParallelFor(len(x), ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = max(x[i], 0)
+		}
+	})
+	return y
+}
+
+// Backward returns dx = dy where y > 0, else 0 (PyTorch's gradient at 0 is 0).
+func (a *ReLU) Backward(dy []float32) []float32 {
+	a.dx = grow(a.dx, len(dy))
+	y, dx := a.y, a.dx
+	gemm.ParallelFor(len(dy), ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if y[i] > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = 0
+			}
+		}
+	})
+	return dx
+}
+
+// LeakyReLU is x for x > 0 and Slope*x otherwise (the discriminator uses 0.2).
+type LeakyReLU struct {
+	Slope float32
+	y, dx []float32
+}
+
+// Forward returns leaky_relu(x) in a buffer owned by the layer.
+func (a *LeakyReLU) Forward(x []float32) []float32 {
+	a.y = grow(a.y, len(x))
+	y, s := a.y, a.Slope
+	gemm.ParallelFor(len(x), ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if v := x[i]; v > 0 {
+				y[i] = v
+			} else {
+				y[i] = s * v
+			}
+		}
+	})
+	return y
+}
+
+// Backward returns dx; the sign of y equals the sign of x for a positive slope, so y
+// alone decides the branch.
+func (a *LeakyReLU) Backward(dy []float32) []float32 {
+	a.dx = grow(a.dx, len(dy))
+	y, dx, s := a.y, a.dx, a.Slope
+	gemm.ParallelFor(len(dy), ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if y[i] > 0 {
+				dx[i] = dy[i]
+			} else {
+				dx[i] = s * dy[i]
+			}
+		}
+	})
+	return dx
+}
+
+// Tanh is the elementwise hyperbolic tangent (the generator's output).
+type Tanh struct{ y, dx []float32 }
+
+// Forward returns tanh(x) in a buffer owned by the layer.
+func (a *Tanh) Forward(x []float32) []float32 {
+	a.y = grow(a.y, len(x))
+	y := a.y
+	gemm.ParallelFor(len(x), ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = float32(math.Tanh(float64(x[i])))
+		}
+	})
+	return y
+}
+
+// Backward returns dx = dy * (1 - y^2).
+func (a *Tanh) Backward(dy []float32) []float32 {
+	a.dx = grow(a.dx, len(dy))
+	y, dx := a.y, a.dx
+	gemm.ParallelFor(len(dy), ewGrain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			dx[i] = dy[i] * (1 - y[i]*y[i])
+		}
+	})
+	return dx
+}

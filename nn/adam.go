@@ -1,0 +1,65 @@
+package nn
+
+import (
+	"math"
+
+	"avatargan/internal/gemm"
+)
+
+// Adam is torch.optim.Adam (no weight decay, not amsgrad): bias-corrected moments,
+// p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps), in float32 like PyTorch's
+// float32 params.
+type Adam struct {
+	LR, Beta1, Beta2, Eps float64
+	// T is the number of steps taken (PyTorch's state 'step').
+	T int64
+	// Params are the trainable params; M and V their first and second moments.
+	Params []*Param
+	M, V   [][]float32
+}
+
+// NewAdam returns an Adam over the trainable (non-buffer) entries of params.
+func NewAdam(params []*Param, lr, beta1, beta2, eps float64) *Adam {
+	a := &Adam{LR: lr, Beta1: beta1, Beta2: beta2, Eps: eps, Params: Trainable(params)}
+	for _, p := range a.Params {
+		a.M = append(a.M, make([]float32, len(p.Data)))
+		a.V = append(a.V, make([]float32, len(p.Data)))
+	}
+	return a
+}
+
+// Step applies one update from the params' current gradients.
+func (a *Adam) Step() {
+	a.T++
+	bc1 := 1 - math.Pow(a.Beta1, float64(a.T))
+	bc2 := 1 - math.Pow(a.Beta2, float64(a.T))
+	b1, b2 := float32(a.Beta1), float32(a.Beta2)
+	step := float32(a.LR / bc1)
+	bc2s := float32(math.Sqrt(bc2))
+	eps := float32(a.Eps)
+	for i, p := range a.Params {
+		w, g, m, v := p.Data, p.Grad, a.M[i], a.V[i]
+		gemm.ParallelFor(len(w), 1<<15, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				gj := g[j]
+				mj := b1*m[j] + (1-b1)*gj
+				vj := b2*v[j] + (1-b2)*gj*gj
+				m[j], v[j] = mj, vj
+				w[j] -= step * mj / (float32(math.Sqrt(float64(vj)))/bc2s + eps)
+			}
+		})
+	}
+}
+
+// State returns the optimiser state for serialisation: "step" (a Count) then, for each
+// param, "<name>.exp_avg" and "<name>.exp_avg_sq" (PyTorch's state keys). The tensors
+// alias the live state, so writing through them restores a checkpoint.
+func (a *Adam) State() []NamedTensor {
+	out := []NamedTensor{{Name: "step", Shape: []int{}, Count: &a.T}}
+	for i, p := range a.Params {
+		out = append(out,
+			NamedTensor{Name: p.Name + ".exp_avg", Shape: p.Shape, Data: a.M[i]},
+			NamedTensor{Name: p.Name + ".exp_avg_sq", Shape: p.Shape, Data: a.V[i]})
+	}
+	return out
+}

@@ -1,0 +1,178 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"avatargan/internal/gemm"
+)
+
+// BatchNorm2d is PyTorch's BatchNorm2d (affine, tracking running stats) on CNHW
+// activations, where each channel's N*H*W values are contiguous, optionally followed by
+// a fused ReLU or LeakyReLU (Act) in the same pass.
+//
+// Training mode normalises with the biased batch variance and updates
+// running = (1-Momentum)*running + Momentum*batch with the unbiased variance, and counts
+// NumBatchesTracked; eval mode normalises with the running statistics.
+type BatchNorm2d struct {
+	C             int
+	Eps, Momentum float64
+	Act           Act
+	Slope         float32 // for ActLeakyReLU
+	Weight, Bias  *Param  // gamma, beta
+	// RunningMean and RunningVar are buffers (Param.Buffer set).
+	RunningMean, RunningVar *Param
+	// NumBatchesTracked counts training-mode forwards, as PyTorch's buffer does.
+	NumBatchesTracked int64
+	// NoParamGrad skips accumulating dgamma and dbeta in Backward.
+	NoParamGrad bool
+
+	m            int // values per channel in the last forward
+	train        bool
+	x, y, dx     []float32
+	mean, invstd []float32
+}
+
+// NewBatchNorm2d returns a BatchNorm2d of c channels (eps 1e-5, momentum 0.1, gamma 1,
+// beta 0, running mean 0, running var 1) with params name+".weight", ".bias",
+// ".running_mean", ".running_var".
+func NewBatchNorm2d(name string, c int, act Act) *BatchNorm2d {
+	b := &BatchNorm2d{C: c, Eps: 1e-5, Momentum: 0.1, Act: act, Slope: 0.2,
+		Weight: newParam(name+".weight", c), Bias: newParam(name+".bias", c),
+		RunningMean: newBuffer(name+".running_mean", c), RunningVar: newBuffer(name+".running_var", c),
+		mean: make([]float32, c), invstd: make([]float32, c)}
+	b.Reset()
+	return b
+}
+
+// Reset sets gamma 1, beta 0, running mean 0, running var 1 and the count to 0.
+func (b *BatchNorm2d) Reset() {
+	for i := 0; i < b.C; i++ {
+		b.Weight.Data[i], b.Bias.Data[i] = 1, 0
+		b.RunningMean.Data[i], b.RunningVar.Data[i] = 0, 1
+	}
+	b.NumBatchesTracked = 0
+}
+
+// Params returns weight, bias, running_mean, running_var (PyTorch's state_dict order,
+// less num_batches_tracked, which is an int64 counter: see Tensors).
+func (b *BatchNorm2d) Params() []*Param {
+	return []*Param{b.Weight, b.Bias, b.RunningMean, b.RunningVar}
+}
+
+// CountTensor returns num_batches_tracked as a NamedTensor named name.
+func (b *BatchNorm2d) CountTensor(name string) NamedTensor {
+	return NamedTensor{Name: name, Shape: []int{}, Count: &b.NumBatchesTracked}
+}
+
+func (b *BatchNorm2d) act(v float32) float32 {
+	switch {
+	case b.Act == ActNone || v > 0:
+		return v
+	case b.Act == ActReLU:
+		return 0
+	default:
+		return b.Slope * v
+	}
+}
+
+// Forward normalises x (CNHW, C channels of n*hw values) and applies Act; y is owned by
+// the layer and x is kept (not copied) for Backward.
+func (b *BatchNorm2d) Forward(x []float32, n, hw int, train bool) []float32 {
+	m := n * hw
+	if len(x) != b.C*m {
+		panic(fmt.Sprintf("nn: BatchNorm2d.Forward: len(x)=%d, want %d x %d", len(x), b.C, m))
+	}
+	b.m, b.train, b.x = m, train, x
+	b.y = grow(b.y, len(x))
+	gemm.ParallelFor(b.C, 1, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			xs := x[c*m : (c+1)*m]
+			var mean, invstd float64
+			if train {
+				// Two passes in float64: exact enough without the cancellation of
+				// E[x^2] - E[x]^2.
+				var s float64
+				for _, v := range xs {
+					s += float64(v)
+				}
+				mean = s / float64(m)
+				var ss float64
+				for _, v := range xs {
+					d := float64(v) - mean
+					ss += d * d
+				}
+				vr := ss / float64(m)
+				invstd = 1 / math.Sqrt(vr+b.Eps)
+				unbiased := vr
+				if m > 1 {
+					unbiased = ss / float64(m-1)
+				}
+				mom := b.Momentum
+				b.RunningMean.Data[c] = float32((1-mom)*float64(b.RunningMean.Data[c]) + mom*mean)
+				b.RunningVar.Data[c] = float32((1-mom)*float64(b.RunningVar.Data[c]) + mom*unbiased)
+			} else {
+				mean = float64(b.RunningMean.Data[c])
+				invstd = 1 / math.Sqrt(float64(b.RunningVar.Data[c])+b.Eps)
+			}
+			b.mean[c], b.invstd[c] = float32(mean), float32(invstd)
+			scale := float64(b.Weight.Data[c]) * invstd
+			sc, sh := float32(scale), float32(float64(b.Bias.Data[c])-mean*scale)
+			ys := b.y[c*m : (c+1)*m]
+			for i, v := range xs {
+				ys[i] = b.act(v*sc + sh)
+			}
+		}
+	})
+	if train {
+		b.NumBatchesTracked++
+	}
+	return b.y
+}
+
+// Backward takes dy (like y), accumulates dgamma and dbeta unless NoParamGrad, and
+// returns dx (owned by the layer). After a training forward the batch statistics are
+// differentiated through; after an eval forward they are constants.
+func (b *BatchNorm2d) Backward(dy []float32) []float32 {
+	m := b.m
+	b.dx = grow(b.dx, len(dy))
+	gemm.ParallelFor(b.C, 1, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			xs, ys := b.x[c*m:(c+1)*m], b.y[c*m:(c+1)*m]
+			dys, dxs := dy[c*m:(c+1)*m], b.dx[c*m:(c+1)*m]
+			mean, invstd := b.mean[c], b.invstd[c]
+			// First pass: g = dy * act'(y) (stored in dx), sum(g), sum(g*xhat).
+			var sg, sgx float64
+			for i, d := range dys {
+				if b.Act != ActNone && ys[i] <= 0 {
+					if b.Act == ActReLU {
+						d = 0
+					} else {
+						d *= b.Slope
+					}
+				}
+				dxs[i] = d
+				sg += float64(d)
+				sgx += float64(d) * float64((xs[i]-mean)*invstd)
+			}
+			if !b.NoParamGrad {
+				b.Weight.Grad[c] += float32(sgx)
+				b.Bias.Grad[c] += float32(sg)
+			}
+			k := b.Weight.Data[c] * invstd
+			if !b.train {
+				for i := range dxs {
+					dxs[i] *= k
+				}
+				continue
+			}
+			// dx = gamma*invstd * (g - mean(g) - xhat*mean(g*xhat)).
+			mg, mgx := float32(sg/float64(m)), float32(sgx/float64(m))
+			for i, g := range dxs {
+				xh := (xs[i] - mean) * invstd
+				dxs[i] = k * (g - mg - xh*mgx)
+			}
+		}
+	})
+	return b.dx
+}

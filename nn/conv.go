@@ -1,0 +1,154 @@
+package nn
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"avatargan/internal/gemm"
+)
+
+// Conv2d is PyTorch's Conv2d (square kernel K, stride, padding, with bias) on CNHW
+// activations. Weight is [OutC, InC, K, K], which read row-major is already the
+// [OutC x InC*K*K] matrix of the im2col GEMM.
+type Conv2d struct {
+	InC, OutC, K, Stride, Pad int
+	Weight, Bias              *Param
+	// NoInputGrad skips dx in Backward (the first layer of a network, or a pass whose
+	// input needs no gradient); NoParamGrad skips dW and db (a pass that only
+	// backpropagates through this layer, such as D during a generator step).
+	NoInputGrad, NoParamGrad bool
+
+	g          geom
+	col, y, dx []float32
+}
+
+// NewConv2d returns a Conv2d with params named name+".weight" and name+".bias", zeroed.
+func NewConv2d(name string, inC, outC, k, stride, pad int) *Conv2d {
+	return &Conv2d{InC: inC, OutC: outC, K: k, Stride: stride, Pad: pad,
+		Weight: newParam(name+".weight", outC, inC, k, k), Bias: newParam(name+".bias", outC)}
+}
+
+// Init sets the weights to N(0, std) truncated at 2 std (the TF original's conv init)
+// and the bias to zero.
+func (c *Conv2d) Init(std float64, r *rand.Rand) {
+	InitNormal(c.Weight.Data, std, true, r)
+	clear(c.Bias.Data)
+}
+
+// Params returns weight and bias.
+func (c *Conv2d) Params() []*Param { return []*Param{c.Weight, c.Bias} }
+
+// OutSize returns the output height and width for an h x w input.
+func (c *Conv2d) OutSize(h, w int) (int, int) {
+	return (h+2*c.Pad-c.K)/c.Stride + 1, (w+2*c.Pad-c.K)/c.Stride + 1
+}
+
+// Forward computes y = conv(x) + bias for x CNHW [InC][n][h][w]; y is CNHW
+// [OutC][n][ho][wo], owned by the layer. x is not kept, only its im2col.
+func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
+	ho, wo := c.OutSize(h, w)
+	if len(x) != c.InC*n*h*w || ho < 1 || wo < 1 {
+		panic(fmt.Sprintf("nn: Conv2d.Forward: len(x)=%d for C=%d N=%d H=%d W=%d", len(x), c.InC, n, h, w))
+	}
+	c.g = geom{C: c.InC, N: n, H: h, W: w, Ho: ho, Wo: wo, K: c.K, S: c.Stride, P: c.Pad}
+	kdim, np := c.InC*c.K*c.K, n*ho*wo
+	c.col = grow(c.col, kdim*np)
+	im2col(c.col, x, c.g)
+	c.y = grow(c.y, c.OutC*np)
+	fillRows(c.y, c.Bias.Data, np)
+	gemm.Sgemm(false, false, c.OutC, np, kdim, 1, c.Weight.Data, kdim, c.col, np, 1, c.y, np)
+	return c.y
+}
+
+// Backward takes dy (CNHW, like y), accumulates dW and db unless NoParamGrad, and
+// returns dx (CNHW, owned by the layer), or nil with NoInputGrad.
+func (c *Conv2d) Backward(dy []float32) []float32 {
+	g := c.g
+	kdim, np := c.InC*c.K*c.K, g.N*g.Ho*g.Wo
+	if !c.NoParamGrad {
+		gemm.Sgemm(false, true, c.OutC, kdim, np, 1, dy, np, c.col, np, 1, c.Weight.Grad, kdim)
+		channelSums(c.Bias.Grad, dy, np)
+	}
+	if c.NoInputGrad {
+		return nil
+	}
+	// dcol overwrites col: dW above was its last use.
+	gemm.Sgemm(true, false, kdim, np, c.OutC, 1, c.Weight.Data, kdim, dy, np, 0, c.col, np)
+	c.dx = grow(c.dx, c.InC*g.N*g.H*g.W)
+	col2im(c.dx, c.col, g, nil)
+	return c.dx
+}
+
+// ConvTranspose2d is PyTorch's ConvTranspose2d (square kernel K, stride, padding,
+// output_padding, with bias) on CNHW activations. Weight is [InC, OutC, K, K], read
+// row-major as the [InC x OutC*K*K] matrix whose transpose maps inputs to columns.
+type ConvTranspose2d struct {
+	InC, OutC, K, Stride, Pad, OutPad int
+	Weight, Bias                      *Param
+	// NoInputGrad and NoParamGrad skip dx and dW/db in Backward, as for Conv2d.
+	NoInputGrad, NoParamGrad bool
+
+	g          geom
+	x          []float32
+	col, y, dx []float32
+}
+
+// NewConvTranspose2d returns a ConvTranspose2d with params name+".weight" and
+// name+".bias", zeroed. outPad must be smaller than stride, as in PyTorch.
+func NewConvTranspose2d(name string, inC, outC, k, stride, pad, outPad int) *ConvTranspose2d {
+	if outPad >= stride || outPad < 0 {
+		panic("nn: ConvTranspose2d: output_padding must be in [0, stride)")
+	}
+	return &ConvTranspose2d{InC: inC, OutC: outC, K: k, Stride: stride, Pad: pad, OutPad: outPad,
+		Weight: newParam(name+".weight", inC, outC, k, k), Bias: newParam(name+".bias", outC)}
+}
+
+// Init sets the weights to N(0, std) truncated at 2 std and the bias to zero.
+func (c *ConvTranspose2d) Init(std float64, r *rand.Rand) {
+	InitNormal(c.Weight.Data, std, true, r)
+	clear(c.Bias.Data)
+}
+
+// Params returns weight and bias.
+func (c *ConvTranspose2d) Params() []*Param { return []*Param{c.Weight, c.Bias} }
+
+// OutSize returns the output height and width for an h x w input.
+func (c *ConvTranspose2d) OutSize(h, w int) (int, int) {
+	return (h-1)*c.Stride - 2*c.Pad + c.K + c.OutPad, (w-1)*c.Stride - 2*c.Pad + c.K + c.OutPad
+}
+
+// Forward computes y = convT(x) + bias for x CNHW [InC][n][h][w]; y is CNHW
+// [OutC][n][ho][wo], owned by the layer. x is kept (not copied) for Backward.
+func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
+	ho, wo := c.OutSize(h, w)
+	if len(x) != c.InC*n*h*w || ho < 1 || wo < 1 {
+		panic(fmt.Sprintf("nn: ConvTranspose2d.Forward: len(x)=%d for C=%d N=%d H=%d W=%d", len(x), c.InC, n, h, w))
+	}
+	// The output is the "image" of the equivalent convolution and the input its grid.
+	c.g = geom{C: c.OutC, N: n, H: ho, W: wo, Ho: h, Wo: w, K: c.K, S: c.Stride, P: c.Pad}
+	c.x = x
+	m, np := c.OutC*c.K*c.K, n*h*w
+	c.col = grow(c.col, m*np)
+	gemm.Sgemm(true, false, m, np, c.InC, 1, c.Weight.Data, m, x, np, 0, c.col, np)
+	c.y = grow(c.y, c.OutC*n*ho*wo)
+	col2im(c.y, c.col, c.g, c.Bias.Data)
+	return c.y
+}
+
+// Backward takes dy (CNHW, like y), accumulates dW and db unless NoParamGrad, and
+// returns dx (CNHW, owned by the layer), or nil with NoInputGrad.
+func (c *ConvTranspose2d) Backward(dy []float32) []float32 {
+	g := c.g
+	m, np := c.OutC*c.K*c.K, g.N*g.Ho*g.Wo
+	im2col(c.col, dy, g)
+	if !c.NoParamGrad {
+		gemm.Sgemm(false, true, c.InC, m, np, 1, c.x, np, c.col, np, 1, c.Weight.Grad, m)
+		channelSums(c.Bias.Grad, dy, g.N*g.H*g.W)
+	}
+	if c.NoInputGrad {
+		return nil
+	}
+	c.dx = grow(c.dx, c.InC*np)
+	gemm.Sgemm(false, false, c.InC, np, m, 1, c.Weight.Data, m, c.col, np, 0, c.dx, np)
+	return c.dx
+}

@@ -1,0 +1,39 @@
+package nn
+
+import "math"
+
+// BCEWithLogits returns the mean over x of binary cross-entropy between sigmoid(x) and
+// a constant target, computed in the stable form max(x,0) - x*t + log1p(exp(-|x|))
+// (PyTorch's), in float64. If grad is non-nil it receives d loss / d x =
+// (sigmoid(x) - t) / len(x).
+func BCEWithLogits(x []float32, target float32, grad []float32) float64 {
+	t := float64(target)
+	n := float64(len(x))
+	var s float64
+	for i, v32 := range x {
+		v := float64(v32)
+		s += math.Max(v, 0) - v*t + math.Log1p(math.Exp(-math.Abs(v)))
+		if grad != nil {
+			grad[i] = float32((Sigmoid(v) - t) / n)
+		}
+	}
+	return s / n
+}
+
+// Sigmoid is 1/(1+exp(-x)), written to avoid overflow for large |x|.
+func Sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+// MeanSigmoid returns the mean of sigmoid(x): the discriminator's mean probability.
+func MeanSigmoid(x []float32) float64 {
+	var s float64
+	for _, v := range x {
+		s += Sigmoid(float64(v))
+	}
+	return s / float64(len(x))
+}

@@ -1,0 +1,115 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"avatargan/internal/gemm"
+)
+
+// Param is one named tensor of a layer in PyTorch layout. Trainable parameters have a
+// Grad of the same length; buffers (BatchNorm running statistics) have Buffer set and a
+// nil Grad, so optimisers skip them.
+type Param struct {
+	Name   string
+	Shape  []int
+	Data   []float32
+	Grad   []float32
+	Buffer bool
+}
+
+func newParam(name string, shape ...int) *Param {
+	n := 1
+	for _, s := range shape {
+		n *= s
+	}
+	return &Param{Name: name, Shape: shape, Data: make([]float32, n), Grad: make([]float32, n)}
+}
+
+func newBuffer(name string, shape ...int) *Param {
+	p := newParam(name, shape...)
+	p.Grad = nil
+	p.Buffer = true
+	return p
+}
+
+// NamedTensor is a view of one tensor for serialisation: float32 data, or, for an int64
+// scalar counter (BatchNorm's num_batches_tracked, Adam's step), Count with Data nil.
+// Data and Count alias the live model state: writing through them loads a checkpoint.
+type NamedTensor struct {
+	Name  string
+	Shape []int
+	Data  []float32
+	Count *int64
+}
+
+// Tensors lists params (trainable and buffers) as NamedTensors with prefix prepended to
+// each name.
+func Tensors(prefix string, ps []*Param) []NamedTensor {
+	out := make([]NamedTensor, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, NamedTensor{Name: prefix + p.Name, Shape: p.Shape, Data: p.Data})
+	}
+	return out
+}
+
+// ZeroGrads clears the gradients of all trainable params.
+func ZeroGrads(ps []*Param) {
+	for _, p := range ps {
+		clear(p.Grad)
+	}
+}
+
+// Trainable returns the params that are not buffers, in order.
+func Trainable(ps []*Param) []*Param {
+	var out []*Param
+	for _, p := range ps {
+		if !p.Buffer {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// InitNormal fills p with N(0, std) draws from r. With truncate, draws beyond two
+// standard deviations are redrawn, as TensorFlow's truncated_normal_initializer does.
+func InitNormal(p []float32, std float64, truncate bool, r *rand.Rand) {
+	for i := range p {
+		v := r.NormFloat64()
+		for truncate && math.Abs(v) > 2 {
+			v = r.NormFloat64()
+		}
+		p[i] = float32(v * std)
+	}
+}
+
+// grow returns buf resliced to n elements, reallocating only when it is too small, so
+// layers reuse their buffers across steps and across smaller batches.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
+
+// NCHWToCNHW writes src ([n][c][hw]) into dst ([c][n][hw]).
+func NCHWToCNHW(dst, src []float32, n, c, hw int) {
+	gemm.ParallelFor(c, 1, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			for ni := 0; ni < n; ni++ {
+				copy(dst[(ci*n+ni)*hw:(ci*n+ni+1)*hw], src[(ni*c+ci)*hw:(ni*c+ci+1)*hw])
+			}
+		}
+	})
+}
+
+// CNHWToNCHW writes src ([c][n][hw]) into dst ([n][c][hw]).
+func CNHWToNCHW(dst, src []float32, n, c, hw int) {
+	gemm.ParallelFor(c, 1, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			for ni := 0; ni < n; ni++ {
+				copy(dst[(ni*c+ci)*hw:(ni*c+ci+1)*hw], src[(ci*n+ni)*hw:(ci*n+ni+1)*hw])
+			}
+		}
+	})
+}
