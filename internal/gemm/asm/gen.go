@@ -1,0 +1,142 @@
+// Command asm generates the amd64 GEMM micro-kernels of package gemm with avo.
+//
+// Run through `go generate` in internal/gemm; it writes kernel_amd64.s and
+// stub_amd64.go. Every kernel has the same contract so that the Go driver can
+// treat them alike:
+//
+//	func(kc int, a, b, c *float32, ldc int, beta float32, load int)
+//
+// a is an mr x kc panel packed k-major (mr floats per k step, alpha already
+// folded in), b a kc x nr panel packed k-major (nr floats per k step), c the
+// top-left of an mr x nr tile with row stride ldc (in floats). The tile becomes
+// a*b + beta*c when load != 0, and a*b (c is never read) when load == 0, so
+// BLAS beta==0 semantics and the first k block need no separate pass over C.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+const signature = "func(kc int, a, b, c *float32, ldc int, beta float32, load int)"
+
+func main() {
+	ConstraintExpr("!noasm")
+	kernel("kernelAVX512", 8, 2, 16, ZMM, 4, 1024)
+	kernel("kernelAVX2", 6, 2, 8, YMM, 4, 512)
+	Generate()
+}
+
+// kernel emits an mr x (nvec*width) kernel. Each k step loads nvec vectors of B
+// and broadcasts mr scalars of A, giving mr*nvec independent FMA chains: enough
+// to hide the 4-cycle FMA latency on two pipes (needs >= 8).
+// unroll is the k unroll factor; pfDist the B prefetch distance in bytes.
+func kernel(name string, mr, nvec, width int, vec func() VecVirtual, unroll, pfDist int) {
+	TEXT(name, NOSPLIT, signature)
+	Doc(fmt.Sprintf("%s computes an %dx%d tile: c = a*b (+ beta*c when load != 0).", name, mr, nvec*width))
+
+	kc := Load(Param("kc"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+
+	// Warm the C tile while the k loop runs; it is touched once at the end.
+	cp := GP64()
+	MOVQ(c, cp)
+	for i := 0; i < mr; i++ {
+		for v := 0; v < nvec*width*4; v += 64 {
+			PREFETCHT0(Mem{Base: cp, Disp: v})
+		}
+		if i+1 < mr {
+			ADDQ(ldc, cp)
+		}
+	}
+
+	acc := make([][]VecVirtual, mr)
+	for i := range acc {
+		acc[i] = make([]VecVirtual, nvec)
+		for v := range acc[i] {
+			acc[i][v] = vec()
+			VXORPS(acc[i][v], acc[i][v], acc[i][v])
+		}
+	}
+
+	aStep := mr * 4
+	bStep := nvec * width * 4
+	step := func(u int) {
+		bv := make([]VecVirtual, nvec)
+		for v := range bv {
+			bv[v] = vec()
+			VMOVUPS(Mem{Base: b, Disp: u*bStep + v*width*4}, bv[v])
+		}
+		if pfDist > 0 {
+			for off := 0; off < bStep; off += 64 {
+				PREFETCHT0(Mem{Base: b, Disp: u*bStep + off + pfDist})
+			}
+		}
+		for i := 0; i < mr; i++ {
+			t := vec()
+			VBROADCASTSS(Mem{Base: a, Disp: (u*mr + i) * 4}, t)
+			for v := 0; v < nvec; v++ {
+				VFMADD231PS(bv[v], t, acc[i][v])
+			}
+		}
+	}
+
+	Label(name + "_loop")
+	CMPQ(kc, U32(unroll))
+	JL(LabelRef(name + "_tail"))
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	ADDQ(U32(unroll*aStep), a)
+	ADDQ(U32(unroll*bStep), b)
+	SUBQ(U32(unroll), kc)
+	JMP(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	TESTQ(kc, kc)
+	JZ(LabelRef(name + "_store"))
+	step(0)
+	ADDQ(U32(aStep), a)
+	ADDQ(U32(bStep), b)
+	DECQ(kc)
+	JMP(LabelRef(name + "_tail"))
+
+	Label(name + "_store")
+	load := Load(Param("load"), GP64())
+	TESTQ(load, load)
+	JZ(LabelRef(name + "_write"))
+	beta := vec()
+	betaArg, err := Param("beta").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	VBROADCASTSS(betaArg.Addr, beta)
+	MOVQ(c, cp)
+	for i := 0; i < mr; i++ {
+		for v := 0; v < nvec; v++ {
+			VFMADD231PS(Mem{Base: cp, Disp: v * width * 4}, beta, acc[i][v])
+		}
+		if i+1 < mr {
+			ADDQ(ldc, cp)
+		}
+	}
+
+	Label(name + "_write")
+	for i := 0; i < mr; i++ {
+		for v := 0; v < nvec; v++ {
+			VMOVUPS(acc[i][v], Mem{Base: c, Disp: v * width * 4})
+		}
+		if i+1 < mr {
+			ADDQ(ldc, c)
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
