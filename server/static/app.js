@@ -1,0 +1,105 @@
+// avatargan page: a grid of avatars by seed. Everything is derived from the URL
+// (?seed=S&t=T), so a copied link reproduces the same grid.
+"use strict";
+
+const N = 24;          // avatars per batch
+const CELL = 96;       // displayed (and requested) cell size in px
+const $ = (id) => document.getElementById(id);
+
+const params = new URLSearchParams(location.search);
+let base = parseSeed(params.get("seed")) ?? randomSeed();
+let t = parseT(params.get("t")) ?? 1;
+let picks = [];        // up to two seeds for the interpolation view
+let current = null;    // seed shown in the viewer
+
+function parseSeed(s) {
+  // Seeds are uint64 on the server; the page stays in the exact-integer range.
+  return s !== null && /^\d{1,15}$/.test(s) ? Number(s) : null;
+}
+function parseT(s) {
+  const v = Number(s);
+  return s !== null && v >= 0.1 && v <= 1.5 ? Math.round(v * 10) / 10 : null;
+}
+function randomSeed() {
+  const a = new Uint32Array(1);
+  crypto.getRandomValues(a);
+  return a[0];
+}
+function tParam() { return t === 1 ? "" : "&t=" + t; }
+function avatarURL(seed, size) { return `/avatar/${seed}.png?size=${size}${tParam()}`; }
+
+function syncURL() {
+  const q = "?seed=" + base + (t === 1 ? "" : "&t=" + t);
+  history.replaceState(null, "", q);
+  $("share").href = q;
+}
+
+function render() {
+  const grid = $("grid");
+  const cells = [];
+  for (let i = 0; i < N; i++) {
+    const seed = base + i;
+    const fig = document.createElement("figure");
+    fig.className = "cell" + (picks.includes(seed) ? " picked" : "");
+    fig.dataset.seed = seed;
+    const img = document.createElement("img");
+    img.className = "avatar";
+    img.width = img.height = CELL;
+    img.alt = "avatar " + seed;
+    img.src = avatarURL(seed, CELL);
+    img.addEventListener("click", () => openViewer(seed));
+    const cap = document.createElement("figcaption");
+    cap.className = "seed";
+    cap.textContent = seed;
+    fig.append(img, cap);
+    cells.push(fig);
+  }
+  grid.replaceChildren(...cells);
+  syncURL();
+  renderInterp();
+}
+
+function openViewer(seed) {
+  current = seed;
+  $("viewer-img").src = avatarURL(seed, 256);
+  $("viewer-seed").textContent = "seed " + seed;
+  const dl = $("download");
+  dl.href = avatarURL(seed, 256);
+  dl.setAttribute("download", `avatar-${seed}.png`);
+  $("viewer").showModal();
+}
+
+function renderInterp() {
+  const box = $("interp");
+  for (const fig of document.querySelectorAll("#grid .cell")) {
+    fig.classList.toggle("picked", picks.includes(Number(fig.dataset.seed)));
+  }
+  if (picks.length < 2) {
+    box.hidden = picks.length === 0;
+    $("interp-label").textContent = picks.length ? `${picks[0]} → (pick one more)` : "";
+    $("interp-img").removeAttribute("src");
+    return;
+  }
+  box.hidden = false;
+  $("interp-label").textContent = `${picks[0]} → ${picks[1]}`;
+  $("interp-img").src = `/interpolate.gif?from=${picks[0]}&to=${picks[1]}&steps=24${tParam()}`;
+}
+
+$("new-batch").addEventListener("click", () => { base = randomSeed(); render(); });
+$("creativity").value = t;
+$("creativity-value").textContent = t.toFixed(1);
+$("creativity").addEventListener("input", (e) => {
+  $("creativity-value").textContent = Number(e.target.value).toFixed(1);
+});
+// Re-render on release only: every step would refetch the whole grid.
+$("creativity").addEventListener("change", (e) => { t = parseT(e.target.value) ?? 1; render(); });
+$("pick").addEventListener("click", () => {
+  if (current !== null && !picks.includes(current)) picks = [...picks, current].slice(-2);
+  $("viewer").close();
+  renderInterp();
+});
+$("viewer-close").addEventListener("click", () => $("viewer").close());
+$("viewer").addEventListener("click", (e) => { if (e.target === $("viewer")) $("viewer").close(); });
+$("interp-clear").addEventListener("click", () => { picks = []; renderInterp(); });
+
+render();
