@@ -252,7 +252,7 @@ func (ls *levelSet) gather(dst []float32, lo, hi int) {
 
 // gatherRows is the number of descriptors gathered per GEMM call: big enough for the GEMM
 // to parallelise well, small enough (~5 MB at 147-d) to stay cache-friendly.
-const gatherRows = 8192
+var gatherRows = 8192 // a variable so that tests can force several chunks
 
 // project fills proj (nd rows of ls.count() floats) with the projections of all of the
 // set's descriptors on the nd directions in dirs.
