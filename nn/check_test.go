@@ -1,0 +1,252 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64())
+	}
+	return out
+}
+
+func f64(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+// naiveConv is a direct NCHW float64 convolution with its gradients of sum(y*gy),
+// written as plain loops over every (n, co, ci, oy, ox, ky, kx).
+func naiveConv(x, w, b, gy []float64, n, ci, co, h, wd, k, s, p int) (y, dx, dw, db []float64, ho, wo int) {
+	ho, wo = (h+2*p-k)/s+1, (wd+2*p-k)/s+1
+	y, dx, dw, db = make([]float64, n*co*ho*wo), make([]float64, len(x)), make([]float64, len(w)), make([]float64, co)
+	for in := 0; in < n; in++ {
+		for o := 0; o < co; o++ {
+			for oy := 0; oy < ho; oy++ {
+				for ox := 0; ox < wo; ox++ {
+					yi := ((in*co+o)*ho+oy)*wo + ox
+					acc := b[o]
+					db[o] += gy[yi]
+					for c := 0; c < ci; c++ {
+						for ky := 0; ky < k; ky++ {
+							for kx := 0; kx < k; kx++ {
+								iy, ix := oy*s-p+ky, ox*s-p+kx
+								if iy < 0 || iy >= h || ix < 0 || ix >= wd {
+									continue
+								}
+								xi := ((in*ci+c)*h+iy)*wd + ix
+								wi := ((o*ci+c)*k+ky)*k + kx
+								acc += x[xi] * w[wi]
+								dx[xi] += gy[yi] * w[wi]
+								dw[wi] += gy[yi] * x[xi]
+							}
+						}
+					}
+					y[yi] = acc
+				}
+			}
+		}
+	}
+	return
+}
+
+// naiveConvT is a direct NCHW float64 transposed convolution (scatter form) with its
+// gradients of sum(y*gy).
+func naiveConvT(x, w, b, gy []float64, n, ci, co, h, wd, k, s, p, op int) (y, dx, dw, db []float64, ho, wo int) {
+	ho, wo = (h-1)*s-2*p+k+op, (wd-1)*s-2*p+k+op
+	y, dx, dw, db = make([]float64, n*co*ho*wo), make([]float64, len(x)), make([]float64, len(w)), make([]float64, co)
+	for in := 0; in < n; in++ {
+		for o := 0; o < co; o++ {
+			for i := 0; i < ho*wo; i++ {
+				y[(in*co+o)*ho*wo+i] = b[o]
+				db[o] += gy[(in*co+o)*ho*wo+i]
+			}
+		}
+		for c := 0; c < ci; c++ {
+			for iy := 0; iy < h; iy++ {
+				for ix := 0; ix < wd; ix++ {
+					xi := ((in*ci+c)*h+iy)*wd + ix
+					for o := 0; o < co; o++ {
+						for ky := 0; ky < k; ky++ {
+							for kx := 0; kx < k; kx++ {
+								oy, ox := iy*s-p+ky, ix*s-p+kx
+								if oy < 0 || oy >= ho || ox < 0 || ox >= wo {
+									continue
+								}
+								yi := ((in*co+o)*ho+oy)*wo + ox
+								wi := ((c*co+o)*k+ky)*k + kx
+								y[yi] += x[xi] * w[wi]
+								dx[xi] += gy[yi] * w[wi]
+								dw[wi] += gy[yi] * x[xi]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return
+}
+
+func TestConv2dNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct{ n, ci, co, h, w, k, s, p int }{
+		{2, 3, 4, 7, 9, 3, 1, 1}, {1, 2, 3, 6, 6, 1, 1, 0}, {2, 2, 5, 9, 8, 4, 3, 2},
+		{3, 4, 2, 5, 5, 5, 2, 2}, {2, 3, 3, 8, 8, 3, 2, 0}, {1, 1, 2, 4, 6, 2, 2, 1},
+	} {
+		t.Run(fmt.Sprint(tc), func(t *testing.T) {
+			c := NewConv2d("c", tc.ci, tc.co, tc.k, tc.s, tc.p)
+			x, gy0 := randSlice(r, tc.n*tc.ci*tc.h*tc.w), []float32(nil)
+			copy(c.Weight.Data, randSlice(r, len(c.Weight.Data)))
+			copy(c.Bias.Data, randSlice(r, len(c.Bias.Data)))
+			ho, wo := c.OutSize(tc.h, tc.w)
+			gy0 = randSlice(r, tc.n*tc.co*ho*wo)
+			y, dx, dw, db, _, _ := naiveConv(f64(x), f64(c.Weight.Data), f64(c.Bias.Data), f64(gy0), tc.n, tc.ci, tc.co, tc.h, tc.w, tc.k, tc.s, tc.p)
+			xc := make([]float32, len(x))
+			NCHWToCNHW(xc, x, tc.n, tc.ci, tc.h*tc.w)
+			gy := make([]float32, len(gy0))
+			NCHWToCNHW(gy, gy0, tc.n, tc.co, ho*wo)
+			checkClose(t, "y", toNCHW(c.Forward(xc, tc.n, tc.h, tc.w), tc.n, tc.co, ho*wo), y, tol)
+			checkClose(t, "dx", toNCHW(c.Backward(gy), tc.n, tc.ci, tc.h*tc.w), dx, tol)
+			checkClose(t, "dw", c.Weight.Grad, dw, tol)
+			checkClose(t, "db", c.Bias.Grad, db, tol)
+		})
+	}
+}
+
+func TestConvTranspose2dNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct{ n, ci, co, h, w, k, s, p, op int }{
+		{2, 3, 4, 3, 4, 3, 1, 1, 0}, {1, 2, 3, 4, 4, 4, 2, 1, 0}, {2, 2, 5, 3, 2, 5, 3, 2, 2},
+		{3, 4, 2, 3, 3, 5, 2, 2, 1}, {2, 3, 3, 4, 5, 3, 2, 0, 1}, {1, 2, 2, 5, 5, 1, 1, 0, 0},
+	} {
+		t.Run(fmt.Sprint(tc), func(t *testing.T) {
+			c := NewConvTranspose2d("d", tc.ci, tc.co, tc.k, tc.s, tc.p, tc.op)
+			x := randSlice(r, tc.n*tc.ci*tc.h*tc.w)
+			copy(c.Weight.Data, randSlice(r, len(c.Weight.Data)))
+			copy(c.Bias.Data, randSlice(r, len(c.Bias.Data)))
+			ho, wo := c.OutSize(tc.h, tc.w)
+			gy0 := randSlice(r, tc.n*tc.co*ho*wo)
+			y, dx, dw, db, _, _ := naiveConvT(f64(x), f64(c.Weight.Data), f64(c.Bias.Data), f64(gy0), tc.n, tc.ci, tc.co, tc.h, tc.w, tc.k, tc.s, tc.p, tc.op)
+			xc := make([]float32, len(x))
+			NCHWToCNHW(xc, x, tc.n, tc.ci, tc.h*tc.w)
+			gy := make([]float32, len(gy0))
+			NCHWToCNHW(gy, gy0, tc.n, tc.co, ho*wo)
+			checkClose(t, "y", toNCHW(c.Forward(xc, tc.n, tc.h, tc.w), tc.n, tc.co, ho*wo), y, tol)
+			checkClose(t, "dx", toNCHW(c.Backward(gy), tc.n, tc.ci, tc.h*tc.w), dx, tol)
+			checkClose(t, "dw", c.Weight.Grad, dw, tol)
+			checkClose(t, "db", c.Bias.Grad, db, tol)
+		})
+	}
+}
+
+// fdCheck compares analytic gradients with float64 central differences of
+// L = sum(y*gy) evaluated on the float32 code. Float32 forward rounding limits the
+// accuracy to about 1e-3 of the gradient's scale, so the tolerance is loose: it catches
+// wrong formulas, not rounding.
+// h is the step: small where a ReLU kink could fall inside [v-h, v+h].
+func fdCheck(t *testing.T, name string, h float64, v []float32, analytic []float32, loss func() float64) {
+	t.Helper()
+	var scale, maxErr float64
+	want := make([]float64, len(v))
+	for i := range v {
+		old := v[i]
+		hi, lo := old+float32(h), old-float32(h)
+		v[i] = hi
+		lp := loss()
+		v[i] = lo
+		lm := loss()
+		v[i] = old
+		want[i] = (lp - lm) / (float64(hi) - float64(lo))
+		scale = math.Max(scale, math.Abs(want[i]))
+		maxErr = math.Max(maxErr, math.Abs(want[i]-float64(analytic[i])))
+	}
+	if maxErr > 2e-2*scale {
+		t.Errorf("%s: finite-difference max error %.3g, scale %.3g", name, maxErr, scale)
+	}
+}
+
+func dot(y, gy []float32) float64 {
+	var s float64
+	for i := range y {
+		s += float64(y[i]) * float64(gy[i])
+	}
+	return s
+}
+
+func TestFiniteDifferences(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	t.Run("Conv2d", func(t *testing.T) {
+		c := NewConv2d("c", 2, 3, 3, 2, 1)
+		x, w := randSlice(r, 2*2*5*5), c.Weight.Data
+		copy(w, randSlice(r, len(w)))
+		gy := randSlice(r, 3*2*3*3)
+		loss := func() float64 { return dot(c.Forward(x, 2, 5, 5), gy) }
+		loss()
+		dx := append([]float32(nil), c.Backward(gy)...)
+		dw := append([]float32(nil), c.Weight.Grad...)
+		fdCheck(t, "dx", 1e-2, x, dx, loss)
+		fdCheck(t, "dw", 1e-2, w, dw, loss)
+	})
+	t.Run("ConvTranspose2d", func(t *testing.T) {
+		c := NewConvTranspose2d("d", 2, 3, 5, 2, 2, 1)
+		x, w := randSlice(r, 2*2*3*3), c.Weight.Data
+		copy(w, randSlice(r, len(w)))
+		gy := randSlice(r, 3*2*6*6)
+		loss := func() float64 { return dot(c.Forward(x, 2, 3, 3), gy) }
+		loss()
+		dx := append([]float32(nil), c.Backward(gy)...)
+		dw := append([]float32(nil), c.Weight.Grad...)
+		fdCheck(t, "dx", 1e-2, x, dx, loss)
+		fdCheck(t, "dw", 1e-2, w, dw, loss)
+	})
+	for _, act := range []Act{ActNone, ActReLU, ActLeakyReLU} {
+		for _, train := range []bool{true, false} {
+			t.Run(fmt.Sprintf("BatchNorm2d/act%d/train=%v", act, train), func(t *testing.T) {
+				b := NewBatchNorm2d("bn", 3, act)
+				copy(b.Weight.Data, randSlice(r, 3))
+				copy(b.Bias.Data, randSlice(r, 3))
+				x, gy := randSlice(r, 3*4*4), randSlice(r, 3*4*4)
+				loss := func() float64 {
+					// Running stats must not drift between evaluations.
+					b.RunningMean.Data[0], b.RunningVar.Data[0] = 0.1, 1.5
+					return dot(b.Forward(x, 2, 8, train), gy)
+				}
+				loss()
+				dx := append([]float32(nil), b.Backward(gy)...)
+				dg := append([]float32(nil), b.Weight.Grad...)
+				fdCheck(t, "dx", 1e-3, x, dx, loss)
+				fdCheck(t, "dgamma", 1e-3, b.Weight.Data, dg, loss)
+			})
+		}
+	}
+	t.Run("Linear", func(t *testing.T) {
+		l := NewLinear("fc", 4, 3)
+		copy(l.Weight.Data, randSlice(r, 12))
+		x, gy := randSlice(r, 8), randSlice(r, 6)
+		loss := func() float64 { return dot(l.Forward(x, 2), gy) }
+		loss()
+		dx := append([]float32(nil), l.Backward(gy)...)
+		fdCheck(t, "dx", 1e-2, x, dx, loss)
+		fdCheck(t, "dw", 1e-2, l.Weight.Data, append([]float32(nil), l.Weight.Grad...), loss)
+	})
+}
+
+func TestInitDeterministic(t *testing.T) {
+	a, b := make([]float32, 1000), make([]float32, 1000)
+	InitNormal(a, 0.02, true, rand.New(rand.NewPCG(7, 7)))
+	InitNormal(b, 0.02, true, rand.New(rand.NewPCG(7, 7)))
+	for i := range a {
+		if a[i] != b[i] || math.Abs(float64(a[i])) > 0.04 {
+			t.Fatalf("init %d: %v %v", i, a[i], b[i])
+		}
+	}
+}
