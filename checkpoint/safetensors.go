@@ -275,7 +275,7 @@ func parseHeader(h []byte) ([]entry, map[string]string, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(h))
 	dec.UseNumber()
-	if _, err := dec.Token(); err != nil {
+	if _, err := token(dec); err != nil {
 		return nil, nil, formatErr("header JSON: %v", err)
 	}
 	var (
@@ -284,7 +284,7 @@ func parseHeader(h []byte) ([]entry, map[string]string, error) {
 		seen    = map[string]bool{}
 	)
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return nil, nil, formatErr("header JSON: %v", err)
 		}
@@ -309,7 +309,7 @@ func parseHeader(h []byte) ([]entry, map[string]string, error) {
 		e.order = len(entries)
 		entries = append(entries, e)
 	}
-	if _, err := dec.Token(); err != nil { // closing '}'
+	if _, err := token(dec); err != nil { // closing '}'
 		return nil, nil, formatErr("header JSON: %v", err)
 	}
 	// Only whitespace (the writer's alignment padding) may follow.
@@ -319,8 +319,18 @@ func parseHeader(h []byte) ([]entry, map[string]string, error) {
 	return entries, meta, nil
 }
 
-func expectDelim(dec *json.Decoder, want json.Delim, what string) error {
+// token wraps dec.Token so a truncated header reads as such rather than as
+// a bare "EOF".
+func token(dec *json.Decoder) (json.Token, error) {
 	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = errors.New("header JSON ends unexpectedly")
+	}
+	return tok, err
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim, what string) error {
+	tok, err := token(dec)
 	if err != nil {
 		return formatErr("%s: %v", what, err)
 	}
@@ -331,7 +341,7 @@ func expectDelim(dec *json.Decoder, want json.Delim, what string) error {
 }
 
 func parseMetadata(dec *json.Decoder) (map[string]string, error) {
-	tok, err := dec.Token()
+	tok, err := token(dec)
 	if err != nil {
 		return nil, formatErr("__metadata__: %v", err)
 	}
@@ -343,7 +353,7 @@ func parseMetadata(dec *json.Decoder) (map[string]string, error) {
 	}
 	meta := map[string]string{}
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return nil, formatErr("__metadata__: %v", err)
 		}
@@ -354,7 +364,7 @@ func parseMetadata(dec *json.Decoder) (map[string]string, error) {
 		if _, dup := meta[k]; dup {
 			return nil, formatErr("__metadata__ has duplicate key %q", k)
 		}
-		tok, err = dec.Token()
+		tok, err = token(dec)
 		if err != nil {
 			return nil, formatErr("__metadata__[%q]: %v", k, err)
 		}
@@ -378,7 +388,7 @@ func parseEntry(dec *json.Decoder, name string) (entry, error) {
 	}
 	var haveDtype, haveShape, haveOffsets bool
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return e, formatErr("%s: %v", what, err)
 		}
@@ -392,7 +402,7 @@ func parseEntry(dec *json.Decoder, name string) (entry, error) {
 				return e, formatErr("%s: duplicate dtype", what)
 			}
 			haveDtype = true
-			tok, err := dec.Token()
+			tok, err := token(dec)
 			if err != nil {
 				return e, formatErr("%s: dtype: %v", what, err)
 			}
@@ -448,7 +458,7 @@ func parseUints(dec *json.Decoder, what string, want int) ([]uint64, error) {
 	}
 	out := []uint64{}
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return nil, formatErr("%s: %v", what, err)
 		}
