@@ -1,0 +1,81 @@
+package dcgan
+
+import (
+	"avatargan/nn"
+)
+
+// EMA keeps an exponential moving average of a generator's trainable weights, which
+// usually samples better than the live weights. BatchNorm running stats are not
+// averaged: they belong to the live weights, so after copying the EMA weights into a
+// generator, recompute them with RecalibrateBN.
+type EMA struct {
+	Decay  float64
+	params []*nn.Param
+	shadow [][]float32
+}
+
+// NewEMA starts an average of g's trainable params at their current values.
+func NewEMA(g *Generator, decay float64) *EMA {
+	e := &EMA{Decay: decay, params: nn.Trainable(g.Params())}
+	for _, p := range e.params {
+		e.shadow = append(e.shadow, append([]float32(nil), p.Data...))
+	}
+	return e
+}
+
+// Update moves the average towards the current weights: s = decay*s + (1-decay)*w.
+func (e *EMA) Update() {
+	a, b := float32(e.Decay), float32(1-e.Decay)
+	for i, p := range e.params {
+		s := e.shadow[i]
+		for j, w := range p.Data {
+			s[j] = a*s[j] + b*w
+		}
+	}
+}
+
+// CopyTo writes the averaged weights into dst, a generator of the same shape (not the
+// one being trained, unless training is over).
+func (e *EMA) CopyTo(dst *Generator) {
+	for i, p := range nn.Trainable(dst.Params()) {
+		copy(p.Data, e.shadow[i])
+	}
+}
+
+// Tensors returns the averaged weights under the generator's param names; they alias
+// the average, so a loader can restore it.
+func (e *EMA) Tensors() []nn.NamedTensor {
+	out := make([]nn.NamedTensor, len(e.params))
+	for i, p := range e.params {
+		out[i] = nn.NamedTensor{Name: p.Name, Shape: p.Shape, Data: e.shadow[i]}
+	}
+	return out
+}
+
+// RecalibrateBN recomputes the BatchNorm running stats of g as the plain average of the
+// batch statistics of `batches` training-mode forwards of `batch` latents each
+// (PyTorch's momentum=None cumulative average). Latents come from Latent with seeds
+// seed, seed+1, ..., so the result is deterministic. Weights are not changed;
+// num_batches_tracked ends equal to batches.
+func RecalibrateBN(g *Generator, batches, batch int, seed uint64, dist Dist) {
+	for _, bn := range g.BN {
+		for c := range bn.RunningMean.Data {
+			bn.RunningMean.Data[c], bn.RunningVar.Data[c] = 0, 1
+		}
+		bn.NumBatchesTracked = 0
+	}
+	z := make([]float32, batch*g.ZDim)
+	for b := 0; b < batches; b++ {
+		for i := 0; i < batch; i++ {
+			Latent(seed+uint64(b*batch+i), dist, z[i*g.ZDim:(i+1)*g.ZDim])
+		}
+		// running = (1 - 1/(b+1))*running + batch/(b+1): the mean of all batches so far.
+		for _, bn := range g.BN {
+			bn.Momentum = 1 / float64(b+1)
+		}
+		g.forwardCNHW(z, batch, true)
+	}
+	for _, bn := range g.BN {
+		bn.Momentum = 0.1
+	}
+}

@@ -1,0 +1,158 @@
+package dcgan
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"avatargan/nn"
+)
+
+// InitStd is the standard deviation of the TF original's weight init.
+const InitStd = 0.02
+
+// Generator maps z [N, ZDim] to images [N, 3, Size, Size] in [-1, 1]:
+// fc -> view [N, 8gf, s, s] -> bn0 -> relu -> (deconvK -> bnK -> relu) x 3 -> deconv4 ->
+// tanh, with s = Size/16. The ReLUs are fused into the BatchNorms.
+type Generator struct {
+	Size, ZDim, GF int
+	FC             *nn.Linear
+	// BN[0] is bn0 (after fc), BN[k] follows Deconv[k-1]; Deconv[k] is deconv(k+1).
+	BN     [4]*nn.BatchNorm2d
+	Deconv [4]*nn.ConvTranspose2d
+	Tanh   nn.Tanh
+
+	n         int
+	h0, dh0   []float32
+	img, dimg []float32
+	params    []*nn.Param
+}
+
+// NewGenerator returns a Generator with zero weights and fresh BatchNorms (load a
+// checkpoint into Tensors, or call Init).
+func NewGenerator(size, zdim, gf int) *Generator {
+	s := size / 16
+	g := &Generator{Size: size, ZDim: zdim, GF: gf, FC: nn.NewLinear("fc", zdim, 8*gf*s*s)}
+	g.FC.NoInputGrad = true // z needs no gradient
+	chans := []int{8 * gf, 4 * gf, 2 * gf, gf, 3}
+	g.BN[0] = nn.NewBatchNorm2d("bn0", chans[0], nn.ActReLU)
+	for i := 0; i < 4; i++ {
+		g.Deconv[i] = nn.NewConvTranspose2d(fmt.Sprintf("deconv%d", i+1), chans[i], chans[i+1], 5, 2, 2, 1)
+		if i < 3 {
+			g.BN[i+1] = nn.NewBatchNorm2d(fmt.Sprintf("bn%d", i+1), chans[i+1], nn.ActReLU)
+		}
+	}
+	// Reference (state_dict) order: fc, bn0, deconv1, bn1, ..., deconv3, bn3, deconv4.
+	g.params = append(g.params, g.FC.Params()...)
+	g.params = append(g.params, g.BN[0].Params()...)
+	for i := 0; i < 4; i++ {
+		g.params = append(g.params, g.Deconv[i].Params()...)
+		if i < 3 {
+			g.params = append(g.params, g.BN[i+1].Params()...)
+		}
+	}
+	return g
+}
+
+// Init draws the TF original's init from r: fc weights N(0, 0.02) (not truncated, as TF's
+// linear()), deconv weights N(0, 0.02) truncated at 2 sigma, biases 0, BN gamma 1 beta 0.
+func (g *Generator) Init(r *rand.Rand) {
+	g.FC.Init(InitStd, r)
+	for i, d := range g.Deconv {
+		d.Init(InitStd, r)
+		if i < 3 {
+			g.BN[i].Reset()
+		}
+	}
+	g.BN[3].Reset()
+}
+
+// Params returns all params, trainable and buffers (flagged), in reference order with
+// reference names ("fc.weight", "bn0.running_mean", ...).
+func (g *Generator) Params() []*nn.Param { return g.params }
+
+// Tensors returns every tensor of the state_dict, in its order and with its names
+// (num_batches_tracked as a Count); the data alias the model, so a loader writes into
+// them. Prefix the names ("generator.") for a combined checkpoint.
+func (g *Generator) Tensors() []nn.NamedTensor {
+	var out []nn.NamedTensor
+	add := func(ps []*nn.Param) { out = append(out, nn.Tensors("", ps)...) }
+	addBN := func(i int) {
+		add(g.BN[i].Params())
+		out = append(out, g.BN[i].CountTensor(fmt.Sprintf("bn%d.num_batches_tracked", i)))
+	}
+	add(g.FC.Params())
+	addBN(0)
+	for i := 0; i < 4; i++ {
+		add(g.Deconv[i].Params())
+		if i < 3 {
+			addBN(i + 1)
+		}
+	}
+	return out
+}
+
+// forwardCNHW runs the network on z [n, ZDim] and returns the image CNHW [3][n][S][S],
+// owned by the generator. train selects BatchNorm's mode (and updates running stats).
+func (g *Generator) forwardCNHW(z []float32, n int, train bool) []float32 {
+	if len(z) != n*g.ZDim {
+		panic(fmt.Sprintf("dcgan: Generator: len(z)=%d, want %d x %d", len(z), n, g.ZDim))
+	}
+	g.n = n
+	s := g.Size / 16
+	c0 := 8 * g.GF
+	fc := g.FC.Forward(z, n) // [n][c0][s][s], i.e. NCHW
+	g.h0 = growF(g.h0, len(fc))
+	nn.NCHWToCNHW(g.h0, fc, n, c0, s*s)
+	h := g.BN[0].Forward(g.h0, n, s*s, train)
+	for i := 0; i < 3; i++ {
+		h = g.Deconv[i].Forward(h, n, s, s)
+		s *= 2
+		h = g.BN[i+1].Forward(h, n, s*s, train)
+	}
+	h = g.Deconv[3].Forward(h, n, s, s)
+	return g.Tanh.Forward(h)
+}
+
+// backwardCNHW backpropagates dimg (CNHW, like forwardCNHW's output) and accumulates
+// the gradients of all trainable params.
+func (g *Generator) backwardCNHW(dimg []float32) {
+	n, s := g.n, g.Size/16
+	d := g.Tanh.Backward(dimg)
+	d = g.Deconv[3].Backward(d)
+	for i := 2; i >= 0; i-- {
+		d = g.BN[i+1].Backward(d)
+		d = g.Deconv[i].Backward(d)
+	}
+	d = g.BN[0].Backward(d)
+	g.dh0 = growF(g.dh0, len(d))
+	nn.CNHWToNCHW(g.dh0, d, n, 8*g.GF, s*s)
+	g.FC.Backward(g.dh0)
+}
+
+// Forward returns G(z) for z [n, ZDim] as NCHW images [n, 3, Size, Size], in a buffer
+// owned by the generator (valid until the next call). Use train=false for inference:
+// eval-mode BatchNorm accepts any n (1 included) and leaves the running stats alone.
+func (g *Generator) Forward(z []float32, n int, train bool) []float32 {
+	y := g.forwardCNHW(z, n, train)
+	g.img = growF(g.img, len(y))
+	nn.CNHWToNCHW(g.img, y, n, 3, g.Size*g.Size)
+	return g.img
+}
+
+// Backward backpropagates dimg (NCHW, like Forward's output) through the last Forward
+// and accumulates the param gradients (zero them first with ZeroGrad).
+func (g *Generator) Backward(dimg []float32) {
+	g.dimg = growF(g.dimg, len(dimg))
+	nn.NCHWToCNHW(g.dimg, dimg, g.n, 3, g.Size*g.Size)
+	g.backwardCNHW(g.dimg)
+}
+
+// ZeroGrad clears all param gradients.
+func (g *Generator) ZeroGrad() { nn.ZeroGrads(g.params) }
+
+func growF(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
+}
