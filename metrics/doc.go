@@ -19,5 +19,6 @@
 //   - sets of different sizes are allowed (the exact 1-D W1 between the two empirical
 //     distributions is used; for equal sizes it is the original mean |sorted a - sorted b|).
 //
-// A real-vs-real floor (Floor) gives the value to compare a generator's SWD against.
+// A real-vs-real floor (Floor) gives the value to compare a generator's SWD against, and
+// NearestReal checks that generated images are not copies of training images.
 package metrics

@@ -442,3 +442,35 @@ func TestFacesRealVsReal(t *testing.T) {
 		t.Errorf("want floor << blurred < noise: %.3f %.3f %.3f", fl.Average, bl.Average, nz.Average)
 	}
 }
+
+func TestNearestReal(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 20))
+	real := blobs(r, 30, 16)
+	fake := [][]uint8{slices.Clone(real[7]), noise(r, 1, 16)[0], slices.Clone(real[21])}
+	fake[2][5] ^= 1 // a near copy
+	m, err := NearestReal(fake, real, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[0].Real != 7 || m[0].RMS != 0 {
+		t.Errorf("exact copy: %+v", m[0])
+	}
+	if m[2].Real != 21 || m[2].RMS <= 0 || m[2].RMS > 0.1 {
+		t.Errorf("near copy: %+v", m[2])
+	}
+	// The noise image's match is the true minimum, checked by brute force.
+	bestJ, bestD := -1, math.Inf(1)
+	for j, im := range real {
+		var s float64
+		for k := range im {
+			e := float64(im[k]) - float64(fake[1][k])
+			s += e * e
+		}
+		if s < bestD {
+			bestJ, bestD = j, s
+		}
+	}
+	if m[1].Real != bestJ || math.Abs(m[1].RMS-math.Sqrt(bestD/(16*16*3))) > 1e-9 {
+		t.Errorf("noise: %+v, want real %d rms %v", m[1], bestJ, math.Sqrt(bestD/(16*16*3)))
+	}
+}
