@@ -1,0 +1,54 @@
+package checkpoint
+
+import (
+	"fmt"
+	"slices"
+
+	"avatargan/nn"
+)
+
+// FromNamed converts live model state to tensors for Encode: float data as dtype (F32 or
+// F16), counters as I64 scalars. The float tensors alias the model's data.
+func FromNamed(prefix string, nts []nn.NamedTensor, dtype string) []Tensor {
+	out := make([]Tensor, 0, len(nts))
+	for _, nt := range nts {
+		if nt.Count != nil {
+			out = append(out, I64Tensor(prefix+nt.Name, nt.Shape, []int64{*nt.Count}))
+			continue
+		}
+		out = append(out, Tensor{Name: prefix + nt.Name, DType: dtype, Shape: nt.Shape, F32: nt.Data})
+	}
+	return out
+}
+
+// LoadNamed copies the tensors named prefix+nt.Name from f into the live state nts,
+// checking every shape, so a checkpoint of another configuration is refused with a clear
+// error instead of being half loaded. With optional, missing tensors are skipped;
+// otherwise they are an error.
+func (f *File) LoadNamed(prefix string, nts []nn.NamedTensor, optional bool) error {
+	for _, nt := range nts {
+		t, ok := f.Get(prefix + nt.Name)
+		if !ok {
+			if optional {
+				continue
+			}
+			return fmt.Errorf("checkpoint: missing tensor %q", prefix+nt.Name)
+		}
+		if !slices.Equal(t.Shape, nt.Shape) && !(len(nt.Shape) == 0 && t.NumElements() == 1) {
+			return fmt.Errorf("checkpoint: tensor %q has shape %v, the model needs %v", t.Name, t.Shape, nt.Shape)
+		}
+		if nt.Count != nil {
+			v, err := t.Int64s()
+			if err != nil || len(v) != 1 {
+				return fmt.Errorf("checkpoint: tensor %q: want one int64 count", t.Name)
+			}
+			*nt.Count = v[0]
+			continue
+		}
+		if t.F32 == nil {
+			return fmt.Errorf("checkpoint: tensor %q has dtype %s, want a float type", t.Name, t.DType)
+		}
+		copy(nt.Data, t.F32)
+	}
+	return nil
+}

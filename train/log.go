@@ -1,0 +1,124 @@
+package train
+
+import (
+	"avatargan/checkpoint"
+	"bufio"
+	"encoding/json"
+	"errors"
+	"image/color"
+	"io"
+	"os"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+// Record is one line of a run's metrics.jsonl: the statistics of one training iteration.
+type Record struct {
+	Step      int     `json:"step"`
+	Epoch     int     `json:"epoch"`
+	DLoss     float64 `json:"d_loss"`
+	DReal     float64 `json:"d_x"`
+	DFake     float64 `json:"d_g_z"`
+	GLoss     float64 `json:"g_loss"`
+	ImagesPS  float64 `json:"images_per_s"`
+	ElapsedS  float64 `json:"elapsed_s"`
+	Timestamp string  `json:"time"`
+}
+
+// ReadRecords reads a metrics.jsonl file, keeping records with step <= maxStep (so a
+// resumed run drops the lines written after its checkpoint) and skipping a torn last line.
+func ReadRecords(path string, maxStep int) ([]Record, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var r Record
+		if json.Unmarshal(sc.Bytes(), &r) != nil {
+			continue
+		}
+		if r.Step <= maxStep {
+			out = append(out, r)
+		}
+	}
+	return out, sc.Err()
+}
+
+// writeRecords rewrites metrics.jsonl atomically with exactly recs; used on resume so the
+// file never holds lines from steps the run is about to redo.
+func writeRecords(path string, recs []Record) error {
+	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, r := range recs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// PlotLosses draws the D and G loss curves of recs (smoothed over window steps) to a PNG.
+func PlotLosses(path string, recs []Record, window int) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = "avatargan training losses"
+	p.X.Label.Text = "step"
+	p.Y.Label.Text = "loss"
+	d := make(plotter.XYs, 0, len(recs))
+	g := make(plotter.XYs, 0, len(recs))
+	var sd, sg float64
+	for i, r := range recs {
+		sd += r.DLoss
+		sg += r.GLoss
+		if i >= window {
+			sd -= recs[i-window].DLoss
+			sg -= recs[i-window].GLoss
+		}
+		n := float64(min(i+1, window))
+		d = append(d, plotter.XY{X: float64(r.Step), Y: sd / n})
+		g = append(g, plotter.XY{X: float64(r.Step), Y: sg / n})
+	}
+	ld, err := plotter.NewLine(d)
+	if err != nil {
+		return err
+	}
+	lg, err := plotter.NewLine(g)
+	if err != nil {
+		return err
+	}
+	ld.Color = plotColor(0)
+	lg.Color = plotColor(1)
+	p.Add(ld, lg, plotter.NewGrid())
+	p.Legend.Add("D loss", ld)
+	p.Legend.Add("G loss", lg)
+	p.Legend.Top = true
+	wt, err := p.WriterTo(8*vg.Inch, 4*vg.Inch, "png")
+	if err != nil {
+		return err
+	}
+	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := wt.WriteTo(w)
+		return err
+	})
+}
+
+// plotColor returns a distinct colour for series i of a plot.
+func plotColor(i int) color.Color {
+	cs := []color.Color{
+		color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+	}
+	return cs[i%len(cs)]
+}

@@ -1,0 +1,423 @@
+// Package train runs a DCGAN training job in a run directory: it feeds batches from a
+// dataset to dcgan.Trainer, logs metrics, draws sample grids and loss plots, writes
+// checkpoints atomically, and resumes from them exactly. It keeps all file I/O out of
+// package dcgan, which stays pure computation.
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"avatargan/avatar"
+	"avatargan/checkpoint"
+	"avatargan/dataset"
+	"avatargan/dcgan"
+	"avatargan/render"
+)
+
+// Version is recorded in config.json and checkpoints.
+const Version = "avatargan-0.1"
+
+// Config is everything that defines a run; it is written to RUN_DIR/config.json and into
+// every checkpoint, and a resumed run continues with it.
+type Config struct {
+	Model dcgan.Config `json:"model"`
+	// Data is the image folder; DataFingerprint and Images identify what was found there.
+	Data            string `json:"data"`
+	DataFingerprint string `json:"data_fingerprint"`
+	Images          int    `json:"images"`
+	Epochs          int    `json:"epochs"`
+	// Shuffle reorders the data every epoch (the original does not); Flip mirrors half
+	// of the images at random.
+	Shuffle bool `json:"shuffle"`
+	Flip    bool `json:"flip"`
+	// EMA is the decay of the generator weight average used for samples and exports
+	// (0: off).
+	EMA float64 `json:"ema"`
+	// SampleEvery and CheckpointEvery are in steps (iterations); each epoch end also
+	// samples and checkpoints. Keep is how many checkpoints stay on disk.
+	SampleEvery     int    `json:"sample_every"`
+	CheckpointEvery int    `json:"checkpoint_every"`
+	Keep            int    `json:"keep"`
+	Version         string `json:"version"`
+}
+
+// DefaultConfig is the reference run: the original network and schedule for 50 epochs,
+// shuffled, no flips, no EMA.
+func DefaultConfig() Config {
+	return Config{Model: dcgan.DefaultConfig(), Epochs: 50, Shuffle: true,
+		SampleEvery: 500, CheckpointEvery: 500, Keep: 3, Version: Version}
+}
+
+// Options are the settings of one invocation that do not define the run.
+type Options struct {
+	Dir      string // run directory
+	CacheDir string // dataset cache directory ("" = the user cache dir)
+	// MaxSteps, if > 0, stops after this step (for tests and benchmarks).
+	MaxSteps int
+	// Log receives human-readable progress; Progress, when non-nil, replaces the
+	// periodic log lines with a live display (a terminal progress bar).
+	Log      io.Writer
+	Progress Progress
+	// LogEvery is the period of log lines without a progress display.
+	LogEvery time.Duration
+}
+
+// Progress shows training progress; implemented by the CLI with a progress bar.
+type Progress interface {
+	// Epoch starts the display of epoch (1-based) with total steps in it, done already.
+	Epoch(epoch, epochs, total, done int)
+	// Step reports one more step with its statistics.
+	Step(r Record)
+	// Finish ends the display.
+	Finish()
+}
+
+// Paths inside a run directory.
+const (
+	ConfigFile  = "config.json"
+	MetricsFile = "metrics.jsonl"
+	LossPlot    = "loss.png"
+	SamplesDir  = "samples"
+)
+
+// LoadConfig reads RUN_DIR/config.json.
+func LoadConfig(dir string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	return c, nil
+}
+
+// Exists reports whether dir holds a run that can be resumed.
+func Exists(dir string) bool {
+	_, err := checkpoint.Latest(dir)
+	_, cerr := os.Stat(filepath.Join(dir, ConfigFile))
+	return err == nil && cerr == nil
+}
+
+// Run is a training job in progress.
+type Run struct {
+	Cfg     Config
+	Opts    Options
+	Trainer *dcgan.Trainer
+	Data    *dataset.Set
+	// Step is the number of iterations done.
+	Step int
+
+	batcher  *dataset.Batcher
+	records  []Record
+	sampler  *dcgan.Generator
+	fixedZ   []float32
+	real, z  []float32
+	started  time.Time
+	elapsed0 float64
+}
+
+// Open prepares a run in opts.Dir: it resumes the run there when one exists (cfg is then
+// ignored except for Epochs, which may extend it), or starts a new one with cfg. data is
+// the loaded dataset.
+func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.LogEvery == 0 {
+		opts.LogEvery = 30 * time.Second
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, SamplesDir), 0o755); err != nil {
+		return nil, err
+	}
+	resume := Exists(opts.Dir)
+	if resume {
+		stored, err := LoadConfig(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Epochs > stored.Epochs {
+			stored.Epochs = cfg.Epochs
+		}
+		if stored.DataFingerprint != data.Fingerprint() {
+			fmt.Fprintf(opts.Log, "warning: the data in %s changed since the run started; batches will differ from an uninterrupted run\n", data.Fingerprint())
+		}
+		cfg = stored
+	} else {
+		cfg.DataFingerprint = data.Fingerprint()
+		cfg.Images = data.Len()
+		cfg.Version = Version
+	}
+	if data.Size() != cfg.Model.Size {
+		return nil, fmt.Errorf("train: data loaded at %d px but the model is %d px", data.Size(), cfg.Model.Size)
+	}
+	if cfg.SampleEvery < 1 || cfg.CheckpointEvery < 1 || cfg.Keep < 1 || cfg.Epochs < 1 {
+		return nil, errors.New("train: sample-every, checkpoint-every, keep and epochs must be at least 1")
+	}
+	tr, err := dcgan.NewTrainer(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.EMA > 0 {
+		tr.EMA = dcgan.NewEMA(tr.G, cfg.EMA)
+	}
+	b, err := data.Batches(dataset.BatchOptions{Batch: cfg.Model.Batch, Seed: cfg.Model.Seed, Shuffle: cfg.Shuffle, Flip: cfg.Flip})
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Cfg: cfg, Opts: opts, Trainer: tr, Data: data, batcher: b}
+	if resume {
+		path, _ := checkpoint.Latest(opts.Dir)
+		if err := r.load(path); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(opts.Log, "resuming %s at step %d (epoch %d)\n", path, r.Step, r.Step/b.BatchesPerEpoch()+1)
+		recs, err := ReadRecords(filepath.Join(opts.Dir, MetricsFile), r.Step)
+		if err != nil {
+			return nil, err
+		}
+		r.records = recs
+		if len(recs) > 0 {
+			r.elapsed0 = recs[len(recs)-1].ElapsedS
+		}
+		if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), recs); err != nil {
+			return nil, err
+		}
+	} else {
+		cj, err := json.MarshalIndent(cfg, "", "  ")
+		if err != nil {
+			return nil, err
+		}
+		if err := checkpoint.WriteFileAtomic(filepath.Join(opts.Dir, ConfigFile), func(w io.Writer) error {
+			_, err := w.Write(append(cj, '\n'))
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), nil); err != nil {
+			return nil, err
+		}
+	}
+	m := cfg.Model
+	r.real = make([]float32, m.Batch*3*m.Size*m.Size)
+	r.z = make([]float32, m.Batch*m.ZDim)
+	// The sample grid always shows the avatars of seeds 0..63, so grids of different
+	// steps (and the served avatars of those seeds) are comparable.
+	r.fixedZ = make([]float32, 64*m.ZDim)
+	for i := 0; i < 64; i++ {
+		dcgan.Latent(uint64(i), m.Dist, r.fixedZ[i*m.ZDim:(i+1)*m.ZDim])
+	}
+	return r, nil
+}
+
+// TotalSteps is the number of iterations of the whole run.
+func (r *Run) TotalSteps() int { return r.Cfg.Epochs * r.batcher.BatchesPerEpoch() }
+
+// BatchesPerEpoch is the number of iterations per epoch.
+func (r *Run) BatchesPerEpoch() int { return r.batcher.BatchesPerEpoch() }
+
+// latents fills r.z with the latents of iteration step: a pure function of (seed, step),
+// so a resumed run draws exactly what an uninterrupted one would without storing RNG
+// state.
+func (r *Run) latents(step int) {
+	m := r.Cfg.Model
+	rng := rand.New(rand.NewPCG(m.Seed^0x5851f42d4c957f2d, uint64(step)))
+	for i := range r.z {
+		if m.Dist == dcgan.Normal {
+			r.z[i] = float32(rng.NormFloat64())
+		} else {
+			r.z[i] = float32(2*rng.Float64() - 1)
+		}
+	}
+}
+
+// Train runs until the last epoch ends, opts.MaxSteps is reached, or ctx is cancelled
+// (then it finishes the current step, checkpoints and returns nil). A non-finite loss
+// returns an error without writing a checkpoint, so the last good one stays the latest.
+func (r *Run) Train(ctx context.Context) error {
+	total := r.TotalSteps()
+	if r.Opts.MaxSteps > 0 && r.Opts.MaxSteps < total {
+		total = r.Opts.MaxSteps
+	}
+	per := r.batcher.BatchesPerEpoch()
+	r.batcher.Seek(r.Step/per, r.Step%per)
+	r.started = time.Now()
+	lastLog := time.Now()
+	winStart, winImages := time.Now(), 0
+	ips := 0.0
+	saved := r.Step
+	if r.Opts.Progress != nil && r.Step < total {
+		r.Opts.Progress.Epoch(r.Step/per+1, r.Cfg.Epochs, per, r.Step%per)
+	}
+	for r.Step < total {
+		if ctx.Err() != nil {
+			break
+		}
+		epoch, _, n := r.batcher.Next(r.real)
+		r.latents(r.Step)
+		st, err := r.Trainer.Step(r.real[:n*3*r.Cfg.Model.Size*r.Cfg.Model.Size], r.z[:n*r.Cfg.Model.ZDim])
+		if err != nil {
+			r.finishProgress()
+			return fmt.Errorf("step %d: %w; stopping without a checkpoint (the latest one, step %d, is the last good state)", r.Step+1, err, saved)
+		}
+		r.Step++
+		winImages += n
+		if d := time.Since(winStart); d > 2*time.Second {
+			ips = float64(winImages) / d.Seconds()
+			winStart, winImages = time.Now(), 0
+		} else if ips == 0 {
+			ips = float64(winImages) / d.Seconds()
+		}
+		rec := Record{Step: r.Step, Epoch: epoch + 1, DLoss: st.LossD, DReal: st.DReal, DFake: st.DFake, GLoss: st.LossG,
+			ImagesPS: ips, ElapsedS: r.elapsed0 + time.Since(r.started).Seconds(), Timestamp: time.Now().UTC().Format(time.RFC3339)}
+		r.records = append(r.records, rec)
+		if err := r.appendRecord(rec); err != nil {
+			return err
+		}
+		if r.Opts.Progress != nil {
+			r.Opts.Progress.Step(rec)
+		} else if time.Since(lastLog) >= r.Opts.LogEvery || r.Step == total {
+			lastLog = time.Now()
+			fmt.Fprintf(r.Opts.Log, "step %d/%d epoch %d  D %.4f  G %.4f  D(x) %.3f  D(G(z)) %.3f  %.1f images/s\n",
+				r.Step, total, epoch+1, st.LossD, st.LossG, st.DReal, st.DFake, ips)
+		}
+		epochEnd := r.Step%per == 0
+		if r.Step%r.Cfg.SampleEvery == 0 || epochEnd || r.Step == total {
+			if err := r.Sample(); err != nil {
+				return err
+			}
+		}
+		if r.Step%r.Cfg.CheckpointEvery == 0 || epochEnd || r.Step == total {
+			if err := r.Save(); err != nil {
+				return err
+			}
+			saved = r.Step
+		}
+		if epochEnd {
+			if err := PlotLosses(filepath.Join(r.Opts.Dir, LossPlot), r.records, 50); err != nil {
+				fmt.Fprintf(r.Opts.Log, "warning: loss plot: %v\n", err)
+			}
+			if r.Opts.Progress != nil && r.Step < total {
+				r.Opts.Progress.Finish()
+				r.Opts.Progress.Epoch(r.Step/per+1, r.Cfg.Epochs, per, 0)
+			}
+		}
+	}
+	r.finishProgress()
+	if saved != r.Step {
+		if err := r.Save(); err != nil {
+			return err
+		}
+		if err := r.Sample(); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.Opts.Log, "stopped at step %d; checkpoint saved, run again to resume\n", r.Step)
+	}
+	return PlotLosses(filepath.Join(r.Opts.Dir, LossPlot), r.records, 50)
+}
+
+func (r *Run) finishProgress() {
+	if r.Opts.Progress != nil {
+		r.Opts.Progress.Finish()
+	}
+}
+
+func (r *Run) appendRecord(rec Record) error {
+	f, err := os.OpenFile(filepath.Join(r.Opts.Dir, MetricsFile), os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	err = json.NewEncoder(f).Encode(rec)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// SamplerGenerator returns the generator samples are drawn from: the live one, or with
+// EMA on, a copy holding the averaged weights with recalibrated BatchNorm statistics.
+func (r *Run) SamplerGenerator() *dcgan.Generator {
+	if r.Trainer.EMA == nil {
+		return r.Trainer.G
+	}
+	m := r.Cfg.Model
+	if r.sampler == nil {
+		r.sampler = dcgan.NewGenerator(m.Size, m.ZDim, m.GF)
+	}
+	r.Trainer.EMA.CopyTo(r.sampler)
+	avatar.RecalibrateBN(r.sampler, avatar.Spec{Size: m.Size, ZDim: m.ZDim, GF: m.GF, Dist: m.Dist})
+	return r.sampler
+}
+
+// Sample writes the 8x8 grid of the fixed latents to samples/step-NNNNNNNNN.png and
+// samples/latest.png. It reads the model only (eval mode), so it does not change training.
+func (r *Run) Sample() error {
+	m := r.Cfg.Model
+	g := r.SamplerGenerator()
+	x := g.Forward(r.fixedZ, 64, false)
+	grid := render.Grid(render.ToImages(x, 64, m.Size), 8, 2)
+	for _, name := range []string{fmt.Sprintf("step-%09d.png", r.Step), "latest.png"} {
+		err := checkpoint.WriteFileAtomic(filepath.Join(r.Opts.Dir, SamplesDir, name), func(w io.Writer) error {
+			return (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(w, grid)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Save writes the checkpoint of the current step and prunes old ones.
+func (r *Run) Save() error {
+	cj, err := json.Marshal(r.Cfg.Model)
+	if err != nil {
+		return err
+	}
+	rj, err := json.Marshal(r.Cfg)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{
+		avatar.MetaFormat: avatar.FormatTrain,
+		avatar.MetaConfig: string(cj),
+		"run":             string(rj),
+		"step":            strconv.Itoa(r.Step),
+		"version":         Version,
+	}
+	ts := checkpoint.FromNamed("", r.Trainer.Tensors(), "F32")
+	if err := checkpoint.Save(filepath.Join(r.Opts.Dir, checkpoint.Name(r.Step)), ts, meta); err != nil {
+		return err
+	}
+	return checkpoint.Prune(r.Opts.Dir, r.Cfg.Keep)
+}
+
+// load restores the whole training state from a checkpoint.
+func (r *Run) load(path string) error {
+	f, err := checkpoint.Read(path)
+	if err != nil {
+		return err
+	}
+	if f.Metadata[avatar.MetaFormat] != avatar.FormatTrain {
+		return fmt.Errorf("%s is not a training checkpoint", path)
+	}
+	step, err := strconv.Atoi(f.Metadata["step"])
+	if err != nil {
+		return fmt.Errorf("%s: bad step metadata: %v", path, err)
+	}
+	if err := f.LoadNamed("", r.Trainer.Tensors(), false); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	r.Step = step
+	return nil
+}
