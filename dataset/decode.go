@@ -144,6 +144,15 @@ func cropResize(dst []byte, img image.Image, size int) {
 	x0 := r.Min.X + (r.Dx()-s)/2
 	y0 := r.Min.Y + (r.Dy()-s)/2
 
+	if yc, ok := img.(*image.YCbCr); ok && s%size == 0 && r.Min == (image.Point{}) {
+		// JPEG fast path (the faces set): convert and box-average in one
+		// pass, without the s x s RGBA intermediate. Same integer colour
+		// conversion as the standard library, so results are identical to
+		// the generic path below.
+		ycbcrBox(dst, yc, x0, y0, s/size, size)
+		return
+	}
+
 	// Flatten: white background, then the source composited Over it. The
 	// standard library has fast paths for YCbCr (JPEG), Gray, CMYK, RGBA and
 	// NRGBA sources and handles Paletted and anything else generically, so
@@ -172,6 +181,97 @@ func cropResize(dst []byte, img image.Image, size int) {
 		draw.CatmullRom.Scale(out, out.Bounds(), sq, sq.Bounds(), draw.Src, nil)
 		packRGB(dst, out.Pix, size*size)
 	}
+}
+
+// ycbcrBox converts the s x s square at (x0, y0) of a YCbCr image (JPEGs
+// are always opaque) to RGB and averages k x k blocks into size x size HWC
+// RGB with the same rounding as boxShrink. img.Rect.Min must be (0, 0) (as
+// decoders return it), so chroma indices are plain shifts.
+func ycbcrBox(dst []byte, img *image.YCbCr, x0, y0, k, size int) {
+	var hs, vs uint // log2 of the chroma subsampling factors
+	switch img.SubsampleRatio {
+	case image.YCbCrSubsampleRatio422:
+		hs = 1
+	case image.YCbCrSubsampleRatio420:
+		hs, vs = 1, 1
+	case image.YCbCrSubsampleRatio440:
+		vs = 1
+	case image.YCbCrSubsampleRatio411:
+		hs = 2
+	case image.YCbCrSubsampleRatio410:
+		hs, vs = 2, 1
+	}
+	if k == 2 && hs == 1 && vs == 1 && x0%2 == 0 && y0%2 == 0 {
+		ycbcr420Half(dst, img, x0, y0, size)
+		return
+	}
+	n := uint32(k * k)
+	half := n / 2
+	for oy := 0; oy < size; oy++ {
+		o := dst[oy*size*3 : (oy+1)*size*3 : (oy+1)*size*3]
+		for ox := 0; ox < size; ox++ {
+			var r, g, b uint32
+			for y := y0 + oy*k; y < y0+oy*k+k; y++ {
+				yrow := img.Y[y*img.YStride:]
+				crow := (y >> vs) * img.CStride
+				for x := x0 + ox*k; x < x0+ox*k+k; x++ {
+					ci := crow + x>>hs
+					// color.YCbCrToRGB: JFIF full range, 16.16 fixed point.
+					yy1 := int32(yrow[x]) * 0x10101
+					cb1 := int32(img.Cb[ci]) - 128
+					cr1 := int32(img.Cr[ci]) - 128
+					r += clamp16(yy1 + 91881*cr1)
+					g += clamp16(yy1 - 22554*cb1 - 46802*cr1)
+					b += clamp16(yy1 + 116130*cb1)
+				}
+			}
+			p := o[ox*3 : ox*3+3 : ox*3+3]
+			p[0] = uint8((r + half) / n)
+			p[1] = uint8((g + half) / n)
+			p[2] = uint8((b + half) / n)
+		}
+	}
+}
+
+// ycbcr420Half is ycbcrBox for the common 4:2:0 JPEG halved (96 -> 48):
+// each 2x2 output block shares one chroma sample, so the chroma terms are
+// computed once per output pixel instead of four times.
+func ycbcr420Half(dst []byte, img *image.YCbCr, x0, y0, size int) {
+	for oy := 0; oy < size; oy++ {
+		y := y0 + 2*oy
+		y0row := img.Y[y*img.YStride : y*img.YStride+x0+2*size]
+		y1row := img.Y[(y+1)*img.YStride : (y+1)*img.YStride+x0+2*size]
+		ci := (y >> 1) * img.CStride
+		cbRow := img.Cb[ci : ci+x0/2+size]
+		crRow := img.Cr[ci : ci+x0/2+size]
+		o := dst[oy*size*3 : (oy+1)*size*3 : (oy+1)*size*3]
+		for ox := 0; ox < size; ox++ {
+			x := x0 + 2*ox
+			cb1 := int32(cbRow[x>>1]) - 128
+			cr1 := int32(crRow[x>>1]) - 128
+			rt, gt, bt := 91881*cr1, -22554*cb1-46802*cr1, 116130*cb1
+			var r, g, b uint32
+			for _, yv := range [4]uint8{y0row[x], y0row[x+1], y1row[x], y1row[x+1]} {
+				yy1 := int32(yv) * 0x10101
+				r += clamp16(yy1 + rt)
+				g += clamp16(yy1 + gt)
+				b += clamp16(yy1 + bt)
+			}
+			p := o[ox*3 : ox*3+3 : ox*3+3]
+			p[0] = uint8((r + 2) >> 2)
+			p[1] = uint8((g + 2) >> 2)
+			p[2] = uint8((b + 2) >> 2)
+		}
+	}
+}
+
+// clamp16 turns a 16.16 fixed-point colour value into 0..255 exactly as
+// color.YCbCrToRGB does; small enough to be inlined into the hot loop.
+func clamp16(v int32) uint32 {
+	if uint32(v)&0xff000000 == 0 {
+		return uint32(v >> 16)
+	}
+	return uint32(uint8(^(v >> 31)))
 }
 
 // packRGB drops the (opaque) alpha channel of n RGBA pixels.

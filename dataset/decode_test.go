@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/color/palette"
+	stddraw "image/draw"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -375,4 +376,45 @@ func refArea(img *image.NRGBA, size int) []float64 {
 		}
 	}
 	return out
+}
+
+// TestYCbCrFastPathsMatchGeneric checks the fused JPEG paths against the
+// standard library's YCbCr -> RGBA conversion followed by boxShrink, for
+// every subsampling ratio, crop offset and a sub-image origin.
+func TestYCbCrFastPathsMatchGeneric(t *testing.T) {
+	ratios := []image.YCbCrSubsampleRatio{
+		image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420,
+		image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410,
+	}
+	seed := uint32(1)
+	rnd := func() uint8 { seed = seed*1664525 + 1013904223; return uint8(seed >> 24) }
+	for _, ratio := range ratios {
+		for _, wh := range [][2]int{{96, 96}, {97, 96}, {99, 96}, {96, 101}, {48, 50}, {144, 150}} {
+			yc := image.NewYCbCr(image.Rect(0, 0, wh[0], wh[1]), ratio)
+			for _, p := range [][]byte{yc.Y, yc.Cb, yc.Cr} {
+				for i := range p {
+					p[i] = rnd()
+				}
+			}
+			var imgs = []image.Image{yc, yc.SubImage(image.Rect(1, 1, wh[0], wh[1]))}
+			for _, img := range imgs {
+				for _, size := range []int{48, 24} {
+					r := img.Bounds()
+					s := min(r.Dx(), r.Dy())
+					if s%size != 0 {
+						continue
+					}
+					got := make([]byte, size*size*3)
+					cropResize(got, img, size)
+					sq := image.NewRGBA(image.Rect(0, 0, s, s))
+					stddraw.Draw(sq, sq.Bounds(), img, image.Pt(r.Min.X+(r.Dx()-s)/2, r.Min.Y+(r.Dy()-s)/2), stddraw.Src)
+					want := make([]byte, size*size*3)
+					boxShrink(want, sq, s/size, size)
+					if !bytes.Equal(got, want) {
+						t.Fatalf("%v %v %v -> %d: fused path differs from generic", ratio, wh, r, size)
+					}
+				}
+			}
+		}
+	}
 }
