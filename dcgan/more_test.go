@@ -1,0 +1,239 @@
+package dcgan
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"avatargan/nn"
+)
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, mod := range []func(*Config){
+		func(c *Config) { c.Size = 40 }, func(c *Config) { c.ZDim = 0 }, func(c *Config) { c.Batch = 1 },
+		func(c *Config) { c.LRG = 0 }, func(c *Config) { c.Beta2 = 1 }, func(c *Config) { c.GSteps = 0 },
+		func(c *Config) { c.Dist = 7 }, func(c *Config) { c.LRD = math.NaN() },
+	} {
+		c := DefaultConfig()
+		mod(&c)
+		if c.Validate() == nil {
+			t.Errorf("%+v validated", c)
+		}
+	}
+}
+
+func randZ(r *rand.Rand, n int) []float32 {
+	z := make([]float32, n)
+	for i := range z {
+		z[i] = float32(2*r.Float64() - 1)
+	}
+	return z
+}
+
+func snapshot(ts []nn.NamedTensor) [][]float32 {
+	var out [][]float32
+	for _, x := range ts {
+		if x.Data != nil {
+			out = append(out, append([]float32(nil), x.Data...))
+		} else {
+			out = append(out, []float32{float32(*x.Count)})
+		}
+	}
+	return out
+}
+
+func equalSnap(a, b [][]float32) bool {
+	for i := range a {
+		for j := range a[i] {
+			if a[i][j] != b[i][j] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// In eval mode each image depends only on its own z, whatever the batch size, and the
+// BatchNorm state does not change.
+func TestGeneratorInferenceAnyBatch(t *testing.T) {
+	tr, err := NewTrainer(tinyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := tr.G
+	r := rand.New(rand.NewPCG(1, 2))
+	z := randZ(r, 7*g.ZDim)
+	// Give the running stats non-trivial values first.
+	g.Forward(z[:4*g.ZDim], 4, true)
+	before := snapshot(g.Tensors())
+	all := append([]float32(nil), g.Forward(z, 7, false)...)
+	per := 3 * g.Size * g.Size
+	for _, n := range []int{1, 3, 7} {
+		for i := 0; i < n; i++ {
+			one := g.Forward(z[i*g.ZDim:(i+1)*g.ZDim], 1, false)
+			for j, v := range one {
+				if math.Abs(float64(v-all[i*per+j])) > 1e-5 {
+					t.Fatalf("n=%d image %d differs at %d: %v vs %v", n, i, j, v, all[i*per+j])
+				}
+			}
+		}
+	}
+	if !equalSnap(before, snapshot(g.Tensors())) {
+		t.Error("eval forward changed the generator's state")
+	}
+}
+
+func TestTrainerDeterministicAndFinite(t *testing.T) {
+	run := func() ([]float64, [][]float32) {
+		tr, err := NewTrainer(tinyConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(3, 4))
+		var losses []float64
+		for it := 0; it < 3; it++ {
+			real := randZ(r, 4*3*16*16)
+			z := randZ(r, 4*8)
+			st, err := tr.Step(real, z)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Losses) != 3 || st.LossG != st.Losses[2] || st.LossD != st.Losses[0] ||
+				!(st.DReal > 0 && st.DReal < 1 && st.DFake > 0 && st.DFake < 1) {
+				t.Fatalf("stats %+v", st)
+			}
+			losses = append(losses, st.Losses...)
+		}
+		return losses, snapshot(tr.Tensors())
+	}
+	l1, s1 := run()
+	l2, s2 := run()
+	for i := range l1 {
+		if l1[i] != l2[i] || !finite(l1[i]) {
+			t.Fatalf("losses %v vs %v", l1, l2)
+		}
+	}
+	if !equalSnap(s1, s2) {
+		t.Error("same seed, different state")
+	}
+}
+
+func TestStepRejectsNonFinite(t *testing.T) {
+	tr, _ := NewTrainer(tinyConfig())
+	before := snapshot(tr.D.Tensors())
+	real := make([]float32, 4*3*16*16)
+	real[5] = float32(math.Inf(1))
+	if _, err := tr.Step(real, make([]float32, 4*8)); err == nil {
+		t.Fatal("no error for a non-finite loss")
+	}
+	after := snapshot(tr.D.Tensors())
+	// Only forward-only buffers may have changed; the weights must not.
+	for i, x := range tr.D.Tensors() {
+		if x.Data != nil && !equalSnap([][]float32{before[i]}, [][]float32{after[i]}) &&
+			!strings.Contains(x.Name, "running_") {
+			t.Errorf("%s changed", x.Name)
+		}
+	}
+	if tr.OptD.T != 0 || tr.OptG.T != 0 {
+		t.Error("an optimiser stepped")
+	}
+	if _, err := tr.Step(real[:10], make([]float32, 4*8)); err == nil {
+		t.Error("no error for a bad batch")
+	}
+}
+
+func TestTensorsNames(t *testing.T) {
+	tr, _ := NewTrainer(tinyConfig())
+	tr.EMA = NewEMA(tr.G, 0.999)
+	names := map[string]bool{}
+	for _, x := range tr.Tensors() {
+		if names[x.Name] {
+			t.Errorf("duplicate %s", x.Name)
+		}
+		names[x.Name] = true
+	}
+	for _, n := range []string{"generator.fc.weight", "generator.bn0.num_batches_tracked", "discriminator.conv0.weight",
+		"discriminator.fc.bias", "adam_g.step", "adam_d.conv3.weight.exp_avg_sq", "ema.deconv4.weight"} {
+		if !names[n] {
+			t.Errorf("missing %s", n)
+		}
+	}
+	if names["adam_g.bn0.running_mean.exp_avg"] {
+		t.Error("optimiser has state for a buffer")
+	}
+}
+
+func TestEMA(t *testing.T) {
+	tr, _ := NewTrainer(tinyConfig())
+	e := NewEMA(tr.G, 0.75)
+	w := tr.G.FC.Weight.Data
+	w0 := w[3]
+	w[3] = w0 + 1
+	e.Update()
+	dst := NewGenerator(16, 8, 4)
+	e.CopyTo(dst)
+	if got, want := dst.FC.Weight.Data[3], 0.75*w0+0.25*(w0+1); math.Abs(float64(got-want)) > 1e-6 {
+		t.Errorf("ema %v, want %v", got, want)
+	}
+	if dst.Deconv[2].Weight.Data[5] != tr.G.Deconv[2].Weight.Data[5] {
+		t.Error("unchanged weight not copied")
+	}
+}
+
+// RecalibrateBN's running stats must be the average of each batch's statistics, which a
+// momentum-1 BatchNorm exposes one batch at a time.
+func TestRecalibrateBN(t *testing.T) {
+	tr, _ := NewTrainer(tinyConfig())
+	g := tr.G
+	g.Forward(randZ(rand.New(rand.NewPCG(9, 9)), 4*8), 4, true) // stale stats to be replaced
+	const batches, batch, seed = 3, 5, 100
+	ref := NewGenerator(16, 8, 4)
+	for i, x := range g.Tensors() {
+		if x.Data != nil {
+			copy(ref.Tensors()[i].Data, x.Data)
+		}
+	}
+	sumM := make([][]float64, 4)
+	sumV := make([][]float64, 4)
+	z := make([]float32, batch*8)
+	for b := 0; b < batches; b++ {
+		for i := 0; i < batch; i++ {
+			Latent(seed+uint64(b*batch+i), Uniform, z[i*8:(i+1)*8])
+		}
+		for _, bn := range ref.BN {
+			bn.Momentum = 1
+		}
+		ref.Forward(z, batch, true)
+		for k, bn := range ref.BN {
+			if sumM[k] == nil {
+				sumM[k], sumV[k] = make([]float64, bn.C), make([]float64, bn.C)
+			}
+			for c := 0; c < bn.C; c++ {
+				sumM[k][c] += float64(bn.RunningMean.Data[c]) / batches
+				sumV[k][c] += float64(bn.RunningVar.Data[c]) / batches
+			}
+		}
+	}
+	w := append([]float32(nil), g.FC.Weight.Data...)
+	RecalibrateBN(g, batches, batch, seed, Uniform)
+	for k, bn := range g.BN {
+		if bn.NumBatchesTracked != batches || bn.Momentum != 0.1 {
+			t.Errorf("bn%d: count %d momentum %v", k, bn.NumBatchesTracked, bn.Momentum)
+		}
+		for c := 0; c < bn.C; c++ {
+			if math.Abs(float64(bn.RunningMean.Data[c])-sumM[k][c]) > 1e-5 ||
+				math.Abs(float64(bn.RunningVar.Data[c])-sumV[k][c]) > 1e-4*math.Max(1, sumV[k][c]) {
+				t.Fatalf("bn%d[%d]: %v %v, want %v %v", k, c, bn.RunningMean.Data[c], bn.RunningVar.Data[c], sumM[k][c], sumV[k][c])
+			}
+		}
+	}
+	for i := range w {
+		if w[i] != g.FC.Weight.Data[i] {
+			t.Fatal("RecalibrateBN changed a weight")
+		}
+	}
+}
