@@ -351,12 +351,7 @@ func packA(dst []float32, transA bool, a []float32, lda, i0, mb, p0, kb int, alp
 			}
 			continue
 		}
-		for i := 0; i < rows; i++ {
-			src := a[(r0+i)*lda+p0 : (r0+i)*lda+p0+kb]
-			for p, v := range src {
-				d[p*mr+i] = alpha * v
-			}
-		}
+		packT(d, a, lda, r0, rows, p0, kb, mr, alpha)
 		if rows < mr {
 			for p := 0; p < kb; p++ {
 				clear(d[p*mr+rows : p*mr+mr])
@@ -381,12 +376,7 @@ func packB(dst []float32, transB bool, b []float32, ldb, j0, nb, p0, kb int, nr 
 			}
 			continue
 		}
-		for j := 0; j < cols; j++ {
-			src := b[(c0+j)*ldb+p0 : (c0+j)*ldb+p0+kb]
-			for p, v := range src {
-				d[p*nr+j] = v
-			}
-		}
+		packT(d, b, ldb, c0, cols, p0, kb, nr, 1)
 		if cols < nr {
 			for p := 0; p < kb; p++ {
 				clear(d[p*nr+cols : p*nr+nr])
@@ -407,4 +397,36 @@ func grow(s []float32, n int) []float32 {
 		off = int((64 - r) / 4)
 	}
 	return raw[off : off+n : off+n]
+}
+
+// packT writes d[p*w+j] = alpha*s[(r0+j)*ld+p0+p] for j < rows, p < kb: the
+// transposing half of packing. Four source rows at a time make each k step's
+// writes contiguous and amortise the bounds checks, which roughly halves its cost.
+func packT(d, s []float32, ld, r0, rows, p0, kb, w int, alpha float32) {
+	j := 0
+	for ; j+4 <= rows; j += 4 {
+		o := (r0+j)*ld + p0
+		s0 := s[o : o+kb]
+		s1 := s[o+ld : o+ld+kb]
+		s2 := s[o+2*ld : o+2*ld+kb]
+		s3 := s[o+3*ld : o+3*ld+kb]
+		dd := d[j : (kb-1)*w+j+4]
+		if alpha == 1 {
+			for p := range s0 {
+				q := dd[p*w : p*w+4 : p*w+4]
+				q[0], q[1], q[2], q[3] = s0[p], s1[p], s2[p], s3[p]
+			}
+			continue
+		}
+		for p := range s0 {
+			q := dd[p*w : p*w+4 : p*w+4]
+			q[0], q[1], q[2], q[3] = alpha*s0[p], alpha*s1[p], alpha*s2[p], alpha*s3[p]
+		}
+	}
+	for ; j < rows; j++ {
+		o := (r0+j)*ld + p0
+		for p, v := range s[o : o+kb] {
+			d[p*w+j] = alpha * v
+		}
+	}
 }

@@ -35,6 +35,12 @@ func main() {
 // to hide the 4-cycle FMA latency on two pipes (needs >= 8).
 // unroll is the k unroll factor; pfDist the B prefetch distance in bytes.
 func kernel(name string, mr, nvec, width int, vec func() VecVirtual, unroll, pfDist int) {
+	kernelOpt(name, mr, nvec, width, vec, unroll, pfDist, false)
+}
+
+// kernelOpt is kernel with a choice of A broadcast: bcst uses the EVEX embedded
+// broadcast operand of the FMA instead of a separate VBROADCASTSS.
+func kernelOpt(name string, mr, nvec, width int, vec func() VecVirtual, unroll, pfDist int, bcst bool) {
 	TEXT(name, NOSPLIT, signature)
 	Doc(fmt.Sprintf("%s computes an %dx%d tile: c = a*b (+ beta*c when load != 0).", name, mr, nvec*width))
 
@@ -80,6 +86,12 @@ func kernel(name string, mr, nvec, width int, vec func() VecVirtual, unroll, pfD
 			}
 		}
 		for i := 0; i < mr; i++ {
+			if bcst {
+				for v := 0; v < nvec; v++ {
+					VFMADD231PS_BCST(Mem{Base: a, Disp: (u*mr + i) * 4}, bv[v], acc[i][v])
+				}
+				continue
+			}
 			t := vec()
 			VBROADCASTSS(Mem{Base: a, Disp: (u*mr + i) * 4}, t)
 			for v := 0; v < nvec; v++ {
