@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -292,8 +293,14 @@ func SWD(real, fake [][]uint8, size int, o Options) (Result, error) {
 	res := Resolutions(size, o.MinRes)
 	out := Result{Resolutions: res, PerLevel: make([]float64, len(res))}
 	for lv := range res {
+		// Explicit collections keep peak RSS near the live data (~1.1 GB for 2 x 8192 images
+		// at 48 px) instead of up to twice that: the previous level's sets and the per-image
+		// pyramid temporaries are garbage by then, and each GC costs milliseconds here as the
+		// big buffers hold no pointers.
+		runtime.GC()
 		a := newLevelSet(realC, realH, size, lv, len(res), o)
 		b := newLevelSet(fakeC, fakeH, size, lv, len(res), o)
+		runtime.GC()
 		out.PerLevel[lv] = 1e3 * slicedWasserstein(a, b, o, lv)
 		out.Average += out.PerLevel[lv] / float64(len(res))
 	}
