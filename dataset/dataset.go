@@ -232,13 +232,15 @@ func decodeAll(dir string, srcs []source, opts Options) (*Set, *cacheMeta) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf []byte
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(srcs) {
 					return
 				}
-				b, err := readFile(filepath.Join(dir, filepath.FromSlash(srcs[i].rel)), opts.MaxPixels)
+				b, err := readFile(filepath.Join(dir, filepath.FromSlash(srcs[i].rel)), opts.MaxPixels, buf)
 				if err == nil {
+					buf = b[:0]
 					err = decodeBytes(pix[i*stride:(i+1)*stride], b, opts.Size, opts.MinSide, opts.MaxPixels)
 				}
 				errs[i] = err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	stddraw "image/draw"
+	"io"
 	"os"
 
 	// Registered decoders: these are the formats the scanner accepts.
@@ -61,20 +62,42 @@ func maxFileBytes(maxPixels int) int64 {
 	return int64(maxPixels)*4 + 16<<20
 }
 
-// readFile reads path with the size guard and maps failures to reasons.
-func readFile(path string, maxPixels int) ([]byte, error) {
-	fi, err := os.Stat(path)
+// readFile reads path with the size guard and maps failures to reasons. It
+// reads into buf when it is large enough, so a worker can reuse one buffer
+// for all its files.
+func readFile(path string, maxPixels int, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, skip(ReasonUnreadable, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, skip(ReasonUnreadable, err)
 	}
 	if fi.Size() > maxFileBytes(maxPixels) {
 		return nil, skip(ReasonFileSize, fmt.Errorf("%d bytes", fi.Size()))
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
+	// One byte of slack detects a file that grew since Stat.
+	want := int(fi.Size()) + 1
+	if cap(buf) < want {
+		buf = make([]byte, want)
+	}
+	buf = buf[:cap(buf)]
+	n, err := io.ReadFull(f, buf)
+	switch err {
+	case nil:
+		// Longer than Stat said (growing file): fall back to reading it all.
+		rest, err := io.ReadAll(io.LimitReader(f, maxFileBytes(maxPixels)))
+		if err != nil {
+			return nil, skip(ReasonUnreadable, err)
+		}
+		return append(buf[:n:n], rest...), nil
+	case io.EOF, io.ErrUnexpectedEOF:
+		return buf[:n], nil
+	default:
 		return nil, skip(ReasonUnreadable, err)
 	}
-	return b, nil
 }
 
 // safeDecodeConfig and safeDecode turn a panic in a third-party decoder into
@@ -339,7 +362,7 @@ func LoadImage(path string, size int) ([]uint8, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("dataset: size must be positive, got %d", size)
 	}
-	b, err := readFile(path, DefaultMaxPixels)
+	b, err := readFile(path, DefaultMaxPixels, nil)
 	if err == nil {
 		dst := make([]uint8, size*size*3)
 		if err = decodeBytes(dst, b, size, DefaultMinSide, DefaultMaxPixels); err == nil {
