@@ -1,0 +1,167 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds Debian's headless Chromium: $AVATARGAN_CHROMIUM, else
+// /usr/bin/chromium. CI installs the chromium package.
+func chromiumPath() string {
+	if p := os.Getenv("AVATARGAN_CHROMIUM"); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	return ""
+}
+
+// gridJS returns the grid's image URLs once all n avatars have decoded, else null
+// (so Poll keeps waiting).
+const gridJS = `(() => {
+	const imgs = [...document.querySelectorAll('#grid img.avatar')];
+	if (imgs.length !== 24 || !imgs.every(i => i.complete && i.naturalWidth > 0)) return null;
+	return imgs.map(i => i.getAttribute('src'));
+})()`
+
+// TestBrowser drives the page in headless Chromium: grid loads and decodes, "new
+// batch" replaces it, the download link serves a PNG, two picks show the
+// interpolation GIF, and a full-page screenshot is taken.
+func TestBrowser(t *testing.T) {
+	bin := chromiumPath()
+	if bin == "" {
+		t.Skip("no Chromium: install Debian's chromium package or set AVATARGAN_CHROMIUM")
+	}
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	s := newTestServer(t, newFake(), Options{})
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Our own option list, not chromedp.DefaultExecAllocatorOptions, which adds
+	// flags of its own; these are exactly the flags CI expects.
+	actx, acancel := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(bin),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+	)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+
+	step := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	step("load page", chromedp.Do(bctx,
+		chromedp.EmulateViewport(1100, 800),
+		chromedp.Navigate(srv.URL+"/?seed=100"),
+	))
+	first, err := chromedp.Run(bctx, chromedp.Poll[[]string](gridJS))
+	step("grid decoded", err)
+	for i, src := range first {
+		if !strings.HasPrefix(src, "/avatar/"+itoa(uint64(100+i))+".png") {
+			t.Fatalf("cell %d src %q, want seed %d (from ?seed=100)", i, src, 100+i)
+		}
+	}
+	caption, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#grid .cell .seed")))
+	step("caption", err)
+	if caption != "100" {
+		t.Errorf("first caption %q, want 100", caption)
+	}
+
+	step("new batch", chromedp.Do(bctx, chromedp.Click(chromedp.ID("new-batch"))))
+	second, err := chromedp.Run(bctx, chromedp.Poll[[]string](
+		`(() => { const s = `+gridJS+`; return s && s[0] !== `+jsString(first[0])+` ? s : null })()`))
+	step("new grid decoded", err)
+	if slices.ContainsFunc(second, func(s string) bool { return slices.Contains(first, s) }) {
+		t.Errorf("new batch kept some avatars: %v -> %v", first, second)
+	}
+	loc, err := chromedp.Run(bctx, chromedp.Location())
+	step("location", err)
+	u, _ := url.Parse(loc)
+	if got := u.Query().Get("seed"); got == "" || got == "100" || !strings.Contains(second[0], "/avatar/"+got+".png") {
+		t.Errorf("URL %q does not carry the new batch's seed (first src %q)", loc, second[0])
+	}
+
+	// Open the first avatar large; its download link must serve a PNG.
+	step("open viewer", chromedp.Do(bctx,
+		chromedp.Click(chromedp.CSS("#grid img.avatar")),
+		chromedp.WaitVisible(chromedp.ID("download")),
+	))
+	href, err := chromedp.Run(bctx, chromedp.Evaluate[string](
+		`(() => { const a = document.getElementById('download'); return a.hasAttribute('download') ? a.href : '' })()`))
+	step("download href", err)
+	if !strings.Contains(href, "size=256") {
+		t.Errorf("download href %q lacks size=256", href)
+	}
+	resp, err := http.Get(href)
+	step("fetch download", err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.HasPrefix(body, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Fatalf("download is not a PNG (%s): %.40q", resp.Status, body)
+	}
+	if img := decodePNG(t, body); img.Bounds().Dx() != 256 {
+		t.Errorf("download is %v, want 256 px", img.Bounds())
+	}
+
+	// Pick it and a second avatar: the interpolation GIF appears.
+	step("pick two", chromedp.Do(bctx,
+		chromedp.Click(chromedp.ID("pick")),
+		chromedp.WaitNotVisible(chromedp.ID("viewer")),
+		chromedp.Click(chromedp.CSS("#grid .cell:nth-child(7) img.avatar")),
+		chromedp.WaitVisible(chromedp.ID("pick")),
+		chromedp.Click(chromedp.ID("pick")),
+		chromedp.WaitNotVisible(chromedp.ID("viewer")),
+	))
+	gifSrc, err := chromedp.Run(bctx, chromedp.Poll[string](
+		`(() => { const i = document.getElementById('interp-img'); return i.complete && i.naturalWidth > 0 && i.getAttribute('src') })()`))
+	step("interpolation decoded", err)
+	if !strings.HasPrefix(gifSrc, "/interpolate.gif?from=") {
+		t.Errorf("interpolation src %q", gifSrc)
+	}
+
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	step("screenshot", err)
+	path := filepath.Join(t.TempDir(), "page.png")
+	step("save screenshot", os.WriteFile(path, shot, 0o644))
+	img, err := png.Decode(bytes.NewReader(shot))
+	step("decode screenshot", err)
+	if b := img.Bounds(); b.Dx() < 1000 || b.Dy() < 400 {
+		t.Errorf("screenshot is only %v", b)
+	}
+	// Keep a copy for a human to look at when asked to.
+	if dir := os.Getenv("AVATARGAN_SCREENSHOT_DIR"); dir != "" {
+		step("copy screenshot", os.WriteFile(filepath.Join(dir, "page.png"), shot, 0o644))
+	}
+	t.Logf("screenshot %v, %d bytes", img.Bounds(), len(shot))
+}
+
+func jsString(s string) string { return jsonString(s) }
