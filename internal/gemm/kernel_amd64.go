@@ -12,7 +12,7 @@ func asmKernels() []kernelImpl {
 	var ks []kernelImpl
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
 		ks = append(ks, kernelImpl{
-			name: "avx512", mr: 8, nr: 32, mc: 384, kc: 320, nc: 3072,
+			name: "avx512", mr: 8, nr: 32, mc: 384, kc: 256, nc: 3072,
 			fn: kernelAVX512,
 		})
 	}
