@@ -16,6 +16,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -38,10 +39,12 @@ var (
 	// mu serialises Sgemm/ParallelFor/SetThreads/SetKernel: the pool and the
 	// per-worker buffers are shared, and the trainer is the only heavy caller, so
 	// a lock is simpler than per-call buffer ownership and costs nothing there.
-	mu         sync.Mutex
-	available  []kernelImpl // usable on this CPU, fastest first; generic last
-	cur        kernelImpl
-	numThreads int
+	mu        sync.Mutex
+	available []kernelImpl // usable on this CPU, fastest first; generic last
+	// cur and numThreads are atomics so that Kernel and Threads never block,
+	// even when called from inside a ParallelFor body.
+	cur        atomic.Pointer[kernelImpl]
+	numThreads atomic.Int64
 	bufs       []*workerBuf
 	workers    []chan func(int) // workers[i] feeds pool goroutine i+1; the caller is worker 0
 	wg         sync.WaitGroup
@@ -52,21 +55,17 @@ func init() {
 		name: "generic", mr: genericMR, nr: genericNR, mc: 128, kc: 256, nc: 2048,
 		fn: kernelGeneric,
 	})
-	cur = available[0]
-	numThreads = runtime.GOMAXPROCS(0)
+	cur.Store(&available[0])
+	numThreads.Store(int64(runtime.GOMAXPROCS(0)))
 	if env := os.Getenv("AVATARGAN_GEMM"); env != "" {
 		if err := setKernel(env); err != nil {
-			fmt.Fprintf(os.Stderr, "gemm: AVATARGAN_GEMM: %v; using %s\n", err, cur.name)
+			fmt.Fprintf(os.Stderr, "gemm: AVATARGAN_GEMM: %v; using %s\n", err, cur.Load().name)
 		}
 	}
 }
 
 // Kernel reports the micro-kernel path in use: "avx512", "avx2" or "generic".
-func Kernel() string {
-	mu.Lock()
-	defer mu.Unlock()
-	return cur.name
-}
+func Kernel() string { return cur.Load().name }
 
 // Kernels lists the paths this CPU can run, fastest first, so that tests and
 // benchmarks can cover each of them.
@@ -87,9 +86,9 @@ func SetKernel(name string) error {
 }
 
 func setKernel(name string) error {
-	for _, k := range available {
-		if k.name == name {
-			cur = k
+	for i := range available {
+		if available[i].name == name {
+			cur.Store(&available[i])
 			return nil
 		}
 	}
@@ -97,22 +96,14 @@ func setKernel(name string) error {
 }
 
 // Threads returns the number of workers used by Sgemm and ParallelFor.
-func Threads() int {
-	mu.Lock()
-	defer mu.Unlock()
-	return numThreads
-}
+func Threads() int { return int(numThreads.Load()) }
 
 // SetThreads sets the number of workers (n < 1 means GOMAXPROCS) and returns the old value.
 func SetThreads(n int) int {
 	if n < 1 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	old := numThreads
-	numThreads = n
-	return old
+	return int(numThreads.Swap(int64(n)))
 }
 
 // run calls fn(0..parts-1) concurrently on the persistent pool (fn(0) on the
@@ -151,8 +142,8 @@ func ParallelFor(n, grain int, fn func(lo, hi int)) {
 	mu.Lock()
 	defer mu.Unlock()
 	chunks := (n + grain - 1) / grain
-	if chunks > numThreads {
-		chunks = numThreads
+	if t := Threads(); chunks > t {
+		chunks = t
 	}
 	if chunks <= 1 {
 		fn(0, n)
@@ -191,10 +182,10 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 	mu.Lock()
 	defer mu.Unlock()
-	ki := cur
+	ki := *cur.Load()
 	mt := (m + ki.mr - 1) / ki.mr
 	nt := (n + ki.nr - 1) / ki.nr
-	parts := numThreads
+	parts := Threads()
 	// Below ~1 MFLOP the pool hand-off costs more than it saves.
 	if float64(m)*float64(n)*float64(k) < 1<<19 {
 		parts = 1

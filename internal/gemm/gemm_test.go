@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,5 +205,23 @@ func TestSetKernel(t *testing.T) {
 	ks := Kernels()
 	if ks[len(ks)-1] != "generic" {
 		t.Fatalf("generic not last in %v", ks)
+	}
+}
+
+// TestEnvOverride checks that AVATARGAN_GEMM picks the path at start-up, by
+// re-running this test binary with the variable set.
+func TestEnvOverride(t *testing.T) {
+	if want := os.Getenv("GEMM_TEST_CHILD"); want != "" {
+		if got := Kernel(); got != want {
+			t.Fatalf("AVATARGAN_GEMM=%s: Kernel() = %s", want, got)
+		}
+		return
+	}
+	for _, name := range Kernels() {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestEnvOverride$")
+		cmd.Env = append(os.Environ(), "AVATARGAN_GEMM="+name, "GEMM_TEST_CHILD="+name)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
 	}
 }
