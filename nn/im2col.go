@@ -30,41 +30,77 @@ func validRange(off, s, size, n int) (lo, hi int) {
 	return lo, hi
 }
 
+// Strided taps are the slow part of im2col and col2im: with stride S, tap kx reads
+// (or writes) every S-th pixel of a row. Both therefore work on one (c, n) image plane at
+// a time, held "phase-major" in a small scratch: row iy of the plane becomes S rows
+// [iy][ph][j] = x[iy][j*S+ph]. In that layout every tap's run of pixels is contiguous,
+// so im2col is a copy per output row and col2im a contiguous add. The plane fits in L1,
+// so the extra split/merge pass costs little next to the K*K taps.
+
+// phaseLayout returns the scratch row width and the phase and shift of a tap offset:
+// pixel o*S+off of a row is element o+q of phase row ph.
+func phaseLayout(w, s, off int) (wp, ph, q int) {
+	wp = (w + s - 1) / s
+	ph = ((off % s) + s) % s
+	return wp, ph, (off - ph) / s
+}
+
+func phaseSplit(dst, src []float32, h, w, s, wp int) {
+	for iy := 0; iy < h; iy++ {
+		row := src[iy*w : (iy+1)*w]
+		for ph := 0; ph < s; ph++ {
+			d := dst[(iy*s+ph)*wp : (iy*s+ph+1)*wp]
+			for j, x := 0, ph; x < w; j, x = j+1, x+s {
+				d[j] = row[x]
+			}
+		}
+	}
+}
+
+// phaseMerge writes dst[iy][j*S+ph] = v + src[iy][ph][j].
+func phaseMerge(dst, src []float32, v float32, h, w, s, wp int) {
+	for iy := 0; iy < h; iy++ {
+		row := dst[iy*w : (iy+1)*w]
+		for ph := 0; ph < s; ph++ {
+			d := src[(iy*s+ph)*wp : (iy*s+ph+1)*wp]
+			for j, x := 0, ph; x < w; j, x = j+1, x+s {
+				row[x] = v + d[j]
+			}
+		}
+	}
+}
+
 // im2col writes col[(c,ky,kx)][(n,oy,ox)] = x[c][n][oy*S-P+ky][ox*S-P+kx] (zero in the
-// padding). Rows are independent, so it runs in parallel over rows.
+// padding). It runs in parallel over (c, n) planes: each plane's entries of col are
+// disjoint from every other plane's.
 func im2col(col, x []float32, g geom) {
 	kk := g.K * g.K
-	rows := g.C * kk
 	plane := g.Ho * g.Wo
 	np := g.N * plane
 	hw := g.H * g.W
-	gemm.ParallelFor(rows, 1, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			c, ky, kx := r/kk, (r/g.K)%g.K, r%g.K
-			oxlo, oxhi := validRange(kx-g.P, g.S, g.W, g.Wo)
-			oylo, oyhi := validRange(ky-g.P, g.S, g.H, g.Ho)
-			dst := col[r*np : (r+1)*np]
-			for n := 0; n < g.N; n++ {
-				src := x[(c*g.N+n)*hw : (c*g.N+n+1)*hw]
-				d := dst[n*plane : (n+1)*plane]
-				clear(d[:oylo*g.Wo])
-				clear(d[oyhi*g.Wo:])
-				for oy := oylo; oy < oyhi; oy++ {
-					row := d[oy*g.Wo : (oy+1)*g.Wo]
-					clear(row[:oxlo])
-					clear(row[oxhi:])
-					if oxhi <= oxlo {
-						continue
-					}
-					base := (oy*g.S+ky-g.P)*g.W + kx - g.P
-					if g.S == 1 {
-						copy(row[oxlo:oxhi], src[base+oxlo:base+oxhi])
-						continue
-					}
-					s := src[base+oxlo*g.S : base+(oxhi-1)*g.S+1]
-					rr := row[oxlo:oxhi]
-					for i := range rr {
-						rr[i] = s[i*g.S]
+	wp, _, _ := phaseLayout(g.W, g.S, 0)
+	gemm.ParallelFor(g.C*g.N, 1, func(lo, hi int) {
+		buf := make([]float32, g.H*g.S*wp)
+		for u := lo; u < hi; u++ {
+			c, n := u/g.N, u%g.N
+			phaseSplit(buf, x[u*hw:(u+1)*hw], g.H, g.W, g.S, wp)
+			for ky := 0; ky < g.K; ky++ {
+				oylo, oyhi := validRange(ky-g.P, g.S, g.H, g.Ho)
+				for kx := 0; kx < g.K; kx++ {
+					oxlo, oxhi := validRange(kx-g.P, g.S, g.W, g.Wo)
+					_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
+					r := c*kk + ky*g.K + kx
+					d := col[r*np+n*plane : r*np+(n+1)*plane]
+					clear(d[:oylo*g.Wo])
+					clear(d[oyhi*g.Wo:])
+					for oy := oylo; oy < oyhi; oy++ {
+						row := d[oy*g.Wo : (oy+1)*g.Wo]
+						clear(row[:oxlo])
+						clear(row[oxhi:])
+						if oxhi > oxlo {
+							base := ((oy*g.S+ky-g.P)*g.S+ph)*wp + q
+							copy(row[oxlo:oxhi], buf[base+oxlo:base+oxhi])
+						}
 					}
 				}
 			}
@@ -80,18 +116,12 @@ func col2im(img, col []float32, g geom, init []float32) {
 	plane := g.Ho * g.Wo
 	np := g.N * plane
 	hw := g.H * g.W
+	wp, _, _ := phaseLayout(g.W, g.S, 0)
 	gemm.ParallelFor(g.C*g.N, 1, func(lo, hi int) {
+		buf := make([]float32, g.H*g.S*wp)
 		for u := lo; u < hi; u++ {
 			c, n := u/g.N, u%g.N
-			dst := img[u*hw : (u+1)*hw]
-			if init == nil {
-				clear(dst)
-			} else {
-				v := init[c]
-				for i := range dst {
-					dst[i] = v
-				}
-			}
+			clear(buf)
 			for ky := 0; ky < g.K; ky++ {
 				oylo, oyhi := validRange(ky-g.P, g.S, g.H, g.Ho)
 				for kx := 0; kx < g.K; kx++ {
@@ -99,18 +129,25 @@ func col2im(img, col []float32, g geom, init []float32) {
 					if oxhi <= oxlo {
 						continue
 					}
+					_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
 					r := c*kk + ky*g.K + kx
 					src := col[r*np+n*plane : r*np+(n+1)*plane]
 					for oy := oylo; oy < oyhi; oy++ {
-						base := (oy*g.S+ky-g.P)*g.W + kx - g.P
+						base := ((oy*g.S+ky-g.P)*g.S+ph)*wp + q
 						s := src[oy*g.Wo+oxlo : oy*g.Wo+oxhi]
-						d := dst[base+oxlo*g.S : base+(oxhi-1)*g.S+1]
+						a := buf[base+oxlo : base+oxhi]
+						a = a[:len(s)]
 						for i, v := range s {
-							d[i*g.S] += v
+							a[i] += v
 						}
 					}
 				}
 			}
+			var v float32
+			if init != nil {
+				v = init[c]
+			}
+			phaseMerge(img[u*hw:(u+1)*hw], buf, v, g.H, g.W, g.S, wp)
 		}
 	})
 }
