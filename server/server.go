@@ -10,6 +10,18 @@
 // immutable caching headers and an ETag derived from the model identity and the
 // parameters; a matching If-None-Match is answered with 304 before any generation.
 //
+// Routes (all GET; HEAD too):
+//
+//	/                              the page (static/, embedded)
+//	/avatar/{seed}.png             ?size=48..512 (default native) &t=0.1..1.5
+//	/avatar/by-name/{name}.png     name: 1..256 bytes of UTF-8, path-escaped; seed = NameSeed(name)
+//	/grid.png                      ?n=1..256 (16) &seed=S (0) &t: seeds S..S+n-1, native cells, 2 px gaps
+//	/interpolate.gif               ?from=A&to=B (required) &steps=2..64 (16) &size=48..256 &t: slerp, ping-pong loop
+//	/healthz, /metrics             liveness; Prometheus text format
+//
+// Errors are JSON {"error": "..."}: 400 bad parameter, 404, 405, 503 (+Retry-After)
+// when the queue is full, 500 when the model fails.
+//
 // Upscaling is nearest-neighbour: the avatars are 48 px pixel art, and a smooth
 // filter (CatmullRom) blurs them into mush at 4-10x; nearest keeps crisp pixels and
 // is also the cheapest. The page additionally sets image-rendering: pixelated.
@@ -28,7 +40,7 @@ import (
 
 // Model renders avatars; the server serialises calls to Generate (one batch at a time).
 type Model interface {
-	ZDim() int
+	ZDim() int // latent dimension
 	Size() int // native image side, e.g. 48
 	// Latent fills z (len ZDim) with the latent vector of seed; the same function generate --seed uses.
 	Latent(seed uint64, z []float32)

@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -184,12 +185,12 @@ func TestByName(t *testing.T) {
 			t.Errorf("%q: differs from the avatar of its seed", name)
 		}
 	}
-	if NameSeed("alice") != 0x0c5ab0d28c1d4b7e && NameSeed("alice") == NameSeed("bob") {
+	if NameSeed("alice") == NameSeed("bob") {
 		t.Error("name hash is not discriminating")
 	}
 }
 
-func itoa(u uint64) string { return strings.TrimSpace(strings.ReplaceAll(jsonString(u), `"`, "")) }
+func itoa(u uint64) string { return strconv.FormatUint(u, 10) }
 
 func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
 
