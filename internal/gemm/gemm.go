@@ -26,6 +26,7 @@ type kernelImpl struct {
 	mr, nr     int // register tile
 	mc, kc, nc int // cache blocks: A block mc x kc (L2), B panel kc x nr (L1), B block kc x nc (L3)
 	fn         func(kc int, a, b, c *float32, ldc int, beta float32, load int)
+	asmPack    bool // transposing packs use packT8 (the generic path keeps pure Go so tests cover it)
 }
 
 // workerBuf holds one worker's packing buffers; they only grow, so steady-state
@@ -276,7 +277,7 @@ func serial(wb *workerBuf, ki *kernelImpl, transA, transB bool, m, n, k int, alp
 		nb := min(ncB, n-jc)
 		for pc := 0; pc < k; pc += kcB {
 			kb := min(kcB, k-pc)
-			packB(wb.b, transB, b, ldb, jc, nb, pc, kb, nr)
+			packB(wb.b, transB, b, ldb, jc, nb, pc, kb, nr, ki.asmPack)
 			bet, load := beta, 0
 			if beta != 0 {
 				load = 1
@@ -286,7 +287,7 @@ func serial(wb *workerBuf, ki *kernelImpl, transA, transB bool, m, n, k int, alp
 			}
 			for ic := 0; ic < m; ic += mcB {
 				mb := min(mcB, m-ic)
-				packA(wb.a, transA, a, lda, ic, mb, pc, kb, alpha, mr)
+				packA(wb.a, transA, a, lda, ic, mb, pc, kb, alpha, mr, ki.asmPack)
 				macro(ki, mb, nb, kb, wb.a, wb.b, c[ic*ldc+jc:], ldc, bet, load, wb.tmp)
 			}
 		}
@@ -325,7 +326,7 @@ func macro(ki *kernelImpl, mb, nb, kb int, ap, bp, c []float32, ldc int, beta fl
 
 // packA packs rows [i0, i0+mb) x cols [p0, p0+kb) of op(A), times alpha, into
 // mr-row panels, k-major (mr values per k step), zero-padding the last panel.
-func packA(dst []float32, transA bool, a []float32, lda, i0, mb, p0, kb int, alpha float32, mr int) {
+func packA(dst []float32, transA bool, a []float32, lda, i0, mb, p0, kb int, alpha float32, mr int, asm bool) {
 	for ip := 0; ip < mb; ip += mr {
 		rows := min(mr, mb-ip)
 		d := dst[ip*kb : ip*kb+mr*kb]
@@ -342,7 +343,7 @@ func packA(dst []float32, transA bool, a []float32, lda, i0, mb, p0, kb int, alp
 			}
 			continue
 		}
-		packT(d, a, lda, r0, rows, p0, kb, mr, alpha)
+		packT(d, a, lda, r0, rows, p0, kb, mr, alpha, asm)
 		if rows < mr {
 			for p := 0; p < kb; p++ {
 				clear(d[p*mr+rows : p*mr+mr])
@@ -353,7 +354,7 @@ func packA(dst []float32, transA bool, a []float32, lda, i0, mb, p0, kb int, alp
 
 // packB packs rows [p0, p0+kb) x cols [j0, j0+nb) of op(B) into nr-column
 // panels, k-major (nr values per k step), zero-padding the last panel.
-func packB(dst []float32, transB bool, b []float32, ldb, j0, nb, p0, kb int, nr int) {
+func packB(dst []float32, transB bool, b []float32, ldb, j0, nb, p0, kb int, nr int, asm bool) {
 	for jp := 0; jp < nb; jp += nr {
 		cols := min(nr, nb-jp)
 		d := dst[jp*kb : jp*kb+nr*kb]
@@ -367,7 +368,7 @@ func packB(dst []float32, transB bool, b []float32, ldb, j0, nb, p0, kb int, nr 
 			}
 			continue
 		}
-		packT(d, b, ldb, c0, cols, p0, kb, nr, 1)
+		packT(d, b, ldb, c0, cols, p0, kb, nr, 1, asm)
 		if cols < nr {
 			for p := 0; p < kb; p++ {
 				clear(d[p*nr+cols : p*nr+nr])
@@ -393,8 +394,22 @@ func grow(s []float32, n int) []float32 {
 // packT writes d[p*w+j] = alpha*s[(r0+j)*ld+p0+p] for j < rows, p < kb: the
 // transposing half of packing. Four source rows at a time make each k step's
 // writes contiguous and amortise the bounds checks, which roughly halves its cost.
-func packT(d, s []float32, ld, r0, rows, p0, kb, w int, alpha float32) {
+func packT(d, s []float32, ld, r0, rows, p0, kb, w int, alpha float32, asm bool) {
 	j := 0
+	if asm && kb >= 8 {
+		kb8 := kb / 8
+		for ; j+8 <= rows; j += 8 {
+			o := (r0+j)*ld + p0
+			_ = s[o+7*ld+kb-1] // the assembly reads rows o..o+7*ld, kb8*8 floats each
+			_ = d[(kb-1)*w+j+7]
+			packT8(kb8, &s[o], ld, &d[j], w, alpha)
+			for p := kb8 * 8; p < kb; p++ {
+				for jj := 0; jj < 8; jj++ {
+					d[p*w+j+jj] = alpha * s[o+jj*ld+p]
+				}
+			}
+		}
+	}
 	for ; j+4 <= rows; j += 4 {
 		o := (r0+j)*ld + p0
 		s0 := s[o : o+kb]

@@ -13,13 +13,13 @@ func asmKernels() []kernelImpl {
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
 		ks = append(ks, kernelImpl{
 			name: "avx512", mr: 8, nr: 32, mc: 384, kc: 256, nc: 3072,
-			fn: kernelAVX512,
+			fn: kernelAVX512, asmPack: true,
 		})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, kernelImpl{
 			name: "avx2", mr: 6, nr: 16, mc: 240, kc: 320, nc: 3072,
-			fn: kernelAVX2,
+			fn: kernelAVX2, asmPack: true,
 		})
 	}
 	return ks

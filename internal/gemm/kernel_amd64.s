@@ -466,3 +466,79 @@ kernelAVX2_write:
 	VMOVUPS Y11, 32(BX)
 	VZEROUPPER
 	RET
+
+// func packT8(kb8 int, src *float32, lds int, dst *float32, ldd int, alpha float32)
+// Requires: AVX
+TEXT ·packT8(SB), NOSPLIT, $0-44
+	MOVQ         kb8+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         lds+16(FP), DX
+	MOVQ         dst+24(FP), BX
+	MOVQ         ldd+32(FP), SI
+	SHLQ         $0x02, DX
+	SHLQ         $0x02, SI
+	VBROADCASTSS alpha+40(FP), Y0
+	LEAQ         (DX)(DX*2), DI
+	LEAQ         (SI)(SI*2), R8
+
+packT8_loop:
+	TESTQ      AX, AX
+	JZ         packT8_done
+	LEAQ       (CX)(DX*4), R9
+	VMOVUPS    (CX), Y1
+	VMOVUPS    (CX)(DX*1), Y2
+	VMOVUPS    (CX)(DX*2), Y3
+	VMOVUPS    (CX)(DI*1), Y4
+	VMOVUPS    (R9), Y5
+	VMOVUPS    (R9)(DX*1), Y6
+	VMOVUPS    (R9)(DX*2), Y7
+	VMOVUPS    (R9)(DI*1), Y8
+	VUNPCKLPS  Y2, Y1, Y9
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPS  Y6, Y5, Y4
+	VUNPCKHPS  Y6, Y5, Y5
+	VUNPCKLPS  Y8, Y7, Y6
+	VUNPCKHPS  Y8, Y7, Y7
+	VSHUFPS    $0x44, Y2, Y9, Y8
+	VSHUFPS    $0xee, Y2, Y9, Y2
+	VSHUFPS    $0x44, Y3, Y1, Y9
+	VSHUFPS    $0xee, Y3, Y1, Y1
+	VSHUFPS    $0x44, Y6, Y4, Y3
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VSHUFPS    $0x44, Y7, Y5, Y6
+	VSHUFPS    $0xee, Y7, Y5, Y5
+	LEAQ       (BX)(SI*4), R9
+	VPERM2F128 $0x20, Y3, Y8, Y7
+	VMULPS     Y0, Y7, Y7
+	VMOVUPS    Y7, (BX)
+	VPERM2F128 $0x20, Y4, Y2, Y7
+	VMULPS     Y0, Y7, Y7
+	VMOVUPS    Y7, (BX)(SI*1)
+	VPERM2F128 $0x20, Y6, Y9, Y7
+	VMULPS     Y0, Y7, Y7
+	VMOVUPS    Y7, (BX)(SI*2)
+	VPERM2F128 $0x20, Y5, Y1, Y7
+	VMULPS     Y0, Y7, Y7
+	VMOVUPS    Y7, (BX)(R8*1)
+	VPERM2F128 $0x31, Y3, Y8, Y3
+	VMULPS     Y0, Y3, Y3
+	VMOVUPS    Y3, (R9)
+	VPERM2F128 $0x31, Y4, Y2, Y2
+	VMULPS     Y0, Y2, Y2
+	VMOVUPS    Y2, (R9)(SI*1)
+	VPERM2F128 $0x31, Y6, Y9, Y2
+	VMULPS     Y0, Y2, Y2
+	VMOVUPS    Y2, (R9)(SI*2)
+	VPERM2F128 $0x31, Y5, Y1, Y1
+	VMULPS     Y0, Y1, Y1
+	VMOVUPS    Y1, (R9)(R8*1)
+	ADDQ       $0x20, CX
+	LEAQ       (R9)(SI*4), BX
+	DECQ       AX
+	JMP        packT8_loop
+
+packT8_done:
+	VZEROUPPER
+	RET

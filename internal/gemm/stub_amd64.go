@@ -9,3 +9,6 @@ func kernelAVX512(kc int, a *float32, b *float32, c *float32, ldc int, beta floa
 
 // kernelAVX2 computes an 6x16 tile: c = a*b (+ beta*c when load != 0).
 func kernelAVX2(kc int, a *float32, b *float32, c *float32, ldc int, beta float32, load int)
+
+// packT8 transposes an 8 x 8*kb8 strip of src (row stride lds) into dst (row stride ldd), times alpha.
+func packT8(kb8 int, src *float32, lds int, dst *float32, ldd int, alpha float32)
