@@ -136,7 +136,11 @@ const (
 // Load reads a generator from path: a run directory (its latest checkpoint), a training
 // checkpoint (the EMA weights when the run kept them, with BatchNorm statistics
 // recalibrated, else the live generator), or a generator-only file written by Save.
-func Load(path string) (*Model, error) {
+func Load(path string) (*Model, error) { return LoadWith(path, false) }
+
+// LoadWith is Load with a choice: live selects a training checkpoint's live generator even
+// when the run kept an EMA (to measure what the average gains).
+func LoadWith(path string, live bool) (*Model, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -152,7 +156,7 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := Decode(data)
+	m, err := decode(data, live)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -160,7 +164,9 @@ func Load(path string) (*Model, error) {
 }
 
 // Decode reads a generator from the bytes of a safetensors file (see Load).
-func Decode(data []byte) (*Model, error) {
+func Decode(data []byte) (*Model, error) { return decode(data, false) }
+
+func decode(data []byte, live bool) (*Model, error) {
 	f, err := checkpoint.Decode(data)
 	if err != nil {
 		return nil, err
@@ -194,7 +200,10 @@ func Decode(data []byte) (*Model, error) {
 		if err := f.LoadNamed("generator.", g.Tensors(), false); err != nil {
 			return nil, err
 		}
-		if _, ok := f.Get("ema.fc.weight"); ok {
+		if live {
+			id += "-live"
+		}
+		if _, ok := f.Get("ema.fc.weight"); ok && !live {
 			ema := dcgan.NewEMA(g, 0)
 			if err := f.LoadNamed("ema.", ema.Tensors(), false); err != nil {
 				return nil, err
