@@ -238,11 +238,13 @@ func TestFaces(t *testing.T) {
 func BenchmarkBuildFaces(b *testing.B) {
 	dir := facesDir(b)
 	for b.Loop() {
+		cpu := processCPU()
 		s, rep, err := Load(Options{Dir: dir, CacheDir: b.TempDir()})
 		if err != nil || rep.FromCache {
 			b.Fatal(err, rep)
 		}
 		b.ReportMetric(float64(s.Len())/rep.Elapsed.Seconds(), "images/s")
+		b.ReportMetric((processCPU() - cpu).Seconds(), "cpu-s/op")
 	}
 }
 
