@@ -65,7 +65,9 @@ func (b *Batcher) BatchLen() int { return b.o.Batch * b.set.stride }
 
 // Seek positions the Batcher so the next call to Next yields (epoch, batch),
 // exactly as an uninterrupted run would have. batch may be
-// BatchesPerEpoch(), meaning the start of the next epoch.
+// BatchesPerEpoch(), meaning the start of the next epoch. It panics on a
+// negative position or batch > BatchesPerEpoch(): a checkpoint from a run
+// with other batch settings is a caller bug, not a recoverable condition.
 func (b *Batcher) Seek(epoch, batch int) {
 	if epoch < 0 || batch < 0 || batch > b.per {
 		panic(fmt.Sprintf("dataset: Seek(%d, %d) out of range (%d batches per epoch)", epoch, batch, b.per))
@@ -76,7 +78,8 @@ func (b *Batcher) Seek(epoch, batch int) {
 	b.epoch, b.batch = epoch, batch
 }
 
-// Next fills dst (len BatchLen(), NCHW float32 in [-1, 1]) with the next
+// Next fills dst (len BatchLen(), NCHW float32 in [-1, 1]; it panics on
+// another length) with the next
 // batch and returns its position and image count n; n is Batch except for
 // a KeepLast final partial batch, where dst beyond n images is untouched.
 // It then advances, rolling over to the next epoch. It does not allocate.

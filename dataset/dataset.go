@@ -33,8 +33,11 @@ const (
 	DefaultSize      = 48       // the original model's 96 -> 48
 	DefaultMinSide   = 8        // smaller images carry no usable face
 	DefaultMaxPixels = 64 << 20 // 64 Mpixel: ~256 MB RGBA while decoding
-	maxSkippedPaths  = 10       // how many skipped paths a Report names
 )
+
+// maxSkippedPaths is how many skipped paths a Report names; the counts cover
+// the rest.
+const maxSkippedPaths = 10
 
 // Options configures Load. The zero value of every field but Dir is usable.
 type Options struct {
@@ -52,7 +55,7 @@ type Options struct {
 
 // Report describes what Load did, for logging.
 type Report struct {
-	Dir          string
+	Dir          string         // the folder, as given in Options
 	Found        int            // candidate files (by extension)
 	Loaded       int            // images in the Set
 	Skipped      int            // Found - Loaded, plus unreadable directory entries
