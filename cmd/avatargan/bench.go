@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/cpu"
+
+	"avatargan/avatar"
+	"avatargan/dcgan"
+	"avatargan/internal/bench"
+	"avatargan/internal/gemm"
+	"avatargan/server"
+)
+
+func cmdBench(ctx context.Context, args []string) error {
+	fs := newFlags("bench", "[--what gemm,train,generate,serve] [--reps 5]")
+	what := fs.String("what", "gemm,train,generate,serve", "comma-separated: gemm, train, generate, serve")
+	reps := fs.Int("reps", 5, "repetitions per figure (the median is reported)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	parts := strings.Split(*what, ",")
+	has := func(s string) bool { return slices.Contains(parts, s) }
+	fmt.Printf("machine: %s/%s, %d threads, AVX-512F %v, AVX2 %v, FMA %v; gemm kernel %s\n",
+		runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cpu.X86.HasAVX512F, cpu.X86.HasAVX2, cpu.X86.HasFMA, gemm.Kernel())
+	cfg := dcgan.DefaultConfig()
+	if has("gemm") {
+		fmt.Printf("\nGEMM, medians of %d (M N K, op(A) op(B)):\n", *reps)
+		for _, th := range []int{1, runtime.GOMAXPROCS(0)} {
+			for _, r := range bench.GEMM(bench.Shapes(), th, *reps) {
+				fmt.Println(r)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	if has("train") {
+		r, err := bench.Train(cfg, *reps)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\ntraining, reference net (48 px, batch 64, 1 D + 2 G steps), median of %d:\n", *reps)
+		fmt.Printf("  %.3f s/iteration  %.1f images/s  %.0f GFLOP/s (%.0f GFLOP per iteration)\n",
+			r.PerIter.Seconds(), r.ImagesPerS, r.GFLOPS, bench.IterationFLOPs(cfg)/1e9)
+	}
+	if has("generate") {
+		fmt.Printf("\ngenerator inference (eval mode), median of %d:\n", *reps)
+		for _, b := range []int{1, 64} {
+			r := bench.Generate(cfg, b, *reps)
+			fmt.Printf("  batch %3d: %8.2f ms/call  %7.0f images/s\n", b, float64(r.PerCall.Microseconds())/1e3, r.ImagesPerS)
+		}
+	}
+	if has("serve") {
+		m, err := loadModel("")
+		if err != nil {
+			// No embedded model yet: an untrained generator has the same cost.
+			m, err = avatar.Untrained(avatar.Spec{Size: cfg.Size, ZDim: cfg.ZDim, GF: cfg.GF, Dist: cfg.Dist}, 1)
+			if err != nil {
+				return err
+			}
+		}
+		s, err := server.New(m, server.Options{ModelID: m.ID()})
+		if err != nil {
+			return err
+		}
+		ts := httptest.NewServer(s.Handler())
+		fmt.Printf("\nHTTP /avatar/{seed}.png (48 px PNG) on loopback:\n")
+		for _, c := range []int{1, 8, 32} {
+			n := 400 * c
+			if n > 4000 {
+				n = 4000
+			}
+			fmt.Printf("  %2d clients: %s\n", c, server.RunLoad(ts.URL, c, n))
+		}
+		ts.Close()
+		s.Close()
+	}
+	return nil
+}

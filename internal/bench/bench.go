@@ -1,0 +1,196 @@
+// Package bench measures avatargan's engine on synthetic data for the CLI's bench
+// command: GEMM GFLOP/s on the reference net's shapes, training iterations and generator
+// inference. Every figure is the median of repeated runs, because the machines this
+// runs on are often shared.
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"avatargan/dcgan"
+	"avatargan/internal/gemm"
+)
+
+// Median runs f reps times and returns the median duration.
+func Median(reps int, f func()) time.Duration {
+	ds := make([]time.Duration, reps)
+	for i := range ds {
+		t := time.Now()
+		f()
+		ds[i] = time.Since(t)
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2]
+}
+
+// Shape is one GEMM of the reference network: C[M x N] = op(A)[M x K] * op(B)[K x N].
+type Shape struct {
+	Name           string
+	M, N, K        int
+	TransA, TransB bool
+}
+
+// Shapes are the GEMMs of one training iteration of the reference net at batch 64, as
+// the nn package issues them (activations channel-major, so M is a channel count), plus
+// the three square-ish shapes named in the engine's issue.
+func Shapes() []Shape {
+	return []Shape{
+		{"issue 36864x1600x128", 36864, 128, 1600, false, false},
+		{"issue 9216x3200x256", 9216, 256, 3200, false, false},
+		{"issue 2304x6400x512", 2304, 512, 6400, false, false},
+		{"conv1 fwd", 128, 9216, 1600, false, false},
+		{"conv2 fwd", 256, 2304, 3200, false, false},
+		{"conv3 fwd", 512, 576, 6400, false, false},
+		{"conv1 dW", 128, 1600, 9216, false, true},
+		{"conv2 dW", 256, 3200, 2304, false, true},
+		{"conv3 dW", 512, 6400, 576, false, true},
+		{"conv1 dcol", 1600, 9216, 128, true, false},
+		{"conv2 dcol", 3200, 2304, 256, true, false},
+		{"conv3 dcol", 6400, 576, 512, true, false},
+		{"deconv1 fwd", 6400, 576, 512, true, false},
+		{"deconv2 fwd", 3200, 2304, 256, true, false},
+		{"deconv3 fwd", 1600, 9216, 128, true, false},
+		{"deconv1 dX", 512, 576, 6400, false, false},
+		{"deconv2 dX", 256, 2304, 3200, false, false},
+		{"deconv3 dX", 128, 9216, 1600, false, false},
+	}
+}
+
+// GEMMResult is the speed of one shape.
+type GEMMResult struct {
+	Shape   Shape
+	Threads int
+	GFLOPS  float64
+}
+
+// GEMM times each shape on the given thread count, reps times, and returns medians.
+func GEMM(shapes []Shape, threads, reps int) []GEMMResult {
+	old := gemm.SetThreads(threads)
+	defer gemm.SetThreads(old)
+	r := rand.New(rand.NewPCG(1, 2))
+	var out []GEMMResult
+	for _, s := range shapes {
+		a := randSlice(r, s.M*s.K)
+		b := randSlice(r, s.K*s.N)
+		c := make([]float32, s.M*s.N)
+		lda, ldb := s.K, s.N
+		if s.TransA {
+			lda = s.M
+		}
+		if s.TransB {
+			ldb = s.K
+		}
+		run := func() { gemm.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1, a, lda, b, ldb, 0, c, s.N) }
+		run()
+		d := Median(reps, run)
+		out = append(out, GEMMResult{s, threads, 2 * float64(s.M) * float64(s.N) * float64(s.K) / d.Seconds() / 1e9})
+	}
+	return out
+}
+
+// TrainResult is the speed of training iterations of a configuration.
+type TrainResult struct {
+	Batch      int
+	PerIter    time.Duration
+	ImagesPerS float64
+	GFLOPS     float64 // counting every multiply-add of every tap, padding included
+}
+
+// Train times reps training iterations (one D step, GSteps G steps) of cfg on random
+// data after one warm-up iteration, and returns the median.
+func Train(cfg dcgan.Config, reps int) (TrainResult, error) {
+	tr, err := dcgan.NewTrainer(cfg)
+	if err != nil {
+		return TrainResult{}, err
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	real := randSlice(r, cfg.Batch*3*cfg.Size*cfg.Size)
+	z := randSlice(r, cfg.Batch*cfg.ZDim)
+	var stepErr error
+	step := func() {
+		if _, err := tr.Step(real, z); err != nil {
+			stepErr = err
+		}
+	}
+	step()
+	d := Median(reps, step)
+	if stepErr != nil {
+		return TrainResult{}, stepErr
+	}
+	return TrainResult{Batch: cfg.Batch, PerIter: d, ImagesPerS: float64(cfg.Batch) / d.Seconds(),
+		GFLOPS: IterationFLOPs(cfg) / d.Seconds() / 1e9}, nil
+}
+
+// GenerateResult is the speed of generator inference at one batch size.
+type GenerateResult struct {
+	Batch      int
+	PerCall    time.Duration
+	ImagesPerS float64
+}
+
+// Generate times eval-mode generator passes of batch images.
+func Generate(cfg dcgan.Config, batch, reps int) GenerateResult {
+	g := dcgan.NewGenerator(cfg.Size, cfg.ZDim, cfg.GF)
+	g.Init(rand.New(rand.NewPCG(5, 6)))
+	z := randSlice(rand.New(rand.NewPCG(7, 8)), batch*cfg.ZDim)
+	g.Forward(z, batch, false)
+	d := Median(reps, func() { g.Forward(z, batch, false) })
+	return GenerateResult{Batch: batch, PerCall: d, ImagesPerS: float64(batch) / d.Seconds()}
+}
+
+// convFLOPs is 2*MACs of a 5x5 convolution producing (or, transposed, consuming) the
+// given number of output positions, counting every tap.
+func convFLOPs(cin, cout, positions int) float64 {
+	return 2 * float64(cin) * float64(cout) * 25 * float64(positions)
+}
+
+// IterationFLOPs counts the floating-point operations of the convolutions and linear
+// layers of one training iteration: forward, input gradients and weight gradients of
+// every pass the schedule runs (D step: G forward, D forward+backward on real and fake;
+// each G step: G forward, D forward, D input gradients, G backward). BatchNorm and
+// activations are left out (they are O(activations), not O(MACs)).
+func IterationFLOPs(c dcgan.Config) float64 {
+	n, s := c.Batch, c.Size/16
+	// Per-layer forward FLOPs (a backward pass costs the same for dX and again for dW).
+	var g, d float64
+	g += 2 * float64(c.ZDim) * float64(8*c.GF*s*s) * float64(n)
+	gch := []int{8 * c.GF, 4 * c.GF, 2 * c.GF, c.GF, 3}
+	for i := 0; i < 4; i++ {
+		side := s << i // input side of deconv i+1
+		g += convFLOPs(gch[i], gch[i+1], n*side*side)
+	}
+	dch := []int{3, c.DF, 2 * c.DF, 4 * c.DF, 8 * c.DF}
+	var dFirst float64
+	for i := 0; i < 4; i++ {
+		side := c.Size >> (i + 1) // output side of conv i
+		f := convFLOPs(dch[i], dch[i+1], n*side*side)
+		d += f
+		if i == 0 {
+			dFirst = f
+		}
+	}
+	d += 2 * float64(8*c.DF*s*s) * float64(n)
+	// D step: G fwd; D fwd+dW on real and fake (no dX needed at the input layer: D's
+	// first layer needs no input gradient, the rest do for backprop within D).
+	dStep := g + 2*(d+d+(d-dFirst))
+	// G step: G fwd, D fwd, D dX only, G dX and dW (G's first layer needs no dX).
+	gStep := g + d + d + 2*g
+	return dStep + float64(c.GSteps)*gStep
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// String formats a GEMM result row.
+func (g GEMMResult) String() string {
+	return fmt.Sprintf("%-22s %6d %6d %6d  %s%s  %d thr  %7.1f GFLOP/s", g.Shape.Name, g.Shape.M, g.Shape.N, g.Shape.K,
+		map[bool]string{true: "T", false: "N"}[g.Shape.TransA], map[bool]string{true: "T", false: "N"}[g.Shape.TransB], g.Threads, g.GFLOPS)
+}
