@@ -17,8 +17,8 @@ import (
 	"avatargan/server"
 )
 
-func cmdBench(ctx context.Context, args []string) error {
-	fs := newFlags("bench", "[--what gemm,train,generate,serve] [--reps 5]")
+func cmdBench(ctx context.Context, o stdio, args []string) error {
+	fs := newFlags(o, "bench", "[--what gemm,train,generate,serve] [--reps 5]")
 	what := fs.String("what", "gemm,train,generate,serve", "comma-separated: gemm, train, generate, serve")
 	reps := fs.Int("reps", 5, "repetitions per figure (the median is reported)")
 	if err := parse(fs, args); err != nil {
@@ -26,14 +26,14 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	parts := strings.Split(*what, ",")
 	has := func(s string) bool { return slices.Contains(parts, s) }
-	fmt.Printf("machine: %s/%s, %d threads, AVX-512F %v, AVX2 %v, FMA %v; gemm kernel %s\n",
+	fmt.Fprintf(o.out, "machine: %s/%s, %d threads, AVX-512F %v, AVX2 %v, FMA %v; gemm kernel %s\n",
 		runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cpu.X86.HasAVX512F, cpu.X86.HasAVX2, cpu.X86.HasFMA, gemm.Kernel())
 	cfg := dcgan.DefaultConfig()
 	if has("gemm") {
-		fmt.Printf("\nGEMM, medians of %d (M N K, op(A) op(B)):\n", *reps)
+		fmt.Fprintf(o.out, "\nGEMM, medians of %d (M N K, op(A) op(B)):\n", *reps)
 		for _, th := range []int{1, runtime.GOMAXPROCS(0)} {
 			for _, r := range bench.GEMM(bench.Shapes(), th, *reps) {
-				fmt.Println(r)
+				fmt.Fprintln(o.out, r)
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -45,15 +45,15 @@ func cmdBench(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("\ntraining, reference net (48 px, batch 64, 1 D + 2 G steps), median of %d:\n", *reps)
-		fmt.Printf("  %.3f s/iteration  %.1f images/s  %.0f GFLOP/s (%.0f GFLOP per iteration)\n",
+		fmt.Fprintf(o.out, "\ntraining, reference net (48 px, batch 64, 1 D + 2 G steps), median of %d:\n", *reps)
+		fmt.Fprintf(o.out, "  %.3f s/iteration  %.1f images/s  %.0f GFLOP/s (%.0f GFLOP per iteration)\n",
 			r.PerIter.Seconds(), r.ImagesPerS, r.GFLOPS, bench.IterationFLOPs(cfg)/1e9)
 	}
 	if has("generate") {
-		fmt.Printf("\ngenerator inference (eval mode), median of %d:\n", *reps)
+		fmt.Fprintf(o.out, "\ngenerator inference (eval mode), median of %d:\n", *reps)
 		for _, b := range []int{1, 64} {
 			r := bench.Generate(cfg, b, *reps)
-			fmt.Printf("  batch %3d: %8.2f ms/call  %7.0f images/s\n", b, float64(r.PerCall.Microseconds())/1e3, r.ImagesPerS)
+			fmt.Fprintf(o.out, "  batch %3d: %8.2f ms/call  %7.0f images/s\n", b, float64(r.PerCall.Microseconds())/1e3, r.ImagesPerS)
 		}
 	}
 	if has("serve") {
@@ -70,13 +70,13 @@ func cmdBench(ctx context.Context, args []string) error {
 			return err
 		}
 		ts := httptest.NewServer(s.Handler())
-		fmt.Printf("\nHTTP /avatar/{seed}.png (48 px PNG) on loopback:\n")
+		fmt.Fprintf(o.out, "\nHTTP /avatar/{seed}.png (48 px PNG) on loopback:\n")
 		for _, c := range []int{1, 8, 32} {
 			n := 400 * c
 			if n > 4000 {
 				n = 4000
 			}
-			fmt.Printf("  %2d clients: %s\n", c, server.RunLoad(ts.URL, c, n))
+			fmt.Fprintf(o.out, "  %2d clients: %s\n", c, server.RunLoad(ts.URL, c, n))
 		}
 		ts.Close()
 		s.Close()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -36,8 +35,8 @@ type nearestReport struct {
 	Closest   string  `json:"closest_real"`
 }
 
-func cmdEval(ctx context.Context, args []string) error {
-	fs := newFlags("eval", "--data DIR [--checkpoint PATH | --fake DIR] [-n 8192] [--seed S] [--json]")
+func cmdEval(ctx context.Context, o stdio, args []string) error {
+	fs := newFlags(o, "eval", "--data DIR [--checkpoint PATH | --fake DIR] [-n 8192] [--seed S] [--json]")
 	data := fs.String("data", "", "folder of real images (the training set)")
 	cacheDir := fs.String("cache", "", "dataset cache directory (default: the user cache dir)")
 	ckpt := fs.String("checkpoint", "", "run directory, training checkpoint or generator file (default: the embedded generator)")
@@ -89,13 +88,13 @@ func cmdEval(ctx context.Context, args []string) error {
 			return err
 		}
 		if rep.Skipped > 0 {
-			fmt.Fprintln(os.Stderr, rep.String())
+			fmt.Fprintln(o.err, rep.String())
 		}
 		for i := 0; i < set.Len() && len(fakes) < *n; i++ {
 			fakes = append(fakes, set.Image(i))
 		}
 		if len(fakes) < *n {
-			fmt.Fprintf(os.Stderr, "note: %s has %d usable images; using n = %d\n", *fake, len(fakes), len(fakes))
+			fmt.Fprintf(o.err, "note: %s has %d usable images; using n = %d\n", *fake, len(fakes), len(fakes))
 			*n = len(fakes)
 		}
 	}
@@ -104,7 +103,7 @@ func cmdEval(ctx context.Context, args []string) error {
 		return err
 	}
 	if !*asJSON {
-		fmt.Fprintln(os.Stderr, rep.String())
+		fmt.Fprintln(o.err, rep.String())
 	}
 	if set.Len() < 2**n {
 		return fmt.Errorf("%s has %d images; -n %d needs %d (two disjoint real sets)", *data, set.Len(), *n, 2**n)
@@ -139,13 +138,13 @@ func cmdEval(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	o := metrics.DefaultOptions()
-	o.Seed = *seed
-	rf, err := metrics.SWD(realA, fakes, size, o)
+	mo := metrics.DefaultOptions()
+	mo.Seed = *seed
+	rf, err := metrics.SWD(realA, fakes, size, mo)
 	if err != nil {
 		return err
 	}
-	floor, err := metrics.SWD(realA, realB, size, o)
+	floor, err := metrics.SWD(realA, realB, size, mo)
 	if err != nil {
 		return err
 	}
@@ -159,7 +158,7 @@ func cmdEval(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		ur, err := metrics.SWD(realA, uf, size, o)
+		ur, err := metrics.SWD(realA, uf, size, mo)
 		if err != nil {
 			return err
 		}
@@ -188,31 +187,31 @@ func cmdEval(ctx context.Context, args []string) error {
 	}
 	r.Seconds = time.Since(start).Seconds()
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+		enc := json.NewEncoder(o.out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	fmt.Printf("sliced Wasserstein distance x1e3 (n = %d, seed %d; lower is better)\n", *n, *seed)
-	fmt.Printf("%-22s", "level")
+	fmt.Fprintf(o.out, "sliced Wasserstein distance x1e3 (n = %d, seed %d; lower is better)\n", *n, *seed)
+	fmt.Fprintf(o.out, "%-22s", "level")
 	for _, res := range r.Resolutions {
-		fmt.Printf("%10s", fmt.Sprintf("%dpx", res))
+		fmt.Fprintf(o.out, "%10s", fmt.Sprintf("%dpx", res))
 	}
-	fmt.Printf("%10s\n", "average")
+	fmt.Fprintf(o.out, "%10s\n", "average")
 	row := func(name string, x metrics.Result) {
-		fmt.Printf("%-22s", name)
+		fmt.Fprintf(o.out, "%-22s", name)
 		for _, v := range x.PerLevel {
-			fmt.Printf("%10.2f", v)
+			fmt.Fprintf(o.out, "%10.2f", v)
 		}
-		fmt.Printf("%10.2f\n", x.Average)
+		fmt.Fprintf(o.out, "%10.2f\n", x.Average)
 	}
 	row("generated vs real", rf)
 	row("real vs real (floor)", floor)
 	if r.Untrained != nil {
 		row("untrained vs real", *r.Untrained)
 	}
-	fmt.Printf("ratio to floor: %.2f   (%s, %.1f s)\n", r.Ratio, source, r.Seconds)
+	fmt.Fprintf(o.out, "ratio to floor: %.2f   (%s, %.1f s)\n", r.Ratio, source, r.Seconds)
 	if r.Nearest != nil {
-		fmt.Printf("nearest training image of %d generated: min RMS %.1f, median %.1f (of 255); closest: %s\n",
+		fmt.Fprintf(o.out, "nearest training image of %d generated: min RMS %.1f, median %.1f (of 255); closest: %s\n",
 			r.Nearest.Checked, r.Nearest.MinRMS, r.Nearest.MedianRMS, r.Nearest.Closest)
 	}
 	return nil

@@ -34,8 +34,8 @@ func writePNG(path string, img image.Image) error {
 	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
-func cmdGenerate(ctx context.Context, args []string) error {
-	fs := newFlags("generate", "[-n 64] [--seed S] [--grid] [--out avatars.png|DIR] [--checkpoint PATH]")
+func cmdGenerate(ctx context.Context, o stdio, args []string) error {
+	fs := newFlags(o, "generate", "[-n 64] [--seed S] [--grid] [--out avatars.png|DIR] [--checkpoint PATH]")
 	n := fs.Int("n", 64, "number of avatars")
 	seed := fs.Uint64("seed", 0, "first seed: avatar i uses seed S+i (the same seed is the same avatar everywhere)")
 	grid := fs.Bool("grid", false, "write one grid image instead of one file per avatar")
@@ -90,7 +90,7 @@ func cmdGenerate(ctx context.Context, args []string) error {
 		if err := writePNG(dst, img); err != nil {
 			return err
 		}
-		fmt.Printf("wrote %s (%d avatars, seeds %d..%d)\n", dst, *n, *seed, *seed+uint64(*n)-1)
+		fmt.Fprintf(o.out, "wrote %s (%d avatars, seeds %d..%d)\n", dst, *n, *seed, *seed+uint64(*n)-1)
 		return nil
 	}
 	if strings.HasSuffix(strings.ToLower(dst), ".png") {
@@ -104,12 +104,12 @@ func cmdGenerate(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	fmt.Printf("wrote %d avatars to %s (seeds %d..%d)\n", *n, dst, *seed, *seed+uint64(*n)-1)
+	fmt.Fprintf(o.out, "wrote %d avatars to %s (seeds %d..%d)\n", *n, dst, *seed, *seed+uint64(*n)-1)
 	return nil
 }
 
-func cmdInterpolate(ctx context.Context, args []string) error {
-	fs := newFlags("interpolate", "--from A --to B [--steps 10] [--out walk.gif|strip.png]")
+func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
+	fs := newFlags(o, "interpolate", "--from A --to B [--steps 10] [--out walk.gif|strip.png]")
 	from := fs.Uint64("from", 0, "seed of the first avatar")
 	to := fs.Uint64("to", 1, "seed of the last avatar")
 	steps := fs.Int("steps", 10, "number of images, ends included (2..256)")
@@ -160,12 +160,12 @@ func cmdInterpolate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("wrote %s (%d steps from seed %d to %d)\n", *out, *steps, *from, *to)
+	fmt.Fprintf(o.out, "wrote %s (%d steps from seed %d to %d)\n", *out, *steps, *from, *to)
 	return nil
 }
 
-func cmdExport(ctx context.Context, args []string) error {
-	fs := newFlags("export", "--checkpoint PATH --out generator.safetensors [--dtype F32|F16]")
+func cmdExport(ctx context.Context, o stdio, args []string) error {
+	fs := newFlags(o, "export", "--checkpoint PATH --out generator.safetensors [--dtype F32|F16]")
 	ckpt := fs.String("checkpoint", "", "run directory or training checkpoint (EMA weights are exported when the run kept them)")
 	out := fs.String("out", "generator.safetensors", "output file")
 	dtype := fs.String("dtype", "F32", "F32 (loads into the PyTorch reference unchanged) or F16 (half the size)")
@@ -186,6 +186,6 @@ func cmdExport(ctx context.Context, args []string) error {
 		return err
 	}
 	s := m.Spec()
-	fmt.Printf("wrote %s: generator only, %s, reference names without prefix;\nload in PyTorch with Generator(size=%d, z=%d, gf=%d).load_state_dict(safetensors.torch.load_file(%q))\n", *out, *dtype, s.Size, s.ZDim, s.GF, *out)
+	fmt.Fprintf(o.out, "wrote %s: generator only, %s, reference names without prefix;\nload in PyTorch with Generator(size=%d, z=%d, gf=%d).load_state_dict(safetensors.torch.load_file(%q))\n", *out, *dtype, s.Size, s.ZDim, s.GF, *out)
 	return nil
 }

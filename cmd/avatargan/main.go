@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -32,7 +33,7 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	cmds := map[string]func(ctx context.Context, args []string) error{
+	cmds := map[string]func(ctx context.Context, o stdio, args []string) error{
 		"train":       cmdTrain,
 		"generate":    cmdGenerate,
 		"interpolate": cmdInterpolate,
@@ -55,7 +56,7 @@ func main() {
 	// shuts down gracefully, the rest stop early.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[2:]); err != nil {
+	if err := run(ctx, stdio{out: os.Stdout, err: os.Stderr}, os.Args[2:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -64,9 +65,16 @@ func main() {
 	}
 }
 
+// stdio is where a command writes: results and progress to out, notes, warnings and
+// flag usage to err. main passes os.Stdout and os.Stderr; tests pass buffers.
+type stdio struct {
+	out, err io.Writer
+}
+
 // newFlags returns a flag set for a subcommand that reports errors instead of exiting.
-func newFlags(name, synopsis string) *flag.FlagSet {
+func newFlags(o stdio, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(o.err)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: avatargan %s %s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()

@@ -8,8 +8,8 @@ import (
 	"avatargan/server"
 )
 
-func cmdServe(ctx context.Context, args []string) error {
-	fs := newFlags("serve", "[--addr 127.0.0.1:8080] [--checkpoint PATH] [--truncation 1]")
+func cmdServe(ctx context.Context, o stdio, args []string) error {
+	fs := newFlags(o, "serve", "[--addr 127.0.0.1:8080] [--checkpoint PATH] [--truncation 1]")
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	ckpt := fs.String("checkpoint", "", "run directory, training checkpoint or generator file (default: the embedded generator)")
 	trunc := fs.Float64("truncation", 1, "default latent scale (the page's creativity slider overrides it per request)")
@@ -28,6 +28,6 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("serving avatars on http://%s/ (model %s)\n", *addr, m.ID())
+	fmt.Fprintf(o.out, "serving avatars on http://%s/ (model %s)\n", *addr, m.ID())
 	return s.ListenAndServe(ctx)
 }

@@ -15,8 +15,8 @@ import (
 	"avatargan/train"
 )
 
-func cmdTrain(ctx context.Context, args []string) error {
-	fs := newFlags("train", "--data DIR [--out RUN_DIR] [flags]")
+func cmdTrain(ctx context.Context, o stdio, args []string) error {
+	fs := newFlags(o, "train", "--data DIR [--out RUN_DIR] [flags]")
 	cfg := train.DefaultConfig()
 	m := &cfg.Model
 	data := fs.String("data", "", "folder of training images (JPEG, PNG, GIF, WebP; scanned recursively)")
@@ -85,8 +85,9 @@ func cmdTrain(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Data = absData
-	tty := term.IsTerminal(int(os.Stdout.Fd()))
-	fmt.Printf("loading %s at %d px...\n", absData, m.Size)
+	f, ok := o.out.(*os.File)
+	tty := ok && term.IsTerminal(int(f.Fd()))
+	fmt.Fprintf(o.out, "loading %s at %d px...\n", absData, m.Size)
 	opts := dataset.Options{Dir: absData, Size: m.Size, CacheDir: *cacheDir}
 	if tty {
 		bar := progressbar.NewOptions(-1, progressbar.OptionSetDescription("decoding"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
@@ -97,8 +98,8 @@ func cmdTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Println(rep.String())
-	topts := train.Options{Dir: dir, CacheDir: *cacheDir, MaxSteps: *maxSteps, Log: os.Stdout}
+	fmt.Fprintln(o.out, rep.String())
+	topts := train.Options{Dir: dir, CacheDir: *cacheDir, MaxSteps: *maxSteps, Log: o.out}
 	if tty {
 		topts.Progress = &barProgress{}
 	}
@@ -106,11 +107,11 @@ func cmdTrain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("run %s: %d epochs x %d steps of %d images; samples in %s\n", dir, run.Cfg.Epochs, run.BatchesPerEpoch(), run.Cfg.Model.Batch, filepath.Join(dir, train.SamplesDir))
+	fmt.Fprintf(o.out, "run %s: %d epochs x %d steps of %d images; samples in %s\n", dir, run.Cfg.Epochs, run.BatchesPerEpoch(), run.Cfg.Model.Batch, filepath.Join(dir, train.SamplesDir))
 	if err := run.Train(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("done: step %d; latest checkpoint in %s\n", run.Step, dir)
+	fmt.Fprintf(o.out, "done: step %d; latest checkpoint in %s\n", run.Step, dir)
 	return nil
 }
 
