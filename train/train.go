@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -128,9 +129,11 @@ type Run struct {
 	elapsed0 float64
 }
 
-// Open prepares a run in opts.Dir: it resumes the run there when one exists (cfg is then
-// ignored except for Epochs, which may extend it), or starts a new one with cfg. data is
-// the loaded dataset.
+// Open prepares a run in opts.Dir: it resumes the run there when one exists, or starts a
+// new one with cfg. data is the loaded dataset. On resume the stored configuration wins:
+// cfg is ignored except for Epochs, which when > 0 replaces the stored number (to extend
+// or shorten the run; pass 0 to keep it), and Data, which when non-empty records a moved
+// data folder.
 func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
@@ -142,16 +145,24 @@ func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
 		return nil, err
 	}
 	resume := Exists(opts.Dir)
+	rewrite := !resume
 	if resume {
 		stored, err := LoadConfig(opts.Dir)
 		if err != nil {
 			return nil, err
 		}
-		if cfg.Epochs > stored.Epochs {
+		if cfg.Epochs > 0 && cfg.Epochs != stored.Epochs {
+			fmt.Fprintf(opts.Log, "epochs: %d -> %d\n", stored.Epochs, cfg.Epochs)
 			stored.Epochs = cfg.Epochs
+			rewrite = true
+		}
+		if cfg.Data != "" && cfg.Data != stored.Data {
+			fmt.Fprintf(opts.Log, "data folder: %s -> %s\n", stored.Data, cfg.Data)
+			stored.Data = cfg.Data
+			rewrite = true
 		}
 		if stored.DataFingerprint != data.Fingerprint() {
-			fmt.Fprintf(opts.Log, "warning: the data in %s changed since the run started; batches will differ from an uninterrupted run\n", data.Fingerprint())
+			fmt.Fprintf(opts.Log, "warning: the data in %s changed since the run started; batches will differ from an uninterrupted run\n", stored.Data)
 		}
 		cfg = stored
 	} else {
@@ -194,7 +205,12 @@ func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
 		if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), recs); err != nil {
 			return nil, err
 		}
-	} else {
+	} else if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), nil); err != nil {
+		return nil, err
+	}
+	if rewrite {
+		// A new run, or a resumed one whose epochs or data folder changed: config.json
+		// must say so, or the next resume would go back to the old values.
 		cj, err := json.MarshalIndent(cfg, "", "  ")
 		if err != nil {
 			return nil, err
@@ -203,9 +219,6 @@ func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
 			_, err := w.Write(append(cj, '\n'))
 			return err
 		}); err != nil {
-			return nil, err
-		}
-		if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), nil); err != nil {
 			return nil, err
 		}
 	}
@@ -293,16 +306,19 @@ func (r *Run) Train(ctx context.Context) error {
 				r.Step, total, epoch+1, st.LossD, st.LossG, st.DReal, st.DFake, ips)
 		}
 		epochEnd := r.Step%per == 0
+		// Save before sampling: Save refuses non-finite weights, which must stop the run
+		// before it draws a grid of them.
+		if r.Step%r.Cfg.CheckpointEvery == 0 || epochEnd || r.Step == total {
+			if err := r.Save(); err != nil {
+				r.finishProgress()
+				return fmt.Errorf("%w (the latest checkpoint, step %d, is the last good state)", err, saved)
+			}
+			saved = r.Step
+		}
 		if r.Step%r.Cfg.SampleEvery == 0 || epochEnd || r.Step == total {
 			if err := r.Sample(); err != nil {
 				return err
 			}
-		}
-		if r.Step%r.Cfg.CheckpointEvery == 0 || epochEnd || r.Step == total {
-			if err := r.Save(); err != nil {
-				return err
-			}
-			saved = r.Step
 		}
 		if epochEnd {
 			if err := PlotLosses(filepath.Join(r.Opts.Dir, LossPlot), r.records, 50); err != nil {
@@ -317,7 +333,7 @@ func (r *Run) Train(ctx context.Context) error {
 	r.finishProgress()
 	if saved != r.Step {
 		if err := r.Save(); err != nil {
-			return err
+			return fmt.Errorf("%w (the latest checkpoint, step %d, is the last good state)", err, saved)
 		}
 		if err := r.Sample(); err != nil {
 			return err
@@ -378,8 +394,17 @@ func (r *Run) Sample() error {
 	return nil
 }
 
-// Save writes the checkpoint of the current step and prunes old ones.
+// Save writes the checkpoint of the current step and prunes old ones. It refuses to
+// write a state holding a NaN or an infinity (an update can blow the weights up while
+// the loss that caused it was still finite), so the latest checkpoint is always usable.
 func (r *Run) Save() error {
+	for _, t := range r.Trainer.Tensors() {
+		for _, v := range t.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("train: step %d: %s holds a non-finite value %v; not saving a checkpoint of it", r.Step, t.Name, v)
+			}
+		}
+	}
 	cj, err := json.Marshal(r.Cfg.Model)
 	if err != nil {
 		return err

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -35,7 +38,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&m.GSteps, "g-steps", m.GSteps, "generator steps per discriminator step")
 	dist := fs.String("z-dist", "uniform", "latent distribution: uniform (U(-1,1)) or normal")
 	fs.Uint64Var(&m.Seed, "seed", m.Seed, "seed of the initialisation, the data order and the latents")
-	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (on resume, may extend the run)")
+	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (on resume, only when given: the new total, to extend or shorten the run)")
 	noShuffle := fs.Bool("no-shuffle", false, "keep the original's fixed file order instead of shuffling each epoch")
 	fs.BoolVar(&cfg.Flip, "flip", false, "augment with random horizontal flips")
 	fs.Float64Var(&cfg.EMA, "ema", 0, "decay of an exponential moving average of G's weights used for samples and export (e.g. 0.999; 0: off)")
@@ -54,10 +57,15 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 		return fmt.Errorf("--z-dist %q: want uniform or normal", *dist)
 	}
 	cfg.Shuffle = !*noShuffle
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	dir := *out
 	if *resume != "" {
 		if !train.Exists(*resume) {
 			return fmt.Errorf("--resume %s: no run with a checkpoint there", *resume)
+		}
+		if *out != "" && filepath.Clean(*out) != filepath.Clean(*resume) {
+			return fmt.Errorf("--out %s and --resume %s name different runs; give one", *out, *resume)
 		}
 		dir = *resume
 	}
@@ -69,10 +77,18 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := resumeConflicts(dir, given, cfg, stored); err != nil {
+			return err
+		}
 		if *data == "" {
 			*data = stored.Data
 		}
-		cfg.Model.Size = stored.Model.Size
+		// The run keeps its configuration; only an explicit --epochs changes it (0 tells
+		// train.Open to keep the stored number).
+		cfg.Model = stored.Model
+		if !given["epochs"] {
+			cfg.Epochs = 0
+		}
 	}
 	if *data == "" {
 		return fmt.Errorf("--data is required (a folder of images)")
@@ -138,4 +154,53 @@ func (p *barProgress) Finish() {
 	if p.bar != nil {
 		p.bar.Finish()
 	}
+}
+
+// resumeFlags are the train flags that define a run, with how to read each from a
+// Config; on resume, giving one with a value other than the run's is an error.
+var resumeFlags = map[string]func(c train.Config) any{
+	"size":    func(c train.Config) any { return c.Model.Size },
+	"z":       func(c train.Config) any { return c.Model.ZDim },
+	"gf":      func(c train.Config) any { return c.Model.GF },
+	"df":      func(c train.Config) any { return c.Model.DF },
+	"batch":   func(c train.Config) any { return c.Model.Batch },
+	"lr-g":    func(c train.Config) any { return c.Model.LRG },
+	"lr-d":    func(c train.Config) any { return c.Model.LRD },
+	"beta1":   func(c train.Config) any { return c.Model.Beta1 },
+	"g-steps": func(c train.Config) any { return c.Model.GSteps },
+	"z-dist": func(c train.Config) any {
+		if c.Model.Dist == dcgan.Normal {
+			return "normal"
+		}
+		return "uniform"
+	},
+	"seed":             func(c train.Config) any { return c.Model.Seed },
+	"no-shuffle":       func(c train.Config) any { return !c.Shuffle },
+	"flip":             func(c train.Config) any { return c.Flip },
+	"ema":              func(c train.Config) any { return c.EMA },
+	"sample-every":     func(c train.Config) any { return c.SampleEvery },
+	"checkpoint-every": func(c train.Config) any { return c.CheckpointEvery },
+	"keep":             func(c train.Config) any { return c.Keep },
+}
+
+// resumeConflicts reports the flags given explicitly (given) whose value differs from
+// the stored configuration of the run being resumed: a resumed run continues exactly as
+// it started, so silently ignoring them would be a surprise.
+func resumeConflicts(dir string, given map[string]bool, cfg, stored train.Config) error {
+	var bad []string
+	for name := range given {
+		get, ok := resumeFlags[name]
+		if !ok {
+			continue
+		}
+		if v, sv := get(cfg), get(stored); v != sv {
+			bad = append(bad, fmt.Sprintf("--%s %v (the run has %v)", name, v, sv))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	return fmt.Errorf("resuming %s: %s: a resumed run keeps its settings (only --epochs may change); start a new run with another --out to change them",
+		dir, strings.Join(bad, ", "))
 }
