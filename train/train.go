@@ -22,6 +22,7 @@ import (
 	"avatargan/checkpoint"
 	"avatargan/dataset"
 	"avatargan/dcgan"
+	"avatargan/nn"
 	"avatargan/render"
 )
 
@@ -256,7 +257,8 @@ func (r *Run) latents(step int) {
 }
 
 // Train runs until the last epoch ends, opts.MaxSteps is reached, or ctx is cancelled
-// (then it finishes the current step, checkpoints and returns nil). A non-finite loss
+// (then it finishes the current step, checkpoints and returns nil). A non-finite loss or
+// weight
 // returns an error without writing a checkpoint, so the last good one stays the latest.
 func (r *Run) Train(ctx context.Context) error {
 	total := r.TotalSteps()
@@ -283,6 +285,12 @@ func (r *Run) Train(ctx context.Context) error {
 		if err != nil {
 			r.finishProgress()
 			return fmt.Errorf("step %d: %w; stopping without a checkpoint (the latest one, step %d, is the last good state)", r.Step+1, err, saved)
+		}
+		// A NaN can reach the weights while the losses stay finite (a ReLU maps NaN to
+		// 0), so the weights themselves are checked after every update.
+		if name, v, bad := nonFinite(r.Trainer.G.Tensors(), r.Trainer.D.Tensors()); bad {
+			r.finishProgress()
+			return fmt.Errorf("step %d: %s holds a non-finite value %v after the update; stopping without a checkpoint (the latest one, step %d, is the last good state)", r.Step+1, name, v, saved)
 		}
 		r.Step++
 		winImages += n
@@ -398,12 +406,8 @@ func (r *Run) Sample() error {
 // write a state holding a NaN or an infinity (an update can blow the weights up while
 // the loss that caused it was still finite), so the latest checkpoint is always usable.
 func (r *Run) Save() error {
-	for _, t := range r.Trainer.Tensors() {
-		for _, v := range t.Data {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("train: step %d: %s holds a non-finite value %v; not saving a checkpoint of it", r.Step, t.Name, v)
-			}
-		}
+	if name, v, bad := nonFinite(r.Trainer.Tensors()); bad {
+		return fmt.Errorf("train: step %d: %s holds a non-finite value %v; not saving a checkpoint of it", r.Step, name, v)
 	}
 	cj, err := json.Marshal(r.Cfg.Model)
 	if err != nil {
@@ -445,4 +449,18 @@ func (r *Run) load(path string) error {
 	}
 	r.Step = step
 	return nil
+}
+
+// nonFinite returns the name and value of the first NaN or infinity in the tensors.
+func nonFinite(sets ...[]nn.NamedTensor) (name string, v float32, bad bool) {
+	for _, ts := range sets {
+		for _, t := range ts {
+			for _, x := range t.Data {
+				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+					return t.Name, x, true
+				}
+			}
+		}
+	}
+	return "", 0, false
 }
