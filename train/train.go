@@ -258,8 +258,8 @@ func (r *Run) latents(step int) {
 
 // Train runs until the last epoch ends, opts.MaxSteps is reached, or ctx is cancelled
 // (then it finishes the current step, checkpoints and returns nil). A non-finite loss or
-// weight
-// returns an error without writing a checkpoint, so the last good one stays the latest.
+// weight returns an error without writing a checkpoint, so the last good one stays the
+// latest.
 func (r *Run) Train(ctx context.Context) error {
 	total := r.TotalSteps()
 	if r.Opts.MaxSteps > 0 && r.Opts.MaxSteps < total {

@@ -526,4 +526,3 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatalf("foreign checkpoint: %v", err)
 	}
 }
-
