@@ -333,6 +333,11 @@ func packA(dst []float32, transA bool, a []float32, lda, i0, mb, p0, kb int, alp
 		r0 := i0 + ip
 		if transA {
 			// A is k x m: the mr values of one k step are contiguous.
+			if asm && rows == 8 && mr == 8 {
+				_ = a[(p0+kb-1)*lda+r0+7]
+				packN8(kb, &a[p0*lda+r0], lda, &d[0], alpha)
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				src := a[(p0+p)*lda+r0 : (p0+p)*lda+r0+rows]
 				dd := d[p*mr : p*mr+mr]
@@ -360,6 +365,15 @@ func packB(dst []float32, transB bool, b []float32, ldb, j0, nb, p0, kb int, nr 
 		d := dst[jp*kb : jp*kb+nr*kb]
 		c0 := j0 + jp
 		if !transB {
+			if asm && cols == nr && (nr == 32 || nr == 16) {
+				_ = b[(p0+kb-1)*ldb+c0+nr-1]
+				if nr == 32 {
+					packN32(kb, &b[p0*ldb+c0], ldb, &d[0], 1)
+				} else {
+					packN16(kb, &b[p0*ldb+c0], ldb, &d[0], 1)
+				}
+				continue
+			}
 			for p := 0; p < kb; p++ {
 				off := (p0+p)*ldb + c0
 				dd := d[p*nr : p*nr+nr]

@@ -542,3 +542,193 @@ packT8_loop:
 packT8_done:
 	VZEROUPPER
 	RET
+
+// func packN8(kb int, src *float32, lds int, dst *float32, alpha float32)
+// Requires: AVX, MMX+
+TEXT ·packN8(SB), NOSPLIT, $0-36
+	MOVQ         kb+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         lds+16(FP), DX
+	MOVQ         dst+24(FP), BX
+	SHLQ         $0x02, DX
+	VBROADCASTSS alpha+32(FP), Y0
+
+packN8_loop:
+	TESTQ      AX, AX
+	JZ         packN8_done
+	PREFETCHT1 32(CX)
+	VMULPS     (CX), Y0, Y1
+	VMOVUPS    Y1, (BX)
+	ADDQ       DX, CX
+	ADDQ       $0x00000020, BX
+	DECQ       AX
+	JMP        packN8_loop
+
+packN8_done:
+	VZEROUPPER
+	RET
+
+// func packN16(kb int, src *float32, lds int, dst *float32, alpha float32)
+// Requires: AVX, MMX+
+TEXT ·packN16(SB), NOSPLIT, $0-36
+	MOVQ         kb+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         lds+16(FP), DX
+	MOVQ         dst+24(FP), BX
+	SHLQ         $0x02, DX
+	VBROADCASTSS alpha+32(FP), Y0
+
+packN16_loop:
+	TESTQ      AX, AX
+	JZ         packN16_done
+	PREFETCHT1 64(CX)
+	VMULPS     (CX), Y0, Y1
+	VMULPS     32(CX), Y0, Y2
+	VMOVUPS    Y1, (BX)
+	VMOVUPS    Y2, 32(BX)
+	ADDQ       DX, CX
+	ADDQ       $0x00000040, BX
+	DECQ       AX
+	JMP        packN16_loop
+
+packN16_done:
+	VZEROUPPER
+	RET
+
+// func packN32(kb int, src *float32, lds int, dst *float32, alpha float32)
+// Requires: AVX, MMX+
+TEXT ·packN32(SB), NOSPLIT, $0-36
+	MOVQ         kb+0(FP), AX
+	MOVQ         src+8(FP), CX
+	MOVQ         lds+16(FP), DX
+	MOVQ         dst+24(FP), BX
+	SHLQ         $0x02, DX
+	VBROADCASTSS alpha+32(FP), Y0
+
+packN32_loop:
+	TESTQ      AX, AX
+	JZ         packN32_done
+	PREFETCHT1 128(CX)
+	PREFETCHT1 192(CX)
+	VMULPS     (CX), Y0, Y1
+	VMULPS     32(CX), Y0, Y2
+	VMULPS     64(CX), Y0, Y3
+	VMULPS     96(CX), Y0, Y4
+	VMOVUPS    Y1, (BX)
+	VMOVUPS    Y2, 32(BX)
+	VMOVUPS    Y3, 64(BX)
+	VMOVUPS    Y4, 96(BX)
+	ADDQ       DX, CX
+	ADDQ       $0x00000080, BX
+	DECQ       AX
+	JMP        packN32_loop
+
+packN32_done:
+	VZEROUPPER
+	RET
+
+// func fmaPeakZMM(n int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·fmaPeakZMM(SB), NOSPLIT, $0-8
+	MOVQ   n+0(FP), AX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	VXORPS Z5, Z5, Z5
+	VXORPS Z6, Z6, Z6
+	VXORPS Z7, Z7, Z7
+	VXORPS Z8, Z8, Z8
+	VXORPS Z9, Z9, Z9
+	VXORPS Z10, Z10, Z10
+	VXORPS Z11, Z11, Z11
+	VXORPS Z12, Z12, Z12
+	VXORPS Z13, Z13, Z13
+
+fmaPeakZMM_loop:
+	TESTQ       AX, AX
+	JZ          fmaPeakZMM_done
+	VFMADD231PS Z0, Z1, Z2
+	VFMADD231PS Z0, Z1, Z3
+	VFMADD231PS Z0, Z1, Z4
+	VFMADD231PS Z0, Z1, Z5
+	VFMADD231PS Z0, Z1, Z6
+	VFMADD231PS Z0, Z1, Z7
+	VFMADD231PS Z0, Z1, Z8
+	VFMADD231PS Z0, Z1, Z9
+	VFMADD231PS Z0, Z1, Z10
+	VFMADD231PS Z0, Z1, Z11
+	VFMADD231PS Z0, Z1, Z12
+	VFMADD231PS Z0, Z1, Z13
+	DECQ        AX
+	JMP         fmaPeakZMM_loop
+
+fmaPeakZMM_done:
+	VADDPS Z3, Z2, Z2
+	VADDPS Z4, Z2, Z2
+	VADDPS Z5, Z2, Z2
+	VADDPS Z6, Z2, Z2
+	VADDPS Z7, Z2, Z2
+	VADDPS Z8, Z2, Z2
+	VADDPS Z9, Z2, Z2
+	VADDPS Z10, Z2, Z2
+	VADDPS Z11, Z2, Z2
+	VADDPS Z12, Z2, Z2
+	VADDPS Z13, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VZEROUPPER
+	RET
+
+// func fmaPeakYMM(n int)
+// Requires: AVX, FMA3
+TEXT ·fmaPeakYMM(SB), NOSPLIT, $0-8
+	MOVQ   n+0(FP), AX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+
+fmaPeakYMM_loop:
+	TESTQ       AX, AX
+	JZ          fmaPeakYMM_done
+	VFMADD231PS Y0, Y1, Y2
+	VFMADD231PS Y0, Y1, Y3
+	VFMADD231PS Y0, Y1, Y4
+	VFMADD231PS Y0, Y1, Y5
+	VFMADD231PS Y0, Y1, Y6
+	VFMADD231PS Y0, Y1, Y7
+	VFMADD231PS Y0, Y1, Y8
+	VFMADD231PS Y0, Y1, Y9
+	VFMADD231PS Y0, Y1, Y10
+	VFMADD231PS Y0, Y1, Y11
+	VFMADD231PS Y0, Y1, Y12
+	VFMADD231PS Y0, Y1, Y13
+	DECQ        AX
+	JMP         fmaPeakYMM_loop
+
+fmaPeakYMM_done:
+	VADDPS Y3, Y2, Y2
+	VADDPS Y4, Y2, Y2
+	VADDPS Y5, Y2, Y2
+	VADDPS Y6, Y2, Y2
+	VADDPS Y7, Y2, Y2
+	VADDPS Y8, Y2, Y2
+	VADDPS Y9, Y2, Y2
+	VADDPS Y10, Y2, Y2
+	VADDPS Y11, Y2, Y2
+	VADDPS Y12, Y2, Y2
+	VADDPS Y13, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VZEROUPPER
+	RET

@@ -9,3 +9,16 @@ func asmKernels() []kernelImpl { return nil }
 func packT8(kb8 int, src *float32, lds int, dst *float32, ldd int, alpha float32) {
 	panic("gemm: packT8 without assembly")
 }
+
+// packN8, packN16 and packN32 exist only in assembly; asmPack is never set without them.
+func packN8(kb int, src *float32, lds int, dst *float32, alpha float32) {
+	panic("gemm: packN8 without assembly")
+}
+
+func packN16(kb int, src *float32, lds int, dst *float32, alpha float32) {
+	panic("gemm: packN16 without assembly")
+}
+
+func packN32(kb int, src *float32, lds int, dst *float32, alpha float32) {
+	panic("gemm: packN32 without assembly")
+}

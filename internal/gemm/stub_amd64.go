@@ -12,3 +12,18 @@ func kernelAVX2(kc int, a *float32, b *float32, c *float32, ldc int, beta float3
 
 // packT8 transposes an 8 x 8*kb8 strip of src (row stride lds) into dst (row stride ldd), times alpha.
 func packT8(kb8 int, src *float32, lds int, dst *float32, ldd int, alpha float32)
+
+// packN8 copies kb rows of 8 floats of src (row stride lds) to contiguous rows at dst, times alpha, prefetching the next panel.
+func packN8(kb int, src *float32, lds int, dst *float32, alpha float32)
+
+// packN16 copies kb rows of 16 floats of src (row stride lds) to contiguous rows at dst, times alpha, prefetching the next panel.
+func packN16(kb int, src *float32, lds int, dst *float32, alpha float32)
+
+// packN32 copies kb rows of 32 floats of src (row stride lds) to contiguous rows at dst, times alpha, prefetching the next panel.
+func packN32(kb int, src *float32, lds int, dst *float32, alpha float32)
+
+// fmaPeakZMM runs n iterations of 12 independent register FMAs (a peak-throughput probe).
+func fmaPeakZMM(n int)
+
+// fmaPeakYMM runs n iterations of 12 independent register FMAs (a peak-throughput probe).
+func fmaPeakYMM(n int)

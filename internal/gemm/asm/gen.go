@@ -28,6 +28,11 @@ func main() {
 	kernel("kernelAVX512", 8, 2, 16, ZMM, 4, 1024)
 	kernel("kernelAVX2", 6, 2, 8, YMM, 4, 512)
 	packT8()
+	packN("packN8", 8)
+	packN("packN16", 16)
+	packN("packN32", 32)
+	fmaPeak("fmaPeakZMM", ZMM)
+	fmaPeak("fmaPeakYMM", YMM)
 	Generate()
 }
 
@@ -238,6 +243,85 @@ func kernelOpt(name string, mr, nvec, width int, vec func() VecVirtual, unroll, 
 			ADDQ(ldc, c)
 		}
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// packN emits the non-transposing pack used for B (not transposed) and A
+// (transposed): it copies kb rows of w floats from src (row stride lds, in
+// floats) into kb contiguous rows of w floats at dst, times alpha. Alongside
+// each row it prefetches (into L2) the same row of the next w-wide panel, so
+// that a driver packing panel by panel, just ahead of the kernel, finds the
+// next source panel in cache instead of paying a DRAM miss per row. Only AVX2
+// is used so that both kernel paths can call it.
+func packN(name string, w int) {
+	TEXT(name, NOSPLIT, "func(kb int, src *float32, lds int, dst *float32, alpha float32)")
+	Doc(fmt.Sprintf("%s copies kb rows of %d floats of src (row stride lds) to contiguous rows at dst, times alpha, prefetching the next panel.", name, w))
+	n := Load(Param("kb"), GP64())
+	src := Load(Param("src"), GP64())
+	lds := Load(Param("lds"), GP64())
+	dst := Load(Param("dst"), GP64())
+	SHLQ(U8(2), lds)
+	alphaArg, err := Param("alpha").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	alpha := YMM()
+	VBROADCASTSS(alphaArg.Addr, alpha)
+	nv := w / 8
+	Label(name + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	for off := w * 4; off < 2*w*4 || off == w*4; off += 64 {
+		PREFETCHT1(Mem{Base: src, Disp: off})
+	}
+	t := make([]VecVirtual, nv)
+	for v := range t {
+		t[v] = YMM()
+		VMULPS(Mem{Base: src, Disp: v * 32}, alpha, t[v])
+	}
+	for v := range t {
+		VMOVUPS(t[v], Mem{Base: dst, Disp: v * 32})
+	}
+	ADDQ(lds, src)
+	ADDQ(U32(w*4), dst)
+	DECQ(n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}
+
+// fmaPeak emits a register-only FMA loop (12 independent accumulator chains,
+// enough to cover FMA latency x pipes) used to measure the machine's real
+// per-core FMA throughput for one vector width: on a CPU that double-pumps
+// 512-bit FMAs, the zmm and ymm probes report the same FLOP rate.
+func fmaPeak(name string, vec func() VecVirtual) {
+	TEXT(name, NOSPLIT, "func(n int)")
+	Doc(fmt.Sprintf("%s runs n iterations of 12 independent register FMAs (a peak-throughput probe).", name))
+	n := Load(Param("n"), GP64())
+	x, y := vec(), vec()
+	VXORPS(x, x, x)
+	VXORPS(y, y, y)
+	acc := make([]VecVirtual, 12)
+	for i := range acc {
+		acc[i] = vec()
+		VXORPS(acc[i], acc[i], acc[i])
+	}
+	Label(name + "_loop")
+	TESTQ(n, n)
+	JZ(LabelRef(name + "_done"))
+	for i := range acc {
+		VFMADD231PS(x, y, acc[i])
+	}
+	DECQ(n)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	// Keep the accumulators live so that nothing is dead code.
+	for i := 1; i < len(acc); i++ {
+		VADDPS(acc[i], acc[0], acc[0])
+	}
+	VADDPS(acc[0], x, x)
 	VZEROUPPER()
 	RET()
 }
