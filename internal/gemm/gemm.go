@@ -269,6 +269,10 @@ func serial(wb *workerBuf, ki *kernelImpl, transA, transB bool, m, n, k int, alp
 	nn := (n + ki.nc - 1) / ki.nc
 	ncB := ((n+nn-1)/nn + nr - 1) / nr * nr
 
+	if nm == 1 {
+		serialFused(wb, ki, transA, transB, m, n, k, kcB, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	wb.a = grow(wb.a, min(mcB, (m+mr-1)/mr*mr)*kcB)
 	wb.b = grow(wb.b, min(ncB, (n+nr-1)/nr*nr)*kcB)
 	wb.tmp = grow(wb.tmp, mr*nr)
@@ -290,6 +294,35 @@ func serial(wb *workerBuf, ki *kernelImpl, transA, transB bool, m, n, k int, alp
 				packA(wb.a, transA, a, lda, ic, mb, pc, kb, alpha, mr, ki.asmPack)
 				macro(ki, mb, nb, kb, wb.a, wb.b, c[ic*ldc+jc:], ldc, bet, load, wb.tmp)
 			}
+		}
+	}
+}
+
+// serialFused is serial for the common case where all of op(A)'s rows fit one
+// mc block (the small-M products: M = channels). A is packed once per k block
+// and each B micro-panel is packed just before the kernel sweeps the A block
+// with it, into a kc x nr buffer that stays in L1: the packed B never makes the
+// round trip through L3 that a whole kc x nc block does, and the pack's
+// next-panel prefetch overlaps the source reads with the kernel's FMAs.
+func serialFused(wb *workerBuf, ki *kernelImpl, transA, transB bool, m, n, k, kcB int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	mr, nr := ki.mr, ki.nr
+	wb.a = grow(wb.a, (m+mr-1)/mr*mr*kcB)
+	wb.b = grow(wb.b, nr*kcB)
+	wb.tmp = grow(wb.tmp, mr*nr)
+	for pc := 0; pc < k; pc += kcB {
+		kb := min(kcB, k-pc)
+		bet, load := beta, 0
+		if beta != 0 {
+			load = 1
+		}
+		if pc > 0 {
+			bet, load = 1, 1
+		}
+		packA(wb.a, transA, a, lda, 0, m, pc, kb, alpha, mr, ki.asmPack)
+		for jr := 0; jr < n; jr += nr {
+			cols := min(nr, n-jr)
+			packB(wb.b, transB, b, ldb, jr, cols, pc, kb, nr, ki.asmPack)
+			macro(ki, m, cols, kb, wb.a, wb.b, c[jr:], ldc, bet, load, wb.tmp)
 		}
 	}
 }
