@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"io/fs"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -47,6 +50,7 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 	untrained := fs.Bool("untrained", false, "also measure an untrained generator of the same shape (the starting point)")
 	nearest := fs.Int("nearest", 0, "check this many generated images against the whole training set for copies")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	sizeFlag := fs.Int("size", 0, "image side for the comparison (default: the model's; with --fake, the first fake image's side, at least 16)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -55,6 +59,9 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 	}
 	if *n < 16 {
 		return fmt.Errorf("-n %d: want at least 16", *n)
+	}
+	if *sizeFlag != 0 && *sizeFlag < 16 {
+		return fmt.Errorf("--size %d: want at least 16", *sizeFlag)
 	}
 	start := time.Now()
 	var model *avatar.Model
@@ -78,11 +85,20 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 			return err
 		}
 		size = model.Size()
+		if *sizeFlag != 0 && *sizeFlag != size {
+			return fmt.Errorf("--size %d: the generator makes %d px images", *sizeFlag, size)
+		}
 	}
 	if *fake != "" {
-		// The fake folder decides the size when no model does: read one image's size
-		// from the real set's default instead (48) unless the folder says otherwise.
-		size = 48
+		// Without a model the fake folder decides the size (its images are usually all
+		// the same): the first image's shorter side, unless --size says otherwise.
+		size = *sizeFlag
+		if size == 0 {
+			if size, err = firstImageSide(*fake); err != nil {
+				return err
+			}
+			size = max(size, 16)
+		}
 		set, rep, err := dataset.Load(dataset.Options{Dir: *fake, Size: size, NoCache: true})
 		if err != nil {
 			return err
@@ -228,4 +244,36 @@ func median(x []float64) float64 {
 		}
 	}
 	return s[len(s)/2]
+}
+
+// firstImageSide returns the shorter side of the first decodable image in dir (walked in
+// lexical order, as dataset.Load scans).
+func firstImageSide(dir string) (int, error) {
+	side := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil
+		}
+		cfg, _, err := image.DecodeConfig(f)
+		f.Close()
+		if err == nil && cfg.Width > 0 && cfg.Height > 0 {
+			side = min(cfg.Width, cfg.Height)
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("--fake %s: %w", dir, err)
+	}
+	if side == 0 {
+		return 0, fmt.Errorf("--fake %s: no image found", dir)
+	}
+	return side, nil
 }

@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"avatargan/avatar"
+	"avatargan/checkpoint"
+	"avatargan/models"
+	"avatargan/train"
+)
+
+// The fixture: a folder of 40 tiny images and a run trained 3 steps on it via cmdTrain,
+// shared by the tests (training is the slow part).
+var (
+	fixOnce            sync.Once
+	fixErr             error
+	fixRoot            string
+	facesDir, cacheDir string
+	runDir             string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixRoot != "" {
+		os.RemoveAll(fixRoot)
+	}
+	os.Exit(code)
+}
+
+func writeFaces(dir string, n int, seed uint64) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	r := rand.New(rand.NewPCG(seed, 3))
+	for i := 0; i < n; i++ {
+		img := image.NewRGBA(image.Rect(0, 0, 16, 16))
+		c := color.RGBA{uint8(r.IntN(256)), uint8(r.IntN(256)), uint8(r.IntN(256)), 255}
+		for y := 0; y < 16; y++ {
+			for x := 0; x < 16; x++ {
+				img.Set(x, y, color.RGBA{c.R + uint8(8*x), c.G + uint8(8*y), c.B ^ uint8(r.IntN(32)), 255})
+			}
+		}
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			return err
+		}
+		name := filepath.Join(dir, "face-"+string(rune('a'+i/26))+string(rune('a'+i%26))+".png")
+		if err := os.WriteFile(name, b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tinyTrainArgs(extra ...string) []string {
+	return append([]string{"--size", "16", "--z", "8", "--gf", "4", "--df", "4", "--batch", "4",
+		"--ema", "0.5", "--flip", "--cache", cacheDir}, extra...)
+}
+
+func fixture(t *testing.T) {
+	t.Helper()
+	fixOnce.Do(func() {
+		if fixRoot, fixErr = os.MkdirTemp("", "avatargan-cmd-"); fixErr != nil {
+			return
+		}
+		facesDir = filepath.Join(fixRoot, "faces")
+		cacheDir = filepath.Join(fixRoot, "cache")
+		runDir = filepath.Join(fixRoot, "run")
+		if fixErr = writeFaces(facesDir, 40, 1); fixErr != nil {
+			return
+		}
+		o, _, _ := quiet()
+		fixErr = cmdTrain(context.Background(), o, tinyTrainArgs("--data", facesDir, "--out", runDir, "--max-steps", "3", "--epochs", "2"))
+	})
+	if fixErr != nil {
+		t.Fatal(fixErr)
+	}
+}
+
+func quiet() (stdio, *bytes.Buffer, *bytes.Buffer) {
+	var out, errb bytes.Buffer
+	return stdio{out: &out, err: &errb}, &out, &errb
+}
+
+// run calls a command and returns its stdout.
+func run(t *testing.T, cmd func(context.Context, stdio, []string) error, args ...string) string {
+	t.Helper()
+	o, out, errb := quiet()
+	if err := cmd(context.Background(), o, args); err != nil {
+		t.Fatalf("%v: %v\nstderr: %s", args, err, errb)
+	}
+	return out.String()
+}
+
+// fails calls a command that must fail with an error mentioning want.
+func fails(t *testing.T, want string, cmd func(context.Context, stdio, []string) error, args ...string) {
+	t.Helper()
+	o, _, _ := quiet()
+	err := cmd(context.Background(), o, args)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%v: error %v, want one mentioning %q", args, err, want)
+	}
+}
+
+func decodePNG(t *testing.T, path string) *image.RGBA {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	rgba := image.NewRGBA(img.Bounds())
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {
+			rgba.Set(x, y, img.At(x, y))
+		}
+	}
+	return rgba
+}
+
+func TestTrainAndResume(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	out := run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--max-steps", "2", "--epochs", "2")...)
+	if !strings.Contains(out, "done: step 2") {
+		t.Fatalf("output %q", out)
+	}
+	cfg, err := train.LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Epochs != 2 || cfg.Model.Size != 16 || cfg.Model.GF != 4 || cfg.EMA != 0.5 || !cfg.Flip || !cfg.Shuffle || cfg.Images != 40 || cfg.Data != facesDir {
+		t.Fatalf("config %+v", cfg)
+	}
+	// --resume without --data or model flags: the stored settings, and the stored epochs
+	// (not the flag's default of 50).
+	out = run(t, cmdTrain, "--resume", dir, "--max-steps", "4", "--cache", cacheDir)
+	if !strings.Contains(out, "resuming") || !strings.Contains(out, "2 epochs x 10 steps") || !strings.Contains(out, "done: step 4") {
+		t.Fatalf("resume output %q", out)
+	}
+	if c, _ := train.LoadConfig(dir); c.Epochs != 2 {
+		t.Fatalf("resume changed epochs to %d", c.Epochs)
+	}
+	latest, _ := checkpoint.Latest(dir)
+	if filepath.Base(latest) != checkpoint.Name(4) {
+		t.Fatalf("latest %s", latest)
+	}
+	// Same values given explicitly are fine; an explicit --epochs extends the run.
+	run(t, cmdTrain, tinyTrainArgs("--out", dir, "--max-steps", "5", "--epochs", "3", "--data", facesDir)...)
+	if c, _ := train.LoadConfig(dir); c.Epochs != 3 {
+		t.Fatalf("--epochs 3 on resume gave %d", c.Epochs)
+	}
+	// Settings that differ from the run's are refused, naming them.
+	fails(t, "--lr-g 0.1 (the run has 0.0002)", cmdTrain, "--resume", dir, "--lr-g", "0.1", "--cache", cacheDir)
+	fails(t, "--size 32", cmdTrain, "--resume", dir, "--size", "32", "--cache", cacheDir)
+	fails(t, "--z-dist normal (the run has uniform)", cmdTrain, "--resume", dir, "--z-dist", "normal", "--cache", cacheDir)
+	fails(t, "--no-shuffle", cmdTrain, "--resume", dir, "--no-shuffle", "--cache", cacheDir)
+	fails(t, "name different runs", cmdTrain, "--resume", dir, "--out", t.TempDir(), "--cache", cacheDir)
+	latest, _ = checkpoint.Latest(dir)
+	if filepath.Base(latest) != checkpoint.Name(5) {
+		t.Fatalf("a refused resume trained: latest %s", latest)
+	}
+}
+
+func TestTrainBadInputs(t *testing.T) {
+	fixture(t)
+	tmp := t.TempDir()
+	fails(t, "--data is required", cmdTrain, "--out", filepath.Join(tmp, "a"))
+	fails(t, "nonexistent", cmdTrain, "--data", filepath.Join(tmp, "nonexistent"), "--out", filepath.Join(tmp, "b"), "--cache", cacheDir)
+	fails(t, `unexpected argument "stray"`, cmdTrain, "--data", facesDir, "stray", "--out", filepath.Join(tmp, "c"))
+	fails(t, "no run", cmdTrain, "--resume", filepath.Join(tmp, "none"))
+	fails(t, "--z-dist", cmdTrain, "--data", facesDir, "--z-dist", "cauchy")
+	fails(t, "multiple of 16", cmdTrain, "--data", facesDir, "--size", "20", "--out", filepath.Join(tmp, "d"))
+	fails(t, "not defined", cmdTrain, "--bogus")
+	empty := filepath.Join(tmp, "empty")
+	os.Mkdir(empty, 0o755)
+	fails(t, empty, cmdTrain, "--data", empty, "--out", filepath.Join(tmp, "e"), "--cache", cacheDir)
+}
+
+func TestGenerate(t *testing.T) {
+	fixture(t)
+	tmp := t.TempDir()
+	m, err := avatar.Load(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := m.Generate(m.Seeds(7, 8, 9))
+
+	// Directory: one file per seed, named by seed.
+	dir := filepath.Join(tmp, "avatars")
+	out := run(t, cmdGenerate, "-n", "3", "--seed", "7", "--out", dir, "--checkpoint", runDir)
+	if !strings.Contains(out, "seeds 7..9") {
+		t.Fatalf("output %q", out)
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"avatar-7.png", "avatar-8.png", "avatar-9.png"}) {
+		t.Fatalf("files %v", names)
+	}
+	for i, s := range []string{"7", "8", "9"} {
+		img := decodePNG(t, filepath.Join(dir, "avatar-"+s+".png"))
+		if !slices.Equal(img.Pix, want[i].Pix) {
+			t.Fatalf("avatar-%s.png is not the avatar of seed %s", s, s)
+		}
+	}
+
+	// Single file with -n 1: seed 8 alone is the same avatar.
+	one := filepath.Join(tmp, "one.png")
+	run(t, cmdGenerate, "-n", "1", "--seed", "8", "--out", one, "--checkpoint", runDir)
+	if img := decodePNG(t, one); !slices.Equal(img.Pix, want[1].Pix) {
+		t.Fatal("single avatar differs from the same seed in a batch")
+	}
+	// Upscaled.
+	big := filepath.Join(tmp, "big.png")
+	run(t, cmdGenerate, "-n", "1", "--out", big, "--upscale", "3", "--checkpoint", runDir)
+	if b := decodePNG(t, big).Bounds(); b.Dx() != 48 || b.Dy() != 48 {
+		t.Fatalf("upscaled %v", b)
+	}
+
+	// Grid of 5: 3 columns, 2 rows of 16 px with 2 px gaps.
+	grid := filepath.Join(tmp, "grid.png")
+	run(t, cmdGenerate, "-n", "5", "--grid", "--out", grid, "--checkpoint", runDir)
+	if b := decodePNG(t, grid).Bounds(); b.Dx() != 3*18+2 || b.Dy() != 2*18+2 {
+		t.Fatalf("grid %v", b)
+	}
+	// The F16 export and the run give (nearly) the same avatars.
+	exp := filepath.Join(tmp, "g.safetensors")
+	run(t, cmdExport, "--checkpoint", runDir, "--out", exp)
+	dir2 := filepath.Join(tmp, "fromexport")
+	run(t, cmdGenerate, "-n", "3", "--seed", "7", "--out", dir2, "--checkpoint", exp)
+	for i, s := range []string{"7", "8", "9"} {
+		if img := decodePNG(t, filepath.Join(dir2, "avatar-"+s+".png")); !slices.Equal(img.Pix, want[i].Pix) {
+			t.Fatalf("exported generator: avatar %s differs", s)
+		}
+	}
+
+	fails(t, "-n 0", cmdGenerate, "-n", "0", "--checkpoint", runDir)
+	fails(t, "--upscale 0", cmdGenerate, "--upscale", "0", "--checkpoint", runDir)
+	fails(t, "--truncation 0", cmdGenerate, "--truncation", "0", "--checkpoint", runDir)
+	fails(t, "need --grid or a directory", cmdGenerate, "-n", "3", "--out", filepath.Join(tmp, "x.png"), "--checkpoint", runDir)
+	fails(t, `unexpected argument "extra"`, cmdGenerate, "--checkpoint", runDir, "extra")
+	fails(t, "no such file", cmdGenerate, "--checkpoint", filepath.Join(tmp, "missing.safetensors"), "--out", filepath.Join(tmp, "y"))
+	fails(t, "invalid value", cmdGenerate, "-n", "many")
+}
+
+func TestEmbeddedModel(t *testing.T) {
+	// models/generator.safetensors is a placeholder until the embedded model is trained:
+	// without --checkpoint the commands must either work or say what to do.
+	tmp := t.TempDir()
+	o, _, _ := quiet()
+	err := cmdGenerate(context.Background(), o, []string{"-n", "2", "--out", filepath.Join(tmp, "a")})
+	if _, merr := models.Default(); merr != nil {
+		if err == nil || !strings.Contains(err.Error(), "--checkpoint") {
+			t.Fatalf("no embedded model: error %v, want one pointing at --checkpoint", err)
+		}
+	} else if err != nil {
+		t.Fatalf("embedded model: %v", err)
+	}
+}
+
+func TestInterpolate(t *testing.T) {
+	fixture(t)
+	tmp := t.TempDir()
+	g := filepath.Join(tmp, "walk.gif")
+	run(t, cmdInterpolate, "--from", "3", "--to", "4", "--steps", "5", "--upscale", "2", "--out", g, "--checkpoint", runDir)
+	f, err := os.Open(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anim, err := gif.DecodeAll(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// There and back: 5 + 3 frames.
+	if len(anim.Image) != 8 || anim.Image[0].Bounds().Dx() != 32 || anim.Delay[0] != 12 {
+		t.Fatalf("%d frames of %v, delay %d", len(anim.Image), anim.Image[0].Bounds(), anim.Delay[0])
+	}
+	strip := filepath.Join(tmp, "strip.png")
+	run(t, cmdInterpolate, "--from", "3", "--to", "4", "--steps", "4", "--upscale", "1", "--out", strip, "--checkpoint", runDir)
+	img := decodePNG(t, strip)
+	if b := img.Bounds(); b.Dx() != 4*18+2 || b.Dy() != 18+2 {
+		t.Fatalf("strip %v", b)
+	}
+	// The ends are the avatars of the two seeds.
+	m, _ := avatar.Load(runDir)
+	ends, _ := m.Generate(m.Seeds(3, 4))
+	for k, x0 := range []int{2, 2 + 3*18} {
+		for y := 0; y < 16; y++ {
+			for x := 0; x < 16; x++ {
+				if img.RGBAAt(x0+x, 2+y) != ends[k].RGBAAt(x, y) {
+					t.Fatalf("strip end %d differs from the seed's avatar at %d,%d", k, x, y)
+				}
+			}
+		}
+	}
+	fails(t, "--steps 1", cmdInterpolate, "--steps", "1", "--checkpoint", runDir)
+	fails(t, "want a .gif or .png", cmdInterpolate, "--out", filepath.Join(tmp, "w.jpg"), "--checkpoint", runDir)
+	fails(t, "--upscale 99", cmdInterpolate, "--upscale", "99", "--checkpoint", runDir)
+}
+
+func TestExport(t *testing.T) {
+	fixture(t)
+	tmp := t.TempDir()
+	for _, dt := range []string{"F32", "F16"} {
+		p := filepath.Join(tmp, dt+".safetensors")
+		out := run(t, cmdExport, "--checkpoint", runDir, "--out", p, "--dtype", dt)
+		if !strings.Contains(out, "Generator(size=16, z=8, gf=4)") {
+			t.Fatalf("output %q", out)
+		}
+		f, err := checkpoint.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, ok := f.Get("deconv1.weight"); !ok || w.DType != dt || !slices.Equal(w.Shape, []int{32, 16, 5, 5}) {
+			t.Fatalf("%s: deconv1.weight %+v", dt, w)
+		}
+		if _, ok := f.Get("generator.fc.weight"); ok {
+			t.Fatal("exported file has the training prefix")
+		}
+	}
+	fails(t, "--checkpoint is required", cmdExport, "--out", filepath.Join(tmp, "x.safetensors"))
+	fails(t, "--dtype BF16", cmdExport, "--checkpoint", runDir, "--dtype", "BF16")
+	fails(t, "no checkpoint", cmdExport, "--checkpoint", tmp, "--out", filepath.Join(tmp, "y.safetensors"))
+}
+
+func TestEval(t *testing.T) {
+	fixture(t)
+	tmp := t.TempDir()
+	// 16 fakes from the run.
+	fake := filepath.Join(tmp, "fake")
+	run(t, cmdGenerate, "-n", "16", "--out", fake, "--checkpoint", runDir)
+
+	var rep evalReport
+	out := run(t, cmdEval, "--data", facesDir, "--fake", fake, "-n", "16", "--json", "--cache", cacheDir)
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if rep.N != 16 || rep.Source != fake || len(rep.Resolutions) == 0 || rep.Resolutions[0] != 16 || !(rep.Fake.Average > 0) || !(rep.Floor.Average > 0) {
+		t.Fatalf("report %+v", rep)
+	}
+
+	out = run(t, cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--json", "--untrained", "--nearest", "4", "--cache", cacheDir)
+	rep = evalReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if rep.Untrained == nil || rep.Nearest == nil || rep.Nearest.Checked != 4 || !(rep.Ratio > 0) {
+		t.Fatalf("report %+v", rep)
+	}
+	// The generated folder and the generator give the same fakes (seeds differ, so only
+	// check the table form runs).
+	out = run(t, cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--cache", cacheDir)
+	if !strings.Contains(out, "ratio to floor") {
+		t.Fatalf("table %q", out)
+	}
+
+	fails(t, "--data is required", cmdEval, "--fake", fake)
+	fails(t, "-n 8", cmdEval, "--data", facesDir, "--fake", fake, "-n", "8")
+	fails(t, "exclusive", cmdEval, "--data", facesDir, "--fake", fake, "--checkpoint", runDir)
+	fails(t, "needs 64", cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "32", "--cache", cacheDir)
+	fails(t, "--size 32", cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--size", "32")
+	fails(t, "no image", cmdEval, "--data", facesDir, "--fake", t.TempDir(), "-n", "16")
+	fails(t, `unexpected argument "x"`, cmdEval, "--data", facesDir, "x")
+}
