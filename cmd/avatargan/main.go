@@ -19,7 +19,7 @@ Usage:
   avatargan generate    [-n 64] [--seed S] [--grid] [--out avatars.png|DIR] [--checkpoint PATH]
   avatargan interpolate --from A --to B [--steps 10] [--out walk.gif|strip.png] [--checkpoint PATH]
   avatargan train       --data DIR [--out RUN_DIR] [--epochs 50] [flags]
-  avatargan eval        --data DIR [--checkpoint PATH | --fake DIR] [-n 8192] [--json]
+  avatargan eval        --data DIR [--checkpoint PATH | --fake DIR [--size N]] [-n 8192] [--json]
   avatargan serve       [--addr 127.0.0.1:8080] [--checkpoint PATH]
   avatargan export      --checkpoint PATH --out generator.safetensors
   avatargan bench       [--what gemm,layers,train,generate]
