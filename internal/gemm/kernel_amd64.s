@@ -468,7 +468,7 @@ kernelAVX2_write:
 	RET
 
 // func packT8(kb8 int, src *float32, lds int, dst *float32, ldd int, alpha float32)
-// Requires: AVX
+// Requires: AVX, MMX+
 TEXT ·packT8(SB), NOSPLIT, $0-44
 	MOVQ         kb8+0(FP), AX
 	MOVQ         src+8(FP), CX
@@ -493,6 +493,16 @@ packT8_loop:
 	VMOVUPS    (R9)(DX*1), Y6
 	VMOVUPS    (R9)(DX*2), Y7
 	VMOVUPS    (R9)(DI*1), Y8
+	LEAQ       (CX)(DX*8), R10
+	LEAQ       (R9)(DX*8), R9
+	PREFETCHT0 (R10)
+	PREFETCHT0 (R10)(DX*1)
+	PREFETCHT0 (R10)(DX*2)
+	PREFETCHT0 (R10)(DI*1)
+	PREFETCHT0 (R9)
+	PREFETCHT0 (R9)(DX*1)
+	PREFETCHT0 (R9)(DX*2)
+	PREFETCHT0 (R9)(DI*1)
 	VUNPCKLPS  Y2, Y1, Y9
 	VUNPCKHPS  Y2, Y1, Y1
 	VUNPCKLPS  Y4, Y3, Y2
@@ -556,7 +566,7 @@ TEXT ·packN8(SB), NOSPLIT, $0-36
 packN8_loop:
 	TESTQ      AX, AX
 	JZ         packN8_done
-	PREFETCHT1 32(CX)
+	PREFETCHT1 64(CX)
 	VMULPS     (CX), Y0, Y1
 	VMOVUPS    Y1, (BX)
 	ADDQ       DX, CX
@@ -581,7 +591,7 @@ TEXT ·packN16(SB), NOSPLIT, $0-36
 packN16_loop:
 	TESTQ      AX, AX
 	JZ         packN16_done
-	PREFETCHT1 64(CX)
+	PREFETCHT1 128(CX)
 	VMULPS     (CX), Y0, Y1
 	VMULPS     32(CX), Y0, Y2
 	VMOVUPS    Y1, (BX)
@@ -608,8 +618,8 @@ TEXT ·packN32(SB), NOSPLIT, $0-36
 packN32_loop:
 	TESTQ      AX, AX
 	JZ         packN32_done
-	PREFETCHT1 128(CX)
-	PREFETCHT1 192(CX)
+	PREFETCHT1 256(CX)
+	PREFETCHT1 320(CX)
 	VMULPS     (CX), Y0, Y1
 	VMULPS     32(CX), Y0, Y2
 	VMULPS     64(CX), Y0, Y3
