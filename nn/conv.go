@@ -20,6 +20,11 @@ type Conv2d struct {
 
 	g          geom
 	col, y, dx []float32
+	// The tap-split path (tapsplit.go): plan, tap-major weights, GEMM-order y or dy,
+	// tap-major dW.
+	split      bool
+	sp         splitPlan
+	wt, ys, dw []float32
 }
 
 // NewConv2d returns a Conv2d with params named name+".weight" and name+".bias", zeroed.
@@ -53,8 +58,23 @@ func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
 	c.g = geom{C: c.InC, N: n, H: h, W: w, Ho: ho, Wo: wo, K: c.K, S: c.Stride, P: c.Pad}
 	kdim, np := c.InC*c.K*c.K, n*ho*wo
 	c.col = grow(c.col, kdim*np)
-	im2col(c.col, x, c.g)
 	c.y = grow(c.y, c.OutC*np)
+	c.split = c.Pad > 0 && kdim >= splitMinInner
+	if c.split {
+		p := c.sp.plan(c.g)
+		c.wt = grow(c.wt, len(c.Weight.Data))
+		tapMajor(c.wt, c.Weight.Data, c.OutC, c.InC, c.K*c.K)
+		im2colSplit(c.col, x, p)
+		c.ys = grow(c.ys, c.OutC*np)
+		clear(c.ys)
+		for _, b := range p.blocks {
+			gemm.Sgemm(false, false, c.OutC, b.nc, b.nr, 1, c.wt[b.r0:], kdim,
+				c.col[b.r0*np+b.c0:], np, 1, c.ys[b.c0:], np)
+		}
+		p.fromSplitCols(c.y, c.ys, c.OutC, c.Bias.Data)
+		return c.y
+	}
+	im2col(c.col, x, c.g)
 	fillRows(c.y, c.Bias.Data, np)
 	gemm.Sgemm(false, false, c.OutC, np, kdim, 1, c.Weight.Data, kdim, c.col, np, 1, c.y, np)
 	return c.y
@@ -65,6 +85,9 @@ func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
 func (c *Conv2d) Backward(dy []float32) []float32 {
 	g := c.g
 	kdim, np := c.InC*c.K*c.K, g.N*g.Ho*g.Wo
+	if c.split {
+		return c.backwardSplit(dy)
+	}
 	if !c.NoParamGrad {
 		gemm.Sgemm(false, true, c.OutC, kdim, np, 1, dy, np, c.col, np, 1, c.Weight.Grad, kdim)
 		channelSums(c.Bias.Grad, dy, np)
@@ -76,6 +99,36 @@ func (c *Conv2d) Backward(dy []float32) []float32 {
 	gemm.Sgemm(true, false, kdim, np, c.OutC, 1, c.Weight.Data, kdim, dy, np, 0, c.col, np)
 	c.dx = grow(c.dx, c.InC*g.N*g.H*g.W)
 	col2im(c.dx, c.col, g, nil)
+	return c.dx
+}
+
+// backwardSplit is Backward on the tap-split path: the same three products, one GEMM
+// per block.
+func (c *Conv2d) backwardSplit(dy []float32) []float32 {
+	g, p := c.g, &c.sp
+	kdim, np := c.InC*c.K*c.K, g.N*g.Ho*g.Wo
+	p.toSplitCols(c.ys, dy, c.OutC)
+	if !c.NoParamGrad {
+		c.dw = grow(c.dw, len(c.Weight.Grad))
+		clear(c.dw)
+		for _, b := range p.blocks {
+			gemm.Sgemm(false, true, c.OutC, b.nr, b.nc, 1, c.ys[b.c0:], np,
+				c.col[b.r0*np+b.c0:], np, 1, c.dw[b.r0:], kdim)
+		}
+		addChannelMajor(c.Weight.Grad, c.dw, c.OutC, c.InC, c.K*c.K)
+		channelSums(c.Bias.Grad, dy, np)
+	}
+	if c.NoInputGrad {
+		return nil
+	}
+	// dcol overwrites col block by block: the blocks are disjoint, and dW above was
+	// col's last use.
+	for _, b := range p.blocks {
+		gemm.Sgemm(true, false, b.nr, b.nc, c.OutC, 1, c.wt[b.r0:], kdim,
+			c.ys[b.c0:], np, 0, c.col[b.r0*np+b.c0:], np)
+	}
+	c.dx = grow(c.dx, c.InC*g.N*g.H*g.W)
+	col2imSplit(c.dx, c.col, p, nil)
 	return c.dx
 }
 
@@ -91,6 +144,11 @@ type ConvTranspose2d struct {
 	g          geom
 	x          []float32
 	col, y, dx []float32
+	// The tap-split path (tapsplit.go): plan, tap-major weights, x and dx in GEMM
+	// column order, tap-major dW.
+	split           bool
+	sp              splitPlan
+	wt, xs, dxs, dw []float32
 }
 
 // NewConvTranspose2d returns a ConvTranspose2d with params name+".weight" and
@@ -129,8 +187,22 @@ func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
 	c.x = x
 	m, np := c.OutC*c.K*c.K, n*h*w
 	c.col = grow(c.col, m*np)
-	gemm.Sgemm(true, false, m, np, c.InC, 1, c.Weight.Data, m, x, np, 0, c.col, np)
 	c.y = grow(c.y, c.OutC*n*ho*wo)
+	c.split = c.Pad > 0 && c.InC >= splitMinInner
+	if c.split {
+		p := c.sp.plan(c.g)
+		c.wt = grow(c.wt, len(c.Weight.Data))
+		tapMajor(c.wt, c.Weight.Data, c.InC, c.OutC, c.K*c.K)
+		c.xs = grow(c.xs, len(x))
+		p.toSplitCols(c.xs, x, c.InC)
+		for _, b := range p.blocks {
+			gemm.Sgemm(true, false, b.nr, b.nc, c.InC, 1, c.wt[b.r0:], m,
+				c.xs[b.c0:], np, 0, c.col[b.r0*np+b.c0:], np)
+		}
+		col2imSplit(c.y, c.col, p, c.Bias.Data)
+		return c.y
+	}
+	gemm.Sgemm(true, false, m, np, c.InC, 1, c.Weight.Data, m, x, np, 0, c.col, np)
 	col2im(c.y, c.col, c.g, c.Bias.Data)
 	return c.y
 }
@@ -140,6 +212,9 @@ func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
 func (c *ConvTranspose2d) Backward(dy []float32) []float32 {
 	g := c.g
 	m, np := c.OutC*c.K*c.K, g.N*g.Ho*g.Wo
+	if c.split {
+		return c.backwardSplit(dy)
+	}
 	im2col(c.col, dy, g)
 	if !c.NoParamGrad {
 		gemm.Sgemm(false, true, c.InC, m, np, 1, c.x, np, c.col, np, 1, c.Weight.Grad, m)
@@ -150,5 +225,34 @@ func (c *ConvTranspose2d) Backward(dy []float32) []float32 {
 	}
 	c.dx = grow(c.dx, c.InC*np)
 	gemm.Sgemm(false, false, c.InC, np, m, 1, c.Weight.Data, m, c.col, np, 0, c.dx, np)
+	return c.dx
+}
+
+// backwardSplit is Backward on the tap-split path, one GEMM per block.
+func (c *ConvTranspose2d) backwardSplit(dy []float32) []float32 {
+	g, p := c.g, &c.sp
+	m, np := c.OutC*c.K*c.K, g.N*g.Ho*g.Wo
+	im2colSplit(c.col, dy, p)
+	if !c.NoParamGrad {
+		c.dw = grow(c.dw, len(c.Weight.Grad))
+		clear(c.dw)
+		for _, b := range p.blocks {
+			gemm.Sgemm(false, true, c.InC, b.nr, b.nc, 1, c.xs[b.c0:], np,
+				c.col[b.r0*np+b.c0:], np, 1, c.dw[b.r0:], m)
+		}
+		addChannelMajor(c.Weight.Grad, c.dw, c.InC, c.OutC, c.K*c.K)
+		channelSums(c.Bias.Grad, dy, g.N*g.H*g.W)
+	}
+	if c.NoInputGrad {
+		return nil
+	}
+	c.dxs = grow(c.dxs, c.InC*np)
+	clear(c.dxs)
+	for _, b := range p.blocks {
+		gemm.Sgemm(false, false, c.InC, b.nc, b.nr, 1, c.wt[b.r0:], m,
+			c.col[b.r0*np+b.c0:], np, 1, c.dxs[b.c0:], np)
+	}
+	c.dx = grow(c.dx, c.InC*np)
+	p.fromSplitCols(c.dx, c.dxs, c.InC, nil)
 	return c.dx
 }
