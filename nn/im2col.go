@@ -80,7 +80,9 @@ func im2col(col, x []float32, g geom) {
 	hw := g.H * g.W
 	wp, _, _ := phaseLayout(g.W, g.S, 0)
 	gemm.ParallelFor(g.C*g.N, 1, func(lo, hi int) {
-		buf := make([]float32, g.H*g.S*wp)
+		sb := getScratch(g.H * g.S * wp)
+		defer putScratch(sb)
+		buf := *sb
 		for u := lo; u < hi; u++ {
 			c, n := u/g.N, u%g.N
 			phaseSplit(buf, x[u*hw:(u+1)*hw], g.H, g.W, g.S, wp)
@@ -118,7 +120,9 @@ func col2im(img, col []float32, g geom, init []float32) {
 	hw := g.H * g.W
 	wp, _, _ := phaseLayout(g.W, g.S, 0)
 	gemm.ParallelFor(g.C*g.N, 1, func(lo, hi int) {
-		buf := make([]float32, g.H*g.S*wp)
+		sb := getScratch(g.H * g.S * wp)
+		defer putScratch(sb)
+		buf := *sb
 		for u := lo; u < hi; u++ {
 			c, n := u/g.N, u%g.N
 			clear(buf)

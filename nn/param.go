@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"sync"
 
 	"avatargan/internal/gemm"
 )
@@ -91,6 +92,23 @@ func grow(buf []float32, n int) []float32 {
 	}
 	return buf[:n]
 }
+
+// scratchPool recycles the per-worker scratch of im2col and col2im, which would
+// otherwise be a fresh allocation (and clear) per worker per call.
+var scratchPool sync.Pool
+
+// getScratch returns a scratch buffer of n elements (contents undefined); return it
+// with putScratch.
+func getScratch(n int) *[]float32 {
+	if b, ok := scratchPool.Get().(*[]float32); ok {
+		*b = grow(*b, n)
+		return b
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putScratch(b *[]float32) { scratchPool.Put(b) }
 
 // NCHWToCNHW writes src ([n][c][hw]) into dst ([c][n][hw]).
 func NCHWToCNHW(dst, src []float32, n, c, hw int) {

@@ -180,7 +180,9 @@ func im2colSplit(col, x []float32, p *splitPlan) {
 	wp, _, _ := phaseLayout(g.W, g.S, 0)
 	pl := g.H * g.S * wp // one plane in the scratch
 	gemm.ParallelFor(g.C, 1, func(lo, hi int) {
-		buf := make([]float32, g.N*pl)
+		sb := getScratch(g.N * pl)
+		defer putScratch(sb)
+		buf := *sb
 		for c := lo; c < hi; c++ {
 			for n := 0; n < g.N; n++ {
 				u := c*g.N + n
@@ -222,7 +224,9 @@ func col2imSplit(img, col []float32, p *splitPlan, init []float32) {
 	wp, _, _ := phaseLayout(g.W, g.S, 0)
 	pl := g.H * g.S * wp
 	gemm.ParallelFor(g.C, 1, func(lo, hi int) {
-		buf := make([]float32, g.N*pl)
+		sb := getScratch(g.N * pl)
+		defer putScratch(sb)
+		buf := *sb
 		for c := lo; c < hi; c++ {
 			clear(buf)
 			for ky := 0; ky < g.K; ky++ {
