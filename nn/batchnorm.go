@@ -65,17 +65,6 @@ func (b *BatchNorm2d) CountTensor(name string) NamedTensor {
 	return NamedTensor{Name: name, Shape: []int{}, Count: &b.NumBatchesTracked}
 }
 
-func (b *BatchNorm2d) act(v float32) float32 {
-	switch {
-	case b.Act == ActNone || v > 0:
-		return v
-	case b.Act == ActReLU:
-		return 0
-	default:
-		return b.Slope * v
-	}
-}
-
 // Forward normalises x (CNHW, C channels of n*hw values) and applies Act; y is owned by
 // the layer and x is kept (not copied) for Backward.
 func (b *BatchNorm2d) Forward(x []float32, n, hw int, train bool) []float32 {
@@ -90,23 +79,17 @@ func (b *BatchNorm2d) Forward(x []float32, n, hw int, train bool) []float32 {
 			xs := x[c*m : (c+1)*m]
 			var mean, invstd float64
 			if train {
-				// Two passes in float64: exact enough without the cancellation of
-				// E[x^2] - E[x]^2.
-				var s float64
-				for _, v := range xs {
-					s += float64(v)
-				}
+				// One pass of sum and sum of squares in float64: with float32 data
+				// the cancellation in E[x^2] - E[x]^2 stays far below float32
+				// resolution unless |mean| is ~1e4 standard deviations.
+				s, ss := sumSq(xs)
 				mean = s / float64(m)
-				var ss float64
-				for _, v := range xs {
-					d := float64(v) - mean
-					ss += d * d
-				}
-				vr := ss / float64(m)
+				dev := max(ss-s*mean, 0) // sum of squared deviations
+				vr := dev / float64(m)
 				invstd = 1 / math.Sqrt(vr+b.Eps)
 				unbiased := vr
 				if m > 1 {
-					unbiased = ss / float64(m-1)
+					unbiased = dev / float64(m-1)
 				}
 				mom := b.Momentum
 				b.RunningMean.Data[c] = float32((1-mom)*float64(b.RunningMean.Data[c]) + mom*mean)
@@ -119,8 +102,26 @@ func (b *BatchNorm2d) Forward(x []float32, n, hw int, train bool) []float32 {
 			scale := float64(b.Weight.Data[c]) * invstd
 			sc, sh := float32(scale), float32(float64(b.Bias.Data[c])-mean*scale)
 			ys := b.y[c*m : (c+1)*m]
-			for i, v := range xs {
-				ys[i] = b.act(v*sc + sh)
+			ys = ys[:len(xs)]
+			// One loop per activation keeps the branch on Act out of the element loop.
+			switch b.Act {
+			case ActNone:
+				for i, v := range xs {
+					ys[i] = v*sc + sh
+				}
+			case ActReLU:
+				for i, v := range xs {
+					ys[i] = max(v*sc+sh, 0)
+				}
+			default:
+				sl := b.Slope
+				for i, v := range xs {
+					t := v*sc + sh
+					if t <= 0 {
+						t *= sl
+					}
+					ys[i] = t
+				}
 			}
 		}
 	})
@@ -141,20 +142,10 @@ func (b *BatchNorm2d) Backward(dy []float32) []float32 {
 			xs, ys := b.x[c*m:(c+1)*m], b.y[c*m:(c+1)*m]
 			dys, dxs := dy[c*m:(c+1)*m], b.dx[c*m:(c+1)*m]
 			mean, invstd := b.mean[c], b.invstd[c]
-			// First pass: g = dy * act'(y) (stored in dx), sum(g), sum(g*xhat).
-			var sg, sgx float64
-			for i, d := range dys {
-				if b.Act != ActNone && ys[i] <= 0 {
-					if b.Act == ActReLU {
-						d = 0
-					} else {
-						d *= b.Slope
-					}
-				}
-				dxs[i] = d
-				sg += float64(d)
-				sgx += float64(d) * float64((xs[i]-mean)*invstd)
-			}
+			// First pass: g = dy * act'(y) (stored in dx), sum(g), sum(g*(x-mean)).
+			actGrad(dxs, dys, ys, b.Act, b.Slope)
+			sg, sgx := sumProd(dxs, xs, mean)
+			sgx *= float64(invstd) // sum(g*xhat)
 			if !b.NoParamGrad {
 				b.Weight.Grad[c] += float32(sgx)
 				b.Bias.Grad[c] += float32(sg)
@@ -166,13 +157,77 @@ func (b *BatchNorm2d) Backward(dy []float32) []float32 {
 				}
 				continue
 			}
-			// dx = gamma*invstd * (g - mean(g) - xhat*mean(g*xhat)).
+			// dx = gamma*invstd * (g - mean(g) - xhat*mean(g*xhat))
+			//    = k*g + kx*(x-mean) + k0.
 			mg, mgx := float32(sg/float64(m)), float32(sgx/float64(m))
+			kx, k0 := -k*mgx*invstd, -k*mg
+			xs = xs[:len(dxs)]
 			for i, g := range dxs {
-				xh := (xs[i] - mean) * invstd
-				dxs[i] = k * (g - mg - xh*mgx)
+				dxs[i] = k*g + kx*(xs[i]-mean) + k0
 			}
 		}
 	})
 	return b.dx
+}
+
+// sumSq returns the float64 sum and sum of squares of xs, with four independent
+// accumulators each so the adds do not wait on one another.
+func sumSq(xs []float32) (s, ss float64) {
+	var s0, s1, s2, s3, q0, q1, q2, q3 float64
+	i := 0
+	for ; i+4 <= len(xs); i += 4 {
+		a, b, c, d := float64(xs[i]), float64(xs[i+1]), float64(xs[i+2]), float64(xs[i+3])
+		s0, s1, s2, s3 = s0+a, s1+b, s2+c, s3+d
+		q0, q1, q2, q3 = q0+a*a, q1+b*b, q2+c*c, q3+d*d
+	}
+	for ; i < len(xs); i++ {
+		a := float64(xs[i])
+		s0, q0 = s0+a, q0+a*a
+	}
+	return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
+}
+
+// sumProd returns sum(g) and sum(g*(x-mean)) in float64, four accumulators each.
+func sumProd(g, x []float32, mean float32) (sg, sgx float64) {
+	var s0, s1, s2, s3, p0, p1, p2, p3 float64
+	x = x[:len(g)]
+	i := 0
+	for ; i+4 <= len(g); i += 4 {
+		a, b, c, d := float64(g[i]), float64(g[i+1]), float64(g[i+2]), float64(g[i+3])
+		s0, s1, s2, s3 = s0+a, s1+b, s2+c, s3+d
+		p0 += a * float64(x[i]-mean)
+		p1 += b * float64(x[i+1]-mean)
+		p2 += c * float64(x[i+2]-mean)
+		p3 += d * float64(x[i+3]-mean)
+	}
+	for ; i < len(g); i++ {
+		a := float64(g[i])
+		s0, p0 = s0+a, p0+a*float64(x[i]-mean)
+	}
+	return (s0 + s1) + (s2 + s3), (p0 + p1) + (p2 + p3)
+}
+
+// actGrad writes g = dy * act'(y); y's sign decides the branch (for a positive slope
+// it equals the sign of the pre-activation), and the gradient at 0 is that of the
+// negative side, as in PyTorch.
+func actGrad(g, dy, y []float32, act Act, slope float32) {
+	dy, y = dy[:len(g)], y[:len(g)]
+	switch act {
+	case ActNone:
+		copy(g, dy)
+	case ActReLU:
+		for i, d := range dy {
+			if y[i] <= 0 {
+				d = 0
+			}
+			g[i] = d
+		}
+	default:
+		for i, d := range dy {
+			if y[i] <= 0 {
+				d *= slope
+			}
+			g[i] = d
+		}
+	}
 }
