@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -23,4 +24,27 @@ func BenchmarkIm2col(b *testing.B) {
 			col2im(x, col, g, nil)
 		}
 	})
+}
+
+// BenchmarkIm2colSplit is BenchmarkIm2col on the tap-split path, at conv1 (12 px
+// output) and conv3 (3 px output, every x-class one column wide).
+func BenchmarkIm2colSplit(b *testing.B) {
+	for _, g := range []geom{
+		{C: 64, N: benchN, H: 24, W: 24, Ho: 12, Wo: 12, K: 5, S: 2, P: 2},
+		{C: 256, N: benchN, H: 6, W: 6, Ho: 3, Wo: 3, K: 5, S: 2, P: 2},
+	} {
+		x := randSlice(rand.New(rand.NewPCG(1, 1)), g.C*g.N*g.H*g.W)
+		col := make([]float32, g.C*g.K*g.K*g.N*g.Ho*g.Wo)
+		p := new(splitPlan).plan(g)
+		b.Run(fmt.Sprintf("im2col_%dpx", g.Ho), func(b *testing.B) {
+			for b.Loop() {
+				im2colSplit(col, x, p)
+			}
+		})
+		b.Run(fmt.Sprintf("col2im_%dpx", g.Ho), func(b *testing.B) {
+			for b.Loop() {
+				col2imSplit(x, col, p, nil)
+			}
+		})
+	}
 }

@@ -168,26 +168,58 @@ func addChannelMajor(grad, src []float32, rows, c, kk int) {
 	})
 }
 
+// The split im2col and col2im work on one channel at a time, all N images of it, held in
+// a phase-major scratch like im2col's (see there) but with the images innermost:
+// scratch[iy][ph][n][j] = x[c][n][iy][j*S+ph]. One (tap, oy, class) of col is a run over
+// (n, ox), and in this layout its pixels lie N rows of wp floats apart, so both sides of
+// the copy walk memory nearly sequentially even when the class is one column wide.
+
+// splitChannel fills the scratch of channel c of x (CNHW).
+func splitChannel(buf, x []float32, c int, g geom, wp int) {
+	hw := g.H * g.W
+	for n := 0; n < g.N; n++ {
+		img := x[(c*g.N+n)*hw : (c*g.N+n+1)*hw]
+		for iy := 0; iy < g.H; iy++ {
+			row := img[iy*g.W : (iy+1)*g.W]
+			for ph := 0; ph < g.S; ph++ {
+				d := buf[((iy*g.S+ph)*g.N+n)*wp:][:wp]
+				for j, x := 0, ph; x < g.W; j, x = j+1, x+g.S {
+					d[j] = row[x]
+				}
+			}
+		}
+	}
+}
+
+// mergeChannel writes channel c of img (CNHW) = v + the scratch.
+func mergeChannel(img, buf []float32, c int, v float32, g geom, wp int) {
+	hw := g.H * g.W
+	for n := 0; n < g.N; n++ {
+		out := img[(c*g.N+n)*hw : (c*g.N+n+1)*hw]
+		for iy := 0; iy < g.H; iy++ {
+			row := out[iy*g.W : (iy+1)*g.W]
+			for ph := 0; ph < g.S; ph++ {
+				d := buf[((iy*g.S+ph)*g.N+n)*wp:][:wp]
+				for j, x := 0, ph; x < g.W; j, x = j+1, x+g.S {
+					row[x] = v + d[j]
+				}
+			}
+		}
+	}
+}
+
 // im2colSplit writes the entries of the plan's blocks: col[(ky,kx,c)][column of
-// (oy, n, ox)] = x[c][n][oy*S-P+ky][ox*S-P+kx]. It runs in parallel over channels. In
-// the split column order one (tap, oy, class) is a contiguous run over (n, ox), so each
-// worker phase-splits all N planes of its channel first (im2col's scratch layout, see
-// there) and then writes col sequentially.
+// (oy, n, ox)] = x[c][n][oy*S-P+ky][ox*S-P+kx]. It runs in parallel over channels.
 func im2colSplit(col, x []float32, p *splitPlan) {
 	g := p.g
 	np := g.N * g.Ho * g.Wo
-	hw := g.H * g.W
 	wp, _, _ := phaseLayout(g.W, g.S, 0)
-	pl := g.H * g.S * wp // one plane in the scratch
 	gemm.ParallelFor(g.C, 1, func(lo, hi int) {
-		sb := getScratch(g.N * pl)
+		sb := getScratch(g.H * g.S * g.N * wp)
 		defer putScratch(sb)
 		buf := *sb
 		for c := lo; c < hi; c++ {
-			for n := 0; n < g.N; n++ {
-				u := c*g.N + n
-				phaseSplit(buf[n*pl:(n+1)*pl], x[u*hw:(u+1)*hw], g.H, g.W, g.S, wp)
-			}
+			splitChannel(buf, x, c, g, wp)
 			for ky := 0; ky < g.K; ky++ {
 				oylo, oyhi := validRange(ky-g.P, g.S, g.H, g.Ho)
 				for _, xc := range p.xs {
@@ -196,16 +228,16 @@ func im2colSplit(col, x []float32, p *splitPlan) {
 						_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
 						d := col[((ky*g.K+kx)*g.C+c)*np:][:np]
 						for oy := oylo; oy < oyhi; oy++ {
-							src := ((oy*g.S+ky-g.P)*g.S+ph)*wp + q + xc.oxlo
+							src := buf[((oy*g.S+ky-g.P)*g.S+ph)*g.N*wp+q+xc.oxlo:][:(g.N-1)*wp+w]
 							dst := d[xc.base+oy*g.N*w:][:g.N*w]
 							if w == 1 {
 								for n := range dst {
-									dst[n] = buf[n*pl+src]
+									dst[n] = src[n*wp]
 								}
 								continue
 							}
 							for n := 0; n < g.N; n++ {
-								copy(dst[n*w:(n+1)*w], buf[n*pl+src:])
+								copy(dst[n*w:(n+1)*w], src[n*wp:])
 							}
 						}
 					}
@@ -220,11 +252,9 @@ func im2colSplit(col, x []float32, p *splitPlan) {
 func col2imSplit(img, col []float32, p *splitPlan, init []float32) {
 	g := p.g
 	np := g.N * g.Ho * g.Wo
-	hw := g.H * g.W
 	wp, _, _ := phaseLayout(g.W, g.S, 0)
-	pl := g.H * g.S * wp
 	gemm.ParallelFor(g.C, 1, func(lo, hi int) {
-		sb := getScratch(g.N * pl)
+		sb := getScratch(g.H * g.S * g.N * wp)
 		defer putScratch(sb)
 		buf := *sb
 		for c := lo; c < hi; c++ {
@@ -237,19 +267,16 @@ func col2imSplit(img, col []float32, p *splitPlan, init []float32) {
 						_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
 						s := col[((ky*g.K+kx)*g.C+c)*np:][:np]
 						for oy := oylo; oy < oyhi; oy++ {
-							dst := ((oy*g.S+ky-g.P)*g.S+ph)*wp + q + xc.oxlo
+							dst := buf[((oy*g.S+ky-g.P)*g.S+ph)*g.N*wp+q+xc.oxlo:][:(g.N-1)*wp+w]
 							src := s[xc.base+oy*g.N*w:][:g.N*w]
 							if w == 1 {
 								for n, v := range src {
-									buf[n*pl+dst] += v
+									dst[n*wp] += v
 								}
 								continue
 							}
 							for n := 0; n < g.N; n++ {
-								a := buf[n*pl+dst:][:w]
-								for i, v := range src[n*w : (n+1)*w] {
-									a[i] += v
-								}
+								addTo(dst[n*wp:][:w], src[n*w:(n+1)*w])
 							}
 						}
 					}
@@ -259,10 +286,21 @@ func col2imSplit(img, col []float32, p *splitPlan, init []float32) {
 			if init != nil {
 				v = init[c]
 			}
-			for n := 0; n < g.N; n++ {
-				u := c*g.N + n
-				phaseMerge(img[u*hw:(u+1)*hw], buf[n*pl:(n+1)*pl], v, g.H, g.W, g.S, wp)
-			}
+			mergeChannel(img, buf, c, v, g, wp)
 		}
 	})
+}
+
+// addTo does a[i] += s[i], unrolled by four (Go does not vectorise; this halves the
+// loop overhead of col2im's short runs).
+func addTo(a, s []float32) {
+	a = a[:len(s)]
+	i := 0
+	for ; i+4 <= len(s); i += 4 {
+		a0, a1, a2, a3 := a[i]+s[i], a[i+1]+s[i+1], a[i+2]+s[i+2], a[i+3]+s[i+3]
+		a[i], a[i+1], a[i+2], a[i+3] = a0, a1, a2, a3
+	}
+	for ; i < len(s); i++ {
+		a[i] += s[i]
+	}
 }
