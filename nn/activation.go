@@ -42,13 +42,7 @@ func (a *ReLU) Backward(dy []float32) []float32 {
 	a.dx = grow(a.dx, len(dy))
 	y, dx := a.y, a.dx
 	gemm.ParallelFor(len(dy), ewGrain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if y[i] > 0 {
-				dx[i] = dy[i]
-			} else {
-				dx[i] = 0
-			}
-		}
+		reluGrad(dx[lo:hi], dy[lo:hi], y[lo:hi])
 	})
 	return dx
 }
@@ -64,12 +58,9 @@ func (a *LeakyReLU) Forward(x []float32) []float32 {
 	a.y = grow(a.y, len(x))
 	y, s := a.y, a.Slope
 	gemm.ParallelFor(len(x), ewGrain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if v := x[i]; v > 0 {
-				y[i] = v
-			} else {
-				y[i] = s * v
-			}
+		// Branch-free: the signs are close to random, so a branch mispredicts often.
+		for i, v := range x[lo:hi] {
+			y[lo+i] = max(v, 0) + s*min(v, 0)
 		}
 	})
 	return y
@@ -81,13 +72,7 @@ func (a *LeakyReLU) Backward(dy []float32) []float32 {
 	a.dx = grow(a.dx, len(dy))
 	y, dx, s := a.y, a.dx, a.Slope
 	gemm.ParallelFor(len(dy), ewGrain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if y[i] > 0 {
-				dx[i] = dy[i]
-			} else {
-				dx[i] = s * dy[i]
-			}
-		}
+		leakyGrad(dx[lo:hi], dy[lo:hi], y[lo:hi], s)
 	})
 	return dx
 }
@@ -117,4 +102,31 @@ func (a *Tanh) Backward(dy []float32) []float32 {
 		}
 	})
 	return dx
+}
+
+// leakyGrad writes g = dy where y > 0, else slope*dy. The factor is picked on its bit
+// pattern, which the compiler turns into a conditional move instead of a branch.
+func leakyGrad(g, dy, y []float32, slope float32) {
+	one, sl := math.Float32bits(1), math.Float32bits(slope)
+	dy, y = dy[:len(g)], y[:len(g)]
+	for i, d := range dy {
+		k := one
+		if y[i] <= 0 {
+			k = sl
+		}
+		g[i] = d * math.Float32frombits(k)
+	}
+}
+
+// reluGrad writes g = dy where y > 0, else 0, by masking dy's bits (a conditional move,
+// not a branch; and an infinite dy still gives 0, as in PyTorch).
+func reluGrad(g, dy, y []float32) {
+	dy, y = dy[:len(g)], y[:len(g)]
+	for i, d := range dy {
+		var m uint32
+		if y[i] > 0 {
+			m = ^uint32(0)
+		}
+		g[i] = math.Float32frombits(math.Float32bits(d) & m)
+	}
 }

@@ -117,10 +117,7 @@ func (b *BatchNorm2d) Forward(x []float32, n, hw int, train bool) []float32 {
 				sl := b.Slope
 				for i, v := range xs {
 					t := v*sc + sh
-					if t <= 0 {
-						t *= sl
-					}
-					ys[i] = t
+					ys[i] = max(t, 0) + sl*min(t, 0)
 				}
 			}
 		}
@@ -216,18 +213,8 @@ func actGrad(g, dy, y []float32, act Act, slope float32) {
 	case ActNone:
 		copy(g, dy)
 	case ActReLU:
-		for i, d := range dy {
-			if y[i] <= 0 {
-				d = 0
-			}
-			g[i] = d
-		}
+		reluGrad(g, dy, y)
 	default:
-		for i, d := range dy {
-			if y[i] <= 0 {
-				d *= slope
-			}
-			g[i] = d
-		}
+		leakyGrad(g, dy, y, slope)
 	}
 }
