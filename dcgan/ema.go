@@ -1,6 +1,7 @@
 package dcgan
 
 import (
+	"avatargan/internal/gemm"
 	"avatargan/nn"
 )
 
@@ -27,10 +28,13 @@ func NewEMA(g *Generator, decay float64) *EMA {
 func (e *EMA) Update() {
 	a, b := float32(e.Decay), float32(1-e.Decay)
 	for i, p := range e.params {
-		s := e.shadow[i]
-		for j, w := range p.Data {
-			s[j] = a*s[j] + b*w
-		}
+		s, w := e.shadow[i], p.Data
+		// Large tensors split across the workers; small ones run inline.
+		gemm.ParallelFor(len(w), 1<<15, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				s[j] = a*s[j] + b*w[j]
+			}
+		})
 	}
 }
 
