@@ -24,9 +24,14 @@ func NewEMA(g *Generator, decay float64) *EMA {
 	return e
 }
 
-// Update moves the average towards the current weights: s = decay*s + (1-decay)*w.
-func (e *EMA) Update() {
-	a, b := float32(e.Decay), float32(1-e.Decay)
+// Update moves the average towards the current weights: s = d*s + (1-d)*w, after the
+// step-th update (1-based). The decay warms up as d = min(Decay, (1+step)/(10+step)):
+// with a fixed 0.999 the average would still hold two thirds of the random
+// initialisation after 400 steps, and samples drawn from it early in a run would be
+// noise.
+func (e *EMA) Update(step int64) {
+	d := min(e.Decay, float64(1+step)/float64(10+step))
+	a, b := float32(d), float32(1-d)
 	for i, p := range e.params {
 		s, w := e.shadow[i], p.Data
 		// Large tensors split across the workers; small ones run inline.

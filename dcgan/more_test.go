@@ -173,11 +173,19 @@ func TestEMA(t *testing.T) {
 	w := tr.G.FC.Weight.Data
 	w0 := w[3]
 	w[3] = w0 + 1
-	e.Update()
+	e.Update(1000) // past the warm-up: the decay is 0.75
 	dst := NewGenerator(16, 8, 4)
 	e.CopyTo(dst)
 	if got, want := dst.FC.Weight.Data[3], 0.75*w0+0.25*(w0+1); math.Abs(float64(got-want)) > 1e-6 {
 		t.Errorf("ema %v, want %v", got, want)
+	}
+	// Early updates use the warm-up decay (1+step)/(10+step) = 2/11 at step 1.
+	w[3] = w0 + 3
+	e.Update(1)
+	e.CopyTo(dst)
+	prev := 0.75*w0 + 0.25*(w0+1)
+	if got, want := dst.FC.Weight.Data[3], (2.0/11)*prev+(9.0/11)*(w0+3); math.Abs(float64(got-want)) > 1e-5 {
+		t.Errorf("ema warm-up %v, want %v", got, want)
 	}
 	if dst.Deconv[2].Weight.Data[5] != tr.G.Deconv[2].Weight.Data[5] {
 		t.Error("unchanged weight not copied")

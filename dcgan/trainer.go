@@ -140,7 +140,9 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 		t.OptG.Step()
 	}
 	if t.EMA != nil {
-		t.EMA.Update()
+		// OptD.T counts the iterations (one D step each) and is checkpointed, so the
+		// EMA's warm-up resumes exactly without state of its own.
+		t.EMA.Update(t.OptD.T)
 	}
 	return st, nil
 }
