@@ -43,9 +43,11 @@ type Model struct {
 	g  *dcgan.Generator
 }
 
-// New wraps a generator. The id names the weights (used for HTTP ETags); it should
+// New wraps a generator and freezes it (its weights must not change afterwards). The id
+// names the weights (used for HTTP ETags); it should
 // change whenever the weights do.
 func New(g *dcgan.Generator, spec Spec, id string) *Model {
+	g.Freeze()
 	return &Model{spec: spec, id: id, g: g}
 }
 

@@ -156,3 +156,12 @@ func growF(buf []float32, n int) []float32 {
 	}
 	return buf[:n]
 }
+
+// Freeze declares the weights final (a generator loaded for inference): layers may then
+// cache weight layouts across Forward calls instead of rebuilding them each time. Do
+// not train or load new weights into a frozen generator.
+func (g *Generator) Freeze() {
+	for _, d := range g.Deconv {
+		d.Frozen = true
+	}
+}

@@ -245,3 +245,21 @@ func TestRecalibrateBN(t *testing.T) {
 		}
 	}
 }
+
+// A frozen generator caches its weight layouts; its images must not change.
+func TestFreezeSameImages(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Size, cfg.ZDim, cfg.GF = 32, 16, 16
+	tr, _ := NewTrainer(cfg)
+	z := randZ(rand.New(rand.NewPCG(3, 3)), 3*cfg.ZDim)
+	want := append([]float32(nil), tr.G.Forward(z, 3, false)...)
+	tr.G.Freeze()
+	for i := 0; i < 2; i++ {
+		got := tr.G.Forward(z, 3, false)
+		for j := range want {
+			if got[j] != want[j] {
+				t.Fatalf("pass %d: frozen output differs at %d: %v vs %v", i, j, got[j], want[j])
+			}
+		}
+	}
+}

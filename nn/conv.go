@@ -149,6 +149,11 @@ type ConvTranspose2d struct {
 	split           bool
 	sp              splitPlan
 	wt, xs, dxs, dw []float32
+	// Frozen promises that the weights no longer change (inference), so the tap-major
+	// copy is made once instead of on every Forward: for a single image that copy costs
+	// as much as the convolution itself. Set it only after the weights are final.
+	Frozen bool
+	wtOK   bool
 }
 
 // NewConvTranspose2d returns a ConvTranspose2d with params name+".weight" and
@@ -191,8 +196,11 @@ func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
 	c.split = c.Pad > 0 && c.InC >= splitMinInner
 	if c.split {
 		p := c.sp.plan(c.g)
-		c.wt = grow(c.wt, len(c.Weight.Data))
-		tapMajor(c.wt, c.Weight.Data, c.InC, c.OutC, c.K*c.K)
+		if !c.Frozen || !c.wtOK {
+			c.wt = grow(c.wt, len(c.Weight.Data))
+			tapMajor(c.wt, c.Weight.Data, c.InC, c.OutC, c.K*c.K)
+			c.wtOK = c.Frozen
+		}
 		c.xs = grow(c.xs, len(x))
 		p.toSplitCols(c.xs, x, c.InC)
 		for _, b := range p.blocks {
