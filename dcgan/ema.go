@@ -46,9 +46,11 @@ func (e *EMA) Update(step int64) {
 // CopyTo writes the averaged weights into dst, a generator of the same shape (not the
 // one being trained, unless training is over).
 func (e *EMA) CopyTo(dst *Generator) {
-	for i, p := range nn.Trainable(dst.Params()) {
+	ps := nn.Trainable(dst.Params())
+	for i, p := range ps {
 		copy(p.Data, e.shadow[i])
 	}
+	nn.Touch(ps)
 }
 
 // Tensors returns the averaged weights under the generator's param names; they alias

@@ -38,6 +38,7 @@ func (a *Adam) Step() {
 	bc2s := float32(math.Sqrt(bc2))
 	eps := float32(a.Eps)
 	for i, p := range a.Params {
+		p.Version++
 		w, g, m, v := p.Data, p.Grad, a.M[i], a.V[i]
 		gemm.ParallelFor(len(w), 1<<15, func(lo, hi int) {
 			for j := lo; j < hi; j++ {

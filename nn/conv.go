@@ -20,11 +20,12 @@ type Conv2d struct {
 
 	g          geom
 	col, y, dx []float32
-	// The tap-split path (tapsplit.go): plan, tap-major weights, GEMM-order y or dy,
-	// tap-major dW.
-	split      bool
-	sp         splitPlan
-	wt, ys, dw []float32
+	// The tap-split path (tapsplit.go): plan, tap-major weights (cached, see wtCache),
+	// GEMM-order y or dy, tap-major dW.
+	split  bool
+	sp     splitPlan
+	wc     wtCache
+	ys, dw []float32
 }
 
 // NewConv2d returns a Conv2d with params named name+".weight" and name+".bias", zeroed.
@@ -38,6 +39,7 @@ func NewConv2d(name string, inC, outC, k, stride, pad int) *Conv2d {
 func (c *Conv2d) Init(std float64, r *rand.Rand) {
 	InitNormal(c.Weight.Data, std, true, r)
 	clear(c.Bias.Data)
+	Touch(c.Params())
 }
 
 // Params returns weight and bias.
@@ -62,13 +64,12 @@ func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
 	c.split = c.Pad > 0 && kdim >= splitMinInner
 	if c.split {
 		p := c.sp.plan(c.g)
-		c.wt = grow(c.wt, len(c.Weight.Data))
-		tapMajor(c.wt, c.Weight.Data, c.OutC, c.InC, c.K*c.K)
+		wt := c.wc.get(c.Weight, c.OutC, c.InC, c.K*c.K, false)
 		im2colSplit(c.col, x, p)
 		c.ys = grow(c.ys, c.OutC*np)
 		clear(c.ys)
 		for _, b := range p.blocks {
-			gemm.Sgemm(false, false, c.OutC, b.nc, b.nr, 1, c.wt[b.r0:], kdim,
+			gemm.Sgemm(false, false, c.OutC, b.nc, b.nr, 1, wt[b.r0:], kdim,
 				c.col[b.r0*np+b.c0:], np, 1, c.ys[b.c0:], np)
 		}
 		p.fromSplitCols(c.y, c.ys, c.OutC, c.Bias.Data)
@@ -124,7 +125,7 @@ func (c *Conv2d) backwardSplit(dy []float32) []float32 {
 	// dcol overwrites col block by block: the blocks are disjoint, and dW above was
 	// col's last use.
 	for _, b := range p.blocks {
-		gemm.Sgemm(true, false, b.nr, b.nc, c.OutC, 1, c.wt[b.r0:], kdim,
+		gemm.Sgemm(true, false, b.nr, b.nc, c.OutC, 1, c.wc.wt[b.r0:], kdim,
 			c.ys[b.c0:], np, 0, c.col[b.r0*np+b.c0:], np)
 	}
 	c.dx = grow(c.dx, c.InC*g.N*g.H*g.W)
@@ -144,16 +145,16 @@ type ConvTranspose2d struct {
 	g          geom
 	x          []float32
 	col, y, dx []float32
-	// The tap-split path (tapsplit.go): plan, tap-major weights, x and dx in GEMM
-	// column order, tap-major dW.
-	split           bool
-	sp              splitPlan
-	wt, xs, dxs, dw []float32
+	// The tap-split path (tapsplit.go): plan, tap-major weights (cached, see wtCache),
+	// x and dx in GEMM column order, tap-major dW.
+	split       bool
+	sp          splitPlan
+	wc          wtCache
+	xs, dxs, dw []float32
 	// Frozen promises that the weights no longer change (inference), so the tap-major
-	// copy is made once instead of on every Forward: for a single image that copy costs
-	// as much as the convolution itself. Set it only after the weights are final.
+	// copy is never rebuilt, whatever Weight.Version says. Set it only after the
+	// weights are final.
 	Frozen bool
-	wtOK   bool
 }
 
 // NewConvTranspose2d returns a ConvTranspose2d with params name+".weight" and
@@ -170,6 +171,7 @@ func NewConvTranspose2d(name string, inC, outC, k, stride, pad, outPad int) *Con
 func (c *ConvTranspose2d) Init(std float64, r *rand.Rand) {
 	InitNormal(c.Weight.Data, std, true, r)
 	clear(c.Bias.Data)
+	Touch(c.Params())
 }
 
 // Params returns weight and bias.
@@ -196,15 +198,11 @@ func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
 	c.split = c.Pad > 0 && c.InC >= splitMinInner
 	if c.split {
 		p := c.sp.plan(c.g)
-		if !c.Frozen || !c.wtOK {
-			c.wt = grow(c.wt, len(c.Weight.Data))
-			tapMajor(c.wt, c.Weight.Data, c.InC, c.OutC, c.K*c.K)
-			c.wtOK = c.Frozen
-		}
+		wt := c.wc.get(c.Weight, c.InC, c.OutC, c.K*c.K, c.Frozen)
 		c.xs = grow(c.xs, len(x))
 		p.toSplitCols(c.xs, x, c.InC)
 		for _, b := range p.blocks {
-			gemm.Sgemm(true, false, b.nr, b.nc, c.InC, 1, c.wt[b.r0:], m,
+			gemm.Sgemm(true, false, b.nr, b.nc, c.InC, 1, wt[b.r0:], m,
 				c.xs[b.c0:], np, 0, c.col[b.r0*np+b.c0:], np)
 		}
 		col2imSplit(c.y, c.col, p, c.Bias.Data)
@@ -257,7 +255,7 @@ func (c *ConvTranspose2d) backwardSplit(dy []float32) []float32 {
 	c.dxs = grow(c.dxs, c.InC*np)
 	clear(c.dxs)
 	for _, b := range p.blocks {
-		gemm.Sgemm(false, false, c.InC, b.nc, b.nr, 1, c.wt[b.r0:], m,
+		gemm.Sgemm(false, false, c.InC, b.nc, b.nr, 1, c.wc.wt[b.r0:], m,
 			c.col[b.r0*np+b.c0:], np, 1, c.dxs[b.c0:], np)
 	}
 	c.dx = grow(c.dx, c.InC*np)

@@ -17,6 +17,17 @@ type Param struct {
 	Data   []float32
 	Grad   []float32
 	Buffer bool
+	// Version changes whenever Data may have changed: Adam.Step, Init, Touch, and
+	// handing out an alias with Tensors bump it. Layers key caches of derived weight
+	// layouts on it, so code that writes Data directly after a Forward must call Touch.
+	Version uint64
+}
+
+// Touch marks the params' data as changed (see Param.Version).
+func Touch(ps []*Param) {
+	for _, p := range ps {
+		p.Version++
+	}
 }
 
 func newParam(name string, shape ...int) *Param {
@@ -45,10 +56,12 @@ type NamedTensor struct {
 }
 
 // Tensors lists params (trainable and buffers) as NamedTensors with prefix prepended to
-// each name.
+// each name. The aliases are typically written at once (a checkpoint load), so Tensors
+// bumps each param's Version; writes through an alias kept across a Forward need Touch.
 func Tensors(prefix string, ps []*Param) []NamedTensor {
 	out := make([]NamedTensor, 0, len(ps))
 	for _, p := range ps {
+		p.Version++
 		out = append(out, NamedTensor{Name: prefix + p.Name, Shape: p.Shape, Data: p.Data})
 	}
 	return out

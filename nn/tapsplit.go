@@ -139,6 +139,27 @@ func (p *splitPlan) fromSplitCols(dst, src []float32, rows int, bias []float32) 
 	})
 }
 
+// wtCache holds a layer's tap-major weights. A training iteration runs each forward
+// several times between optimiser steps (G three times, D four), and for a single
+// image the permutation costs as much as the convolution itself, so it is rebuilt only
+// when the weight's Version has moved.
+type wtCache struct {
+	wt  []float32
+	ok  bool
+	ver uint64
+}
+
+// get returns w in tap-major order ([rows][kk][c]); frozen trusts any earlier copy.
+func (wc *wtCache) get(w *Param, rows, c, kk int, frozen bool) []float32 {
+	if wc.ok && (frozen || wc.ver == w.Version) && len(wc.wt) == len(w.Data) {
+		return wc.wt
+	}
+	wc.wt = grow(wc.wt, len(w.Data))
+	tapMajor(wc.wt, w.Data, rows, c, kk)
+	wc.ok, wc.ver = true, w.Version
+	return wc.wt
+}
+
 // tapMajor writes the weights w, rows of [c][kk] (PyTorch), as rows of [kk][c].
 func tapMajor(dst, w []float32, rows, c, kk int) {
 	gemm.ParallelFor(rows, 1, func(lo, hi int) {
