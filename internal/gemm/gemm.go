@@ -40,6 +40,9 @@ type kernelImpl struct {
 	mc, kc, nc int // cache blocks: A block mc x kc (L2), B panel kc x nr (L1), B block kc x nc (L3)
 	fn         func(kc int, a, b, c *float32, ldc int, beta float32, load int)
 	asmPack    bool // transposing packs use packT8 (the generic path keeps pure Go so tests cover it)
+	// small is the small-N kernel (small.go): an r x smallW tile from a packed
+	// a and an in-place b; nil where the path has none.
+	small func(r, kc int, a, b *float32, ldb int, c *float32, ldc int)
 }
 
 // workerBuf holds one worker's packing buffers; they only grow, so steady-state
@@ -62,12 +65,34 @@ var (
 	bufs       []*workerBuf
 	workers    []chan func(int) // workers[i] feeds pool goroutine i+1; the caller is worker 0
 	wg         sync.WaitGroup
+
+	// The current parallel call's arguments, guarded by mu. Workers get a
+	// top-level function that reads them, not a closure, so that dispatching a
+	// call allocates nothing.
+	job  sgemmJob
+	pfor struct {
+		n, chunks int
+		fn        func(lo, hi int)
+	}
+	smallA []float32 // the small-N path's packed op(B)^T, shared by the workers
 )
+
+// sgemmJob is one Sgemm call as its workers see it.
+type sgemmJob struct {
+	ki             kernelImpl
+	transA, transB bool
+	small, splitM  bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	parts, tiles   int
+}
 
 func init() {
 	available = append(asmKernels(), kernelImpl{
 		name: "generic", mr: genericMR, nr: genericNR, mc: 128, kc: 256, nc: 2048,
-		fn: kernelGeneric,
+		fn: kernelGeneric, small: smallGeneric,
 	})
 	cur.Store(&available[0])
 	numThreads.Store(int64(runtime.GOMAXPROCS(0)))
@@ -163,7 +188,14 @@ func ParallelFor(n, grain int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	run(chunks, func(w int) { fn(w*n/chunks, (w+1)*n/chunks) })
+	pfor.n, pfor.chunks, pfor.fn = n, chunks, fn
+	run(chunks, pforPart)
+	pfor.fn = nil
+}
+
+func pforPart(w int) {
+	n, chunks := pfor.n, pfor.chunks
+	pfor.fn(w*n/chunks, (w+1)*n/chunks)
 }
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C, all row-major.
@@ -196,51 +228,75 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 	mu.Lock()
 	defer mu.Unlock()
-	ki := *cur.Load()
-	mt := (m + ki.mr - 1) / ki.mr
-	nt := (n + ki.nr - 1) / ki.nr
+	j := &job
+	j.ki = *cur.Load()
+	ki := &j.ki
+	j.transA, j.transB, j.m, j.n, j.k = transA, transB, m, n, k
+	j.alpha, j.beta, j.a, j.b, j.c, j.lda, j.ldb, j.ldc = alpha, beta, a, b, c, lda, ldb, ldc
+	defer func() { j.a, j.b, j.c = nil, nil, nil }()
 	parts := Threads()
 	// Below ~1 MFLOP the pool hand-off costs more than it saves.
 	if float64(m)*float64(n)*float64(k) < 1<<19 {
 		parts = 1
 	}
-	splitM := mt >= nt
-	tiles := nt
-	if splitM {
-		tiles = mt
+	j.small = useSmall(ki, m, n, k)
+	if j.small {
+		smallA = grow(smallA, n*k)
+		smallPackB(smallA, transB, b, ldb, n, k, alpha)
+		j.tiles = (m + smallW - 1) / smallW
+	} else {
+		mt := (m + ki.mr - 1) / ki.mr
+		nt := (n + ki.nr - 1) / ki.nr
+		j.splitM = mt >= nt
+		j.tiles = nt
+		if j.splitM {
+			j.tiles = mt
+		}
 	}
-	if parts > tiles {
-		parts = tiles
+	if parts > j.tiles {
+		parts = j.tiles
 	}
+	j.parts = parts
 	for len(bufs) < parts {
 		bufs = append(bufs, &workerBuf{})
 	}
 	if parts == 1 {
-		serial(bufs[0], &ki, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmPart(0)
 		return
 	}
-	run(parts, func(w int) {
-		lo, hi := w*tiles/parts, (w+1)*tiles/parts
-		if splitM {
-			i0, i1 := lo*ki.mr, min(hi*ki.mr, m)
-			var aw []float32
-			if transA {
-				aw = a[i0:]
-			} else {
-				aw = a[i0*lda:]
-			}
-			serial(bufs[w], &ki, transA, transB, i1-i0, n, k, alpha, aw, lda, b, ldb, beta, c[i0*ldc:], ldc)
+	run(parts, sgemmPart)
+}
+
+// sgemmPart is worker w's share of job.
+func sgemmPart(w int) {
+	j := &job
+	ki := &j.ki
+	m, n, k, a, b, c, lda, ldb, ldc := j.m, j.n, j.k, j.a, j.b, j.c, j.lda, j.ldb, j.ldc
+	lo, hi := w*j.tiles/j.parts, (w+1)*j.tiles/j.parts
+	switch {
+	case j.small:
+		smallPanels(bufs[w], ki, j.transA, m, n, k, a, lda, smallA, j.beta, c, ldc, lo, hi)
+	case j.parts == 1:
+		serial(bufs[0], ki, j.transA, j.transB, m, n, k, j.alpha, a, lda, b, ldb, j.beta, c, ldc)
+	case j.splitM:
+		i0, i1 := lo*ki.mr, min(hi*ki.mr, m)
+		var aw []float32
+		if j.transA {
+			aw = a[i0:]
 		} else {
-			j0, j1 := lo*ki.nr, min(hi*ki.nr, n)
-			var bw []float32
-			if transB {
-				bw = b[j0*ldb:]
-			} else {
-				bw = b[j0:]
-			}
-			serial(bufs[w], &ki, transA, transB, m, j1-j0, k, alpha, a, lda, bw, ldb, beta, c[j0:], ldc)
+			aw = a[i0*lda:]
 		}
-	})
+		serial(bufs[w], ki, j.transA, j.transB, i1-i0, n, k, j.alpha, aw, lda, b, ldb, j.beta, c[i0*ldc:], ldc)
+	default:
+		j0, j1 := lo*ki.nr, min(hi*ki.nr, n)
+		var bw []float32
+		if j.transB {
+			bw = b[j0*ldb:]
+		} else {
+			bw = b[j0:]
+		}
+		serial(bufs[w], ki, j.transA, j.transB, m, j1-j0, k, j.alpha, a, lda, bw, ldb, j.beta, c[j0:], ldc)
+	}
 }
 
 // checkMat panics unless s can hold a rows x cols matrix with row stride ld; the

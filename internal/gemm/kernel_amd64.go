@@ -13,7 +13,7 @@ func asmKernels() []kernelImpl {
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
 		ks = append(ks, kernelImpl{
 			name: "avx512", mr: 8, nr: 32, mc: 384, kc: 256, nc: 3072,
-			fn: kernelAVX512, asmPack: true,
+			fn: kernelAVX512, asmPack: true, small: smallAVX512,
 		})
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
@@ -23,4 +23,24 @@ func asmKernels() []kernelImpl {
 		})
 	}
 	return ks
+}
+
+// smallAVX512 runs the generated smallN<r> kernel (1 <= r <= smallMaxR).
+func smallAVX512(r, kc int, a, b *float32, ldb int, c *float32, ldc int) {
+	switch r {
+	case 1:
+		smallN1(kc, a, b, ldb, c, ldc)
+	case 2:
+		smallN2(kc, a, b, ldb, c, ldc)
+	case 3:
+		smallN3(kc, a, b, ldb, c, ldc)
+	case 4:
+		smallN4(kc, a, b, ldb, c, ldc)
+	case 5:
+		smallN5(kc, a, b, ldb, c, ldc)
+	case 6:
+		smallN6(kc, a, b, ldb, c, ldc)
+	default:
+		panic("gemm: smallAVX512 rows out of range")
+	}
 }

@@ -10,6 +10,24 @@ func kernelAVX512(kc int, a *float32, b *float32, c *float32, ldc int, beta floa
 // kernelAVX2 computes an 6x16 tile: c = a*b (+ beta*c when load != 0).
 func kernelAVX2(kc int, a *float32, b *float32, c *float32, ldc int, beta float32, load int)
 
+// smallN1 computes a 1x64 tile c = a*b from a packed a and an unpacked b (row stride ldb).
+func smallN1(kc int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// smallN2 computes a 2x64 tile c = a*b from a packed a and an unpacked b (row stride ldb).
+func smallN2(kc int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// smallN3 computes a 3x64 tile c = a*b from a packed a and an unpacked b (row stride ldb).
+func smallN3(kc int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// smallN4 computes a 4x64 tile c = a*b from a packed a and an unpacked b (row stride ldb).
+func smallN4(kc int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// smallN5 computes a 5x64 tile c = a*b from a packed a and an unpacked b (row stride ldb).
+func smallN5(kc int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
+// smallN6 computes a 6x64 tile c = a*b from a packed a and an unpacked b (row stride ldb).
+func smallN6(kc int, a *float32, b *float32, ldb int, c *float32, ldc int)
+
 // packT8 transposes an 8 x 8*kb8 strip of src (row stride lds) into dst (row stride ldd), times alpha.
 func packT8(kb8 int, src *float32, lds int, dst *float32, ldd int, alpha float32)
 

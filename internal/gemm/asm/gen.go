@@ -27,6 +27,9 @@ func main() {
 	ConstraintExpr("!noasm")
 	kernel("kernelAVX512", 8, 2, 16, ZMM, 4, 1024)
 	kernel("kernelAVX2", 6, 2, 8, YMM, 4, 512)
+	for r := 1; r <= smallMaxR; r++ {
+		smallN(r)
+	}
 	packT8()
 	packN("packN8", 8)
 	packN("packN16", 16)
@@ -336,6 +339,84 @@ func fmaPeak(name string, vec func() VecVirtual) {
 		VADDPS(acc[i], acc[0], acc[0])
 	}
 	VADDPS(acc[0], x, x)
+	VZEROUPPER()
+	RET()
+}
+
+// smallMaxR is the most rows a smallN kernel computes (4*r accumulators + 4 B
+// vectors fit the 32 zmm registers up to r = 6).
+const smallMaxR = 6
+
+// smallN emits smallN<r>, the kernel of the small-N path (transposed product,
+// see gemm.go): an r x 64 tile c = a*b, with a packed k-major (r floats per k
+// step, alpha folded in) and b read in place: kc rows of 64 floats with row
+// stride ldb (in floats), so the large operand is never packed. It prefetches
+// the same row of the next 64-column panel, which the driver sweeps next.
+func smallN(r int) {
+	name := fmt.Sprintf("smallN%d", r)
+	TEXT(name, NOSPLIT, "func(kc int, a, b *float32, ldb int, c *float32, ldc int)")
+	Doc(fmt.Sprintf("%s computes a %dx64 tile c = a*b from a packed a and an unpacked b (row stride ldb).", name, r))
+	kc := Load(Param("kc"), GP64())
+	a := Load(Param("a"), GP64())
+	b := Load(Param("b"), GP64())
+	ldb := Load(Param("ldb"), GP64())
+	SHLQ(U8(2), ldb)
+	const nvec = 4
+	acc := make([][]VecVirtual, r)
+	for i := range acc {
+		acc[i] = make([]VecVirtual, nvec)
+		for v := range acc[i] {
+			acc[i][v] = ZMM()
+			VXORPS(acc[i][v], acc[i][v], acc[i][v])
+		}
+	}
+	step := func(u int) {
+		bv := make([]VecVirtual, nvec)
+		for v := range bv {
+			bv[v] = ZMM()
+			VMOVUPS(Mem{Base: b, Disp: v * 64}, bv[v])
+		}
+		for off := 0; off < nvec*64; off += 64 {
+			PREFETCHT0(Mem{Base: b, Disp: nvec*64 + off})
+		}
+		for i := 0; i < r; i++ {
+			for v := 0; v < nvec; v++ {
+				VFMADD231PS_BCST(Mem{Base: a, Disp: (u*r + i) * 4}, bv[v], acc[i][v])
+			}
+		}
+		ADDQ(ldb, b)
+	}
+	const unroll = 4
+	Label(name + "_loop")
+	CMPQ(kc, U32(unroll))
+	JL(LabelRef(name + "_tail"))
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	ADDQ(U32(unroll*r*4), a)
+	SUBQ(U32(unroll), kc)
+	JMP(LabelRef(name + "_loop"))
+
+	Label(name + "_tail")
+	TESTQ(kc, kc)
+	JZ(LabelRef(name + "_write"))
+	step(0)
+	ADDQ(U32(r*4), a)
+	DECQ(kc)
+	JMP(LabelRef(name + "_tail"))
+
+	Label(name + "_write")
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	for i := 0; i < r; i++ {
+		for v := 0; v < nvec; v++ {
+			VMOVUPS(acc[i][v], Mem{Base: c, Disp: v * 64})
+		}
+		if i+1 < r {
+			ADDQ(ldc, c)
+		}
+	}
 	VZEROUPPER()
 	RET()
 }
