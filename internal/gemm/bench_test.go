@@ -81,3 +81,55 @@ func benchShape1(b *testing.B, r *rand.Rand, s benchShape) {
 		}
 	}
 }
+
+// smallNShapes are batch-1 generator products (deconvolution, A transposed and
+// a column slice of the tap-major weights, so lda > m): m x n x k, lda, ldb.
+var smallNShapes = []struct {
+	name     string
+	m, n, k  int
+	lda, ldb int
+}{
+	{"6400x9x512", 6400, 9, 512, 6400, 9},
+	{"3200x36x256", 3200, 36, 256, 3200, 36},
+	{"1600x144x128", 1600, 144, 128, 1600, 144},
+	{"1024x2x512", 1024, 2, 512, 6400, 9},
+	{"1280x3x512", 1280, 3, 512, 6400, 9},
+	{"512x6x256", 512, 6, 256, 3200, 36},
+	{"640x20x256", 640, 20, 256, 3200, 36},
+	{"256x12x128", 256, 12, 128, 1600, 144},
+	{"320x110x128", 320, 110, 128, 1600, 144},
+	{"75x576x64", 75, 576, 64, 75, 576},
+}
+
+// BenchmarkSmallN compares the small-N path with the regular one on the
+// batch-1 inference shapes.
+func BenchmarkSmallN(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	for _, s := range smallNShapes {
+		a := randSlice(r, s.k*s.lda)
+		bm := randSlice(r, s.k*s.ldb)
+		c := make([]float32, s.m*s.ldb)
+		for _, mode := range []int{1, -1} {
+			for _, th := range []int{1, 2} {
+				name := fmt.Sprintf("%s/%s/t%d", s.name, map[int]string{1: "small", -1: "regular"}[mode], th)
+				b.Run(name, func(b *testing.B) {
+					old, oldT := smallMode, SetThreads(th)
+					smallMode = mode
+					defer func() { smallMode = old; SetThreads(oldT) }()
+					if mode == 1 && !useSmall(cur.Load(), s.m, s.n, s.k) {
+						b.Skip("no small-N kernel")
+					}
+					cpu0 := cpuSeconds()
+					for b.Loop() {
+						Sgemm(true, false, s.m, s.n, s.k, 1, a, s.lda, bm, s.ldb, 0, c, s.ldb)
+					}
+					flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
+					b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					if cpu := cpuSeconds() - cpu0; cpu > 0 {
+						b.ReportMetric(flops/cpu/1e9, "GFLOP/cpu-s")
+					}
+				})
+			}
+		}
+	}
+}
