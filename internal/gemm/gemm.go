@@ -17,6 +17,14 @@
 // packN8/16/32 (copying: B plain, A transposed); both prefetch the source they
 // will read next, because the packs were DRAM-latency bound, not bandwidth bound.
 //
+// Small N (batch-1 inference: M = OutC*K*K taps, N = a handful of pixels) takes
+// the transposed product instead, C^T = op(B)^T*op(A)^T, so that the large M runs
+// along the vector axis and A is read in place (small.go); useSmall decides.
+//
+// Dispatch is allocation-free: a call's arguments live in package state guarded
+// by mu, and the pool runs top-level functions (sgemmPart, pforPart) that read
+// them, so steady-state Sgemm and ParallelFor calls allocate nothing (TestAllocs).
+//
 // Peak: BenchmarkPeak runs register-only FMA probes (fmaPeakZMM/YMM). On the
 // 2-vCPU Zen 5 (EPYC) VM this was tuned on, both report ~116 GFLOP/s per core:
 // 512-bit FMAs are double-pumped, so AVX-512 buys no FLOPs over AVX2 there (the
