@@ -44,7 +44,9 @@ func useSmall(ki *kernelImpl, m, n, k int) bool {
 	case -1:
 		return false
 	}
-	if n > smallMaxN || m < smallW || k < 8 {
+	// k bounds the k x smallW panel buffer that ragged or untransposed A needs
+	// (the whole k range is one register accumulation).
+	if n > smallMaxN || m < smallW || k < 8 || k > 1<<14 {
 		return false
 	}
 	nt := (n + ki.nr - 1) / ki.nr * ki.nr
