@@ -254,9 +254,9 @@ func TestInitDeterministic(t *testing.T) {
 // TestTapSplitNaive reruns the naive convolution checks with the tap-split path
 // (tapsplit.go) forced on for every shape.
 func TestTapSplitNaive(t *testing.T) {
-	old := splitMinInner
-	splitMinInner = 1
-	defer func() { splitMinInner = old }()
+	oldInner, oldCols := splitMinInner, splitMinCols
+	splitMinInner, splitMinCols = 1, 1
+	defer func() { splitMinInner, splitMinCols = oldInner, oldCols }()
 	t.Run("conv", TestConv2dNaive)
 	t.Run("convT", TestConvTranspose2dNaive)
 }

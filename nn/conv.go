@@ -195,7 +195,7 @@ func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
 	m, np := c.OutC*c.K*c.K, n*h*w
 	c.col = grow(c.col, m*np)
 	c.y = grow(c.y, c.OutC*n*ho*wo)
-	c.split = c.Pad > 0 && c.InC >= splitMinInner
+	c.split = c.Pad > 0 && c.InC >= splitMinInner && n*h*w >= splitMinCols
 	if c.split {
 		p := c.sp.plan(c.g)
 		wt := c.wc.get(c.Weight, c.InC, c.OutC, c.K*c.K, c.Frozen)

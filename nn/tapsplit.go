@@ -29,6 +29,12 @@ import "avatargan/internal/gemm"
 // last layer (64) stay dense. Tests lower it to cover the split path on small shapes.
 var splitMinInner = 128
 
+// splitMinCols is the smallest number of GEMM columns (input positions of the whole
+// batch) for which a ConvTranspose2d splits: below it (single-image inference: 9, 36,
+// 144 positions) the split's many thin GEMMs re-read the weights once per block, and
+// memory traffic, not arithmetic, sets the time, so one dense GEMM is faster.
+var splitMinCols = 256
+
 type xclass struct {
 	oxlo, oxhi int // output columns of the class
 	kxlo, kxhi int // taps valid for every one of them

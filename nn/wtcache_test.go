@@ -10,9 +10,9 @@ import (
 // (Adam.Step, Touch, Tensors): a layer that stepped must compute what a fresh layer
 // holding the same weights computes.
 func TestWeightCacheFollowsVersion(t *testing.T) {
-	old := splitMinInner
-	splitMinInner = 1
-	defer func() { splitMinInner = old }()
+	oldInner, oldCols := splitMinInner, splitMinCols
+	splitMinInner, splitMinCols = 1, 1
+	defer func() { splitMinInner, splitMinCols = oldInner, oldCols }()
 	r := rand.New(rand.NewPCG(7, 7))
 	n, h := 2, 6
 	c := NewConv2d("c", 3, 4, 5, 2, 2)

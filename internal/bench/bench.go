@@ -135,6 +135,7 @@ type GenerateResult struct {
 func Generate(cfg dcgan.Config, batch, reps int) GenerateResult {
 	g := dcgan.NewGenerator(cfg.Size, cfg.ZDim, cfg.GF)
 	g.Init(rand.New(rand.NewPCG(5, 6)))
+	g.Freeze() // as a loaded model is
 	z := randSlice(rand.New(rand.NewPCG(7, 8)), batch*cfg.ZDim)
 	g.Forward(z, batch, false)
 	d := Median(reps, func() { g.Forward(z, batch, false) })
