@@ -152,7 +152,13 @@ func (p *barProgress) Step(r train.Record) {
 
 func (p *barProgress) Finish() {
 	if p.bar != nil {
-		p.bar.Finish()
+		// Exit, not Finish: a run stopped mid-epoch (Ctrl-C, --max-steps) must not show
+		// the epoch as complete.
+		if !p.bar.IsFinished() {
+			p.bar.Exit()
+			fmt.Println()
+		}
+		p.bar = nil
 	}
 }
 
