@@ -22,6 +22,7 @@ type Discriminator struct {
 	xc, flat, dflat []float32
 	dx              []float32
 	params          []*nn.Param
+	scratch         *nn.Scratch
 }
 
 // NewDiscriminator returns a Discriminator with zero weights and fresh BatchNorms.
@@ -40,7 +41,21 @@ func NewDiscriminator(size, df int) *Discriminator {
 	}
 	d.FC = nn.NewLinear("fc", 8*df*s*s, 1)
 	d.params = append(d.params, d.FC.Params()...)
+	d.SetScratch(new(nn.Scratch))
 	return d
+}
+
+// Scratch returns the scratch memory of the discriminator's layers (see nn.Scratch).
+func (d *Discriminator) Scratch() *nn.Scratch { return d.scratch }
+
+// SetScratch makes the discriminator's layers draw their per-call temporaries from s,
+// which may be shared with networks that never run at the same time (see
+// Generator.SetScratch).
+func (d *Discriminator) SetScratch(s *nn.Scratch) {
+	d.scratch = s
+	for _, c := range d.Conv {
+		c.Scratch = s
+	}
 }
 
 // Init draws the TF original's init from r: conv weights N(0, 0.02) truncated at 2
@@ -79,6 +94,11 @@ func (d *Discriminator) forwardCNHW(x []float32, n int, train bool) []float32 {
 	}
 	d.n = n
 	s := d.Size
+	need := 0
+	for i, c := range d.Conv {
+		need = max(need, c.ScratchLen(n, s>>i, s>>i))
+	}
+	d.scratch.Reserve(need)
 	h := d.Conv[0].Forward(x, n, s, s)
 	h = d.LReLU.Forward(h)
 	s /= 2

@@ -25,6 +25,7 @@ type Generator struct {
 	h0, dh0   []float32
 	img, dimg []float32
 	params    []*nn.Param
+	scratch   *nn.Scratch
 }
 
 // NewGenerator returns a Generator with zero weights and fresh BatchNorms (load a
@@ -41,6 +42,7 @@ func NewGenerator(size, zdim, gf int) *Generator {
 			g.BN[i+1] = nn.NewBatchNorm2d(fmt.Sprintf("bn%d", i+1), chans[i+1], nn.ActReLU)
 		}
 	}
+	g.SetScratch(new(nn.Scratch))
 	// Reference (state_dict) order: fc, bn0, deconv1, bn1, ..., deconv3, bn3, deconv4.
 	g.params = append(g.params, g.FC.Params()...)
 	g.params = append(g.params, g.BN[0].Params()...)
@@ -51,6 +53,30 @@ func NewGenerator(size, zdim, gf int) *Generator {
 		}
 	}
 	return g
+}
+
+// Scratch returns the scratch memory of the generator's layers (see nn.Scratch).
+func (g *Generator) Scratch() *nn.Scratch { return g.scratch }
+
+// SetScratch makes the generator's layers draw their per-call temporaries from s, which
+// may be shared with other networks that never run at the same time as this one (the
+// trainer's D, a sampling copy of G used between training steps).
+func (g *Generator) SetScratch(s *nn.Scratch) {
+	g.scratch = s
+	for _, d := range g.Deconv {
+		d.Scratch = s
+	}
+}
+
+// reserveScratch sizes the scratch for a pass of n latents once, before the first layer
+// runs, so it is not grown layer by layer.
+func (g *Generator) reserveScratch(n int) {
+	need, s := 0, g.Size/16
+	for _, d := range g.Deconv {
+		need = max(need, d.ScratchLen(n, s, s))
+		s *= 2
+	}
+	g.scratch.Reserve(need)
 }
 
 // Init draws the TF original's init from r: fc weights N(0, 0.02) (not truncated, as TF's
@@ -98,6 +124,7 @@ func (g *Generator) forwardCNHW(z []float32, n int, train bool) []float32 {
 		panic(fmt.Sprintf("dcgan: Generator: len(z)=%d, want %d x %d", len(z), n, g.ZDim))
 	}
 	g.n = n
+	g.reserveScratch(n)
 	s := g.Size / 16
 	c0 := 8 * g.GF
 	fc := g.FC.Forward(z, n) // [n][c0][s][s], i.e. NCHW

@@ -37,6 +37,8 @@ func NewTrainer(cfg Config) (*Trainer, error) {
 		return nil, err
 	}
 	t := &Trainer{Cfg: cfg, G: NewGenerator(cfg.Size, cfg.ZDim, cfg.GF), D: NewDiscriminator(cfg.Size, cfg.DF)}
+	// G and D run one layer at a time, never together: one scratch serves both.
+	t.D.SetScratch(t.G.Scratch())
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x6a09e667f3bcc908))
 	t.G.Init(r)
 	t.D.Init(r)

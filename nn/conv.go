@@ -18,14 +18,18 @@ type Conv2d struct {
 	// backpropagates through this layer, such as D during a generator step).
 	NoInputGrad, NoParamGrad bool
 
+	// Scratch, when set, holds the temporaries of each call (see Scratch); nil uses
+	// a private one.
+	Scratch *Scratch
+
 	g          geom
-	col, y, dx []float32
-	// The tap-split path (tapsplit.go): plan, tap-major weights (cached, see wtCache),
-	// GEMM-order y or dy, tap-major dW.
-	split  bool
-	sp     splitPlan
-	wc     wtCache
-	ys, dw []float32
+	col, y, dx []float32 // col: the im2col of the last input, kept for Backward
+	// The tap-split path (tapsplit.go): plan and tap-major weights (cached, see
+	// wtCache). Its GEMM-order y or dy and tap-major dW are scratch.
+	split bool
+	sp    splitPlan
+	wc    wtCache
+	own   Scratch
 }
 
 // NewConv2d returns a Conv2d with params named name+".weight" and name+".bias", zeroed.
@@ -50,6 +54,26 @@ func (c *Conv2d) OutSize(h, w int) (int, int) {
 	return (h+2*c.Pad-c.K)/c.Stride + 1, (w+2*c.Pad-c.K)/c.Stride + 1
 }
 
+// useSplit reports whether the layer takes the tap-split path (see splitMinInner).
+func (c *Conv2d) useSplit() bool { return c.Pad > 0 && c.InC*c.K*c.K >= splitMinInner }
+
+// ScratchLen returns the scratch floats that a Forward or Backward of n images of
+// h x w needs (see Scratch).
+func (c *Conv2d) ScratchLen(n, h, w int) int {
+	if !c.useSplit() {
+		return 0
+	}
+	ho, wo := c.OutSize(h, w)
+	return c.OutC*n*ho*wo + len(c.Weight.Data)
+}
+
+func (c *Conv2d) scratch() *Scratch {
+	if c.Scratch != nil {
+		return c.Scratch
+	}
+	return &c.own
+}
+
 // Forward computes y = conv(x) + bias for x CNHW [InC][n][h][w]; y is CNHW
 // [OutC][n][ho][wo], owned by the layer. x is not kept, only its im2col.
 func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
@@ -61,18 +85,20 @@ func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
 	kdim, np := c.InC*c.K*c.K, n*ho*wo
 	c.col = grow(c.col, kdim*np)
 	c.y = grow(c.y, c.OutC*np)
-	c.split = c.Pad > 0 && kdim >= splitMinInner
+	c.split = c.useSplit()
 	if c.split {
 		p := c.sp.plan(c.g)
 		wt := c.wc.get(c.Weight, c.OutC, c.InC, c.K*c.K, false)
 		im2colSplit(c.col, x, p)
-		c.ys = grow(c.ys, c.OutC*np)
-		clear(c.ys)
+		s := c.scratch()
+		s.begin(c.OutC * np)
+		ys := s.alloc(c.OutC * np)
+		clear(ys)
 		for _, b := range p.blocks {
 			gemm.Sgemm(false, false, c.OutC, b.nc, b.nr, 1, wt[b.r0:], kdim,
-				c.col[b.r0*np+b.c0:], np, 1, c.ys[b.c0:], np)
+				c.col[b.r0*np+b.c0:], np, 1, ys[b.c0:], np)
 		}
-		p.fromSplitCols(c.y, c.ys, c.OutC, c.Bias.Data)
+		p.fromSplitCols(c.y, ys, c.OutC, c.Bias.Data)
 		return c.y
 	}
 	im2col(c.col, x, c.g)
@@ -108,15 +134,18 @@ func (c *Conv2d) Backward(dy []float32) []float32 {
 func (c *Conv2d) backwardSplit(dy []float32) []float32 {
 	g, p := c.g, &c.sp
 	kdim, np := c.InC*c.K*c.K, g.N*g.Ho*g.Wo
-	p.toSplitCols(c.ys, dy, c.OutC)
+	s := c.scratch()
+	s.begin(c.OutC*np + len(c.Weight.Grad))
+	ys := s.alloc(c.OutC * np)
+	p.toSplitCols(ys, dy, c.OutC)
 	if !c.NoParamGrad {
-		c.dw = grow(c.dw, len(c.Weight.Grad))
-		clear(c.dw)
+		dw := s.alloc(len(c.Weight.Grad))
+		clear(dw)
 		for _, b := range p.blocks {
-			gemm.Sgemm(false, true, c.OutC, b.nr, b.nc, 1, c.ys[b.c0:], np,
-				c.col[b.r0*np+b.c0:], np, 1, c.dw[b.r0:], kdim)
+			gemm.Sgemm(false, true, c.OutC, b.nr, b.nc, 1, ys[b.c0:], np,
+				c.col[b.r0*np+b.c0:], np, 1, dw[b.r0:], kdim)
 		}
-		addChannelMajor(c.Weight.Grad, c.dw, c.OutC, c.InC, c.K*c.K)
+		addChannelMajor(c.Weight.Grad, dw, c.OutC, c.InC, c.K*c.K)
 		channelSums(c.Bias.Grad, dy, np)
 	}
 	if c.NoInputGrad {
@@ -126,7 +155,7 @@ func (c *Conv2d) backwardSplit(dy []float32) []float32 {
 	// col's last use.
 	for _, b := range p.blocks {
 		gemm.Sgemm(true, false, b.nr, b.nc, c.OutC, 1, c.wc.wt[b.r0:], kdim,
-			c.ys[b.c0:], np, 0, c.col[b.r0*np+b.c0:], np)
+			ys[b.c0:], np, 0, c.col[b.r0*np+b.c0:], np)
 	}
 	c.dx = grow(c.dx, c.InC*g.N*g.H*g.W)
 	col2imSplit(c.dx, c.col, p, nil)
@@ -142,15 +171,20 @@ type ConvTranspose2d struct {
 	// NoInputGrad and NoParamGrad skip dx and dW/db in Backward, as for Conv2d.
 	NoInputGrad, NoParamGrad bool
 
-	g          geom
-	x          []float32
-	col, y, dx []float32
-	// The tap-split path (tapsplit.go): plan, tap-major weights (cached, see wtCache),
-	// x and dx in GEMM column order, tap-major dW.
-	split       bool
-	sp          splitPlan
-	wc          wtCache
-	xs, dxs, dw []float32
+	// Scratch, when set, holds the temporaries of each call (see Scratch): the column
+	// matrix, which Backward recomputes from dy, and the tap-split path's GEMM-order x
+	// and dx and tap-major dW. nil uses a private one.
+	Scratch *Scratch
+
+	g     geom
+	x     []float32
+	y, dx []float32
+	// The tap-split path (tapsplit.go): plan and tap-major weights (cached, see
+	// wtCache).
+	split bool
+	sp    splitPlan
+	wc    wtCache
+	own   Scratch
 	// Frozen promises that the weights no longer change (inference), so the tap-major
 	// copy is never rebuilt, whatever Weight.Version says. Set it only after the
 	// weights are final.
@@ -182,6 +216,31 @@ func (c *ConvTranspose2d) OutSize(h, w int) (int, int) {
 	return (h-1)*c.Stride - 2*c.Pad + c.K + c.OutPad, (w-1)*c.Stride - 2*c.Pad + c.K + c.OutPad
 }
 
+// useSplit reports whether a batch of n inputs of h x w takes the tap-split path (see
+// splitMinInner and splitMinCols).
+func (c *ConvTranspose2d) useSplit(n, h, w int) bool {
+	return c.Pad > 0 && c.InC >= splitMinInner && n*h*w >= splitMinCols
+}
+
+// ScratchLen returns the scratch floats that a Forward or Backward of n inputs of
+// h x w needs (see Scratch).
+func (c *ConvTranspose2d) ScratchLen(n, h, w int) int {
+	np := n * h * w
+	col := c.OutC * c.K * c.K * np
+	if !c.useSplit(n, h, w) {
+		return col
+	}
+	// Backward: col, then x in GEMM order and dW, then (reusing those) dx in GEMM order.
+	return col + c.InC*np + len(c.Weight.Data)
+}
+
+func (c *ConvTranspose2d) scratch() *Scratch {
+	if c.Scratch != nil {
+		return c.Scratch
+	}
+	return &c.own
+}
+
 // Forward computes y = convT(x) + bias for x CNHW [InC][n][h][w]; y is CNHW
 // [OutC][n][ho][wo], owned by the layer. x is kept (not copied) for Backward.
 func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
@@ -193,23 +252,26 @@ func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
 	c.g = geom{C: c.OutC, N: n, H: ho, W: wo, Ho: h, Wo: w, K: c.K, S: c.Stride, P: c.Pad}
 	c.x = x
 	m, np := c.OutC*c.K*c.K, n*h*w
-	c.col = grow(c.col, m*np)
 	c.y = grow(c.y, c.OutC*n*ho*wo)
-	c.split = c.Pad > 0 && c.InC >= splitMinInner && n*h*w >= splitMinCols
+	c.split = c.useSplit(n, h, w)
+	s := c.scratch()
 	if c.split {
 		p := c.sp.plan(c.g)
 		wt := c.wc.get(c.Weight, c.InC, c.OutC, c.K*c.K, c.Frozen)
-		c.xs = grow(c.xs, len(x))
-		p.toSplitCols(c.xs, x, c.InC)
+		s.begin(m*np + len(x))
+		col, xs := s.alloc(m*np), s.alloc(len(x))
+		p.toSplitCols(xs, x, c.InC)
 		for _, b := range p.blocks {
 			gemm.Sgemm(true, false, b.nr, b.nc, c.InC, 1, wt[b.r0:], m,
-				c.xs[b.c0:], np, 0, c.col[b.r0*np+b.c0:], np)
+				xs[b.c0:], np, 0, col[b.r0*np+b.c0:], np)
 		}
-		col2imSplit(c.y, c.col, p, c.Bias.Data)
+		col2imSplit(c.y, col, p, c.Bias.Data)
 		return c.y
 	}
-	gemm.Sgemm(true, false, m, np, c.InC, 1, c.Weight.Data, m, x, np, 0, c.col, np)
-	col2im(c.y, c.col, c.g, c.Bias.Data)
+	s.begin(m * np)
+	col := s.alloc(m * np)
+	gemm.Sgemm(true, false, m, np, c.InC, 1, c.Weight.Data, m, x, np, 0, col, np)
+	col2im(c.y, col, c.g, c.Bias.Data)
 	return c.y
 }
 
@@ -221,16 +283,19 @@ func (c *ConvTranspose2d) Backward(dy []float32) []float32 {
 	if c.split {
 		return c.backwardSplit(dy)
 	}
-	im2col(c.col, dy, g)
+	s := c.scratch()
+	s.begin(m * np)
+	col := s.alloc(m * np)
+	im2col(col, dy, g)
 	if !c.NoParamGrad {
-		gemm.Sgemm(false, true, c.InC, m, np, 1, c.x, np, c.col, np, 1, c.Weight.Grad, m)
+		gemm.Sgemm(false, true, c.InC, m, np, 1, c.x, np, col, np, 1, c.Weight.Grad, m)
 		channelSums(c.Bias.Grad, dy, g.N*g.H*g.W)
 	}
 	if c.NoInputGrad {
 		return nil
 	}
 	c.dx = grow(c.dx, c.InC*np)
-	gemm.Sgemm(false, false, c.InC, np, m, 1, c.Weight.Data, m, c.col, np, 0, c.dx, np)
+	gemm.Sgemm(false, false, c.InC, np, m, 1, c.Weight.Data, m, col, np, 0, c.dx, np)
 	return c.dx
 }
 
@@ -238,27 +303,35 @@ func (c *ConvTranspose2d) Backward(dy []float32) []float32 {
 func (c *ConvTranspose2d) backwardSplit(dy []float32) []float32 {
 	g, p := c.g, &c.sp
 	m, np := c.OutC*c.K*c.K, g.N*g.Ho*g.Wo
-	im2colSplit(c.col, dy, p)
+	s := c.scratch()
+	s.begin(c.ScratchLen(g.N, g.Ho, g.Wo))
+	col := s.alloc(m * np)
+	im2colSplit(col, dy, p)
+	mark := s.off
 	if !c.NoParamGrad {
-		c.dw = grow(c.dw, len(c.Weight.Grad))
-		clear(c.dw)
+		// x in GEMM order again: keeping Forward's copy would hold it across the
+		// passes of the other layers, and the permutation is cheap next to the GEMMs.
+		xs, dw := s.alloc(c.InC*np), s.alloc(len(c.Weight.Grad))
+		p.toSplitCols(xs, c.x, c.InC)
+		clear(dw)
 		for _, b := range p.blocks {
-			gemm.Sgemm(false, true, c.InC, b.nr, b.nc, 1, c.xs[b.c0:], np,
-				c.col[b.r0*np+b.c0:], np, 1, c.dw[b.r0:], m)
+			gemm.Sgemm(false, true, c.InC, b.nr, b.nc, 1, xs[b.c0:], np,
+				col[b.r0*np+b.c0:], np, 1, dw[b.r0:], m)
 		}
-		addChannelMajor(c.Weight.Grad, c.dw, c.InC, c.OutC, c.K*c.K)
+		addChannelMajor(c.Weight.Grad, dw, c.InC, c.OutC, c.K*c.K)
 		channelSums(c.Bias.Grad, dy, g.N*g.H*g.W)
 	}
 	if c.NoInputGrad {
 		return nil
 	}
-	c.dxs = grow(c.dxs, c.InC*np)
-	clear(c.dxs)
+	s.off = mark // xs and dW are spent
+	dxs := s.alloc(c.InC * np)
+	clear(dxs)
 	for _, b := range p.blocks {
 		gemm.Sgemm(false, false, c.InC, b.nc, b.nr, 1, c.wc.wt[b.r0:], m,
-			c.col[b.r0*np+b.c0:], np, 1, c.dxs[b.c0:], np)
+			col[b.r0*np+b.c0:], np, 1, dxs[b.c0:], np)
 	}
 	c.dx = grow(c.dx, c.InC*np)
-	p.fromSplitCols(c.dx, c.dxs, c.InC, nil)
+	p.fromSplitCols(c.dx, dxs, c.InC, nil)
 	return c.dx
 }

@@ -371,6 +371,7 @@ func (r *Run) appendRecord(rec Record) error {
 
 // SamplerGenerator returns the generator samples are drawn from: the live one, or with
 // EMA on, a copy holding the averaged weights with recalibrated BatchNorm statistics.
+// The copy shares the trainer's scratch memory: do not run it during a training step.
 func (r *Run) SamplerGenerator() *dcgan.Generator {
 	if r.Trainer.EMA == nil {
 		return r.Trainer.G
@@ -378,6 +379,9 @@ func (r *Run) SamplerGenerator() *dcgan.Generator {
 	m := r.Cfg.Model
 	if r.sampler == nil {
 		r.sampler = dcgan.NewGenerator(m.Size, m.ZDim, m.GF)
+		// Sampling happens between training steps, so the sampler can use the
+		// trainer's scratch (the column matrices, ~60 MB) instead of its own.
+		r.sampler.SetScratch(r.Trainer.G.Scratch())
 	}
 	r.Trainer.EMA.CopyTo(r.sampler)
 	avatar.RecalibrateBN(r.sampler, avatar.Spec{Size: m.Size, ZDim: m.ZDim, GF: m.GF, Dist: m.Dist})
