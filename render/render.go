@@ -110,13 +110,13 @@ func SquareCols(n int) int {
 }
 
 // GIF builds a looping animation of the frames, delay in hundredths of a second. Frames
-// are quantised to the Plan 9 palette with Floyd-Steinberg dithering, which keeps
-// gradients of small avatars acceptable without an adaptive palette.
+// are mapped to the Plan 9 palette without dithering: dithering small pixel-art avatars
+// adds noise that shimmers from frame to frame.
 func GIF(frames []*image.RGBA, delay int) *gif.GIF {
 	g := &gif.GIF{LoopCount: 0}
 	for _, f := range frames {
 		p := image.NewPaletted(f.Bounds(), palette.Plan9)
-		draw.FloydSteinberg.Draw(p, f.Bounds(), f, f.Bounds().Min)
+		draw.Draw(p, p.Rect, f, f.Bounds().Min, draw.Src)
 		g.Image = append(g.Image, p)
 		g.Delay = append(g.Delay, delay)
 	}
@@ -135,7 +135,7 @@ func Slerp(dst, a, b []float32, t float64) {
 		nb += float64(b[i]) * float64(b[i])
 	}
 	cos := dot / math.Sqrt(na*nb)
-	if na == 0 || nb == 0 || math.Abs(cos) > 0.9995 {
+	if na == 0 || nb == 0 || math.IsNaN(cos) || math.Abs(cos) > 0.9995 {
 		for i := range dst {
 			dst[i] = float32((1-t)*float64(a[i]) + t*float64(b[i]))
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"avatargan/render"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -435,7 +436,7 @@ func (s *Server) handleInterpolate(w http.ResponseWriter, r *http.Request) {
 	a, b := ends[:s.zdim], ends[s.zdim:]
 	z := make([]float32, steps*s.zdim)
 	for i := range steps {
-		slerp(z[i*s.zdim:(i+1)*s.zdim], a, b, float64(i)/float64(steps-1))
+		render.Slerp(z[i*s.zdim:(i+1)*s.zdim], a, b, float64(i)/float64(steps-1))
 	}
 	scale(z, t)
 	imgs, err := s.batch.generate(r.Context(), z)

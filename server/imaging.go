@@ -1,13 +1,12 @@
 package server
 
 import (
+	"avatargan/render"
 	"bytes"
 	"image"
-	"image/color/palette"
 	"image/draw"
 	"image/gif"
 	"image/png"
-	"math"
 	"sync"
 )
 
@@ -62,10 +61,7 @@ const gridGap = 2
 
 // gridCols is the column count of a square-ish grid of n cells (at least as
 // wide as tall).
-func gridCols(n int) int {
-	c := int(math.Ceil(math.Sqrt(float64(n))))
-	return max(c, 1)
-}
+func gridCols(n int) int { return render.SquareCols(n) }
 
 // tile lays imgs (all cell x cell) out row-major, gridGap px apart.
 func tile(imgs []*image.RGBA, cell int) *image.RGBA {
@@ -82,49 +78,8 @@ func tile(imgs []*image.RGBA, cell int) *image.RGBA {
 	return dst
 }
 
-// encodeGIF builds a looping animation from frames. Frames are mapped to the
-// Plan 9 palette without dithering: dithering 48 px pixel art adds noise that
-// shimmers between frames.
+// encodeGIF encodes a looping animation of frames (render.GIF: Plan 9 palette, no
+// dithering).
 func encodeGIF(buf *bytes.Buffer, frames []*image.RGBA, delay int) error {
-	g := &gif.GIF{LoopCount: 0}
-	for _, f := range frames {
-		p := image.NewPaletted(f.Bounds(), palette.Plan9)
-		draw.Draw(p, p.Rect, f, f.Rect.Min, draw.Src)
-		g.Image = append(g.Image, p)
-		g.Delay = append(g.Delay, delay)
-	}
-	return gif.EncodeAll(buf, g)
-}
-
-// slerp writes into dst the spherical interpolation between a and b at t in
-// [0, 1]. Latents are (near-)Gaussian or uniform, so their norm concentrates on a
-// shell; a straight lerp passes through the low-norm interior and renders washed
-// out mid-frames, slerp stays on the shell.
-func slerp(dst, a, b []float32, t float64) {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	cos := dot / math.Sqrt(na*nb)
-	if na == 0 || nb == 0 || math.IsNaN(cos) || cos > 0.9995 {
-		// Nearly parallel (or zero): lerp is indistinguishable and avoids 0/0.
-		for i := range dst {
-			dst[i] = float32((1-t)*float64(a[i]) + t*float64(b[i]))
-		}
-		return
-	}
-	omega := math.Acos(max(-1, cos))
-	so := math.Sin(omega)
-	if so < 1e-6 { // antiparallel: any great circle works; fall back to lerp
-		for i := range dst {
-			dst[i] = float32((1-t)*float64(a[i]) + t*float64(b[i]))
-		}
-		return
-	}
-	wa, wb := math.Sin((1-t)*omega)/so, math.Sin(t*omega)/so
-	for i := range dst {
-		dst[i] = float32(wa*float64(a[i]) + wb*float64(b[i]))
-	}
+	return gif.EncodeAll(buf, render.GIF(frames, delay))
 }

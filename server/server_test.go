@@ -1,6 +1,7 @@
 package server
 
 import (
+	"avatargan/render"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -377,16 +378,16 @@ func TestSlerp(t *testing.T) {
 		}
 		return math.Sqrt(s)
 	}
-	slerp(dst, a, b, 0)
+	render.Slerp(dst, a, b, 0)
 	for i := range a {
 		if math.Abs(float64(dst[i]-a[i])) > 1e-5 {
-			t.Fatal("slerp(0) != a")
+			t.Fatal("render.Slerp(0) != a")
 		}
 	}
-	slerp(dst, a, b, 1)
+	render.Slerp(dst, a, b, 1)
 	for i := range b {
 		if math.Abs(float64(dst[i]-b[i])) > 1e-5 {
-			t.Fatal("slerp(1) != b")
+			t.Fatal("render.Slerp(1) != b")
 		}
 	}
 	// Between equal-norm end points slerp keeps the norm (lerp would shrink it).
@@ -394,11 +395,11 @@ func TestSlerp(t *testing.T) {
 	for i := range c {
 		c[i] *= float32(norm(a) / norm(b))
 	}
-	slerp(dst, a, c, 0.5)
+	render.Slerp(dst, a, c, 0.5)
 	if math.Abs(norm(dst)-norm(a)) > 1e-3*norm(a) {
 		t.Errorf("midpoint norm %v, end points %v", norm(dst), norm(a))
 	}
-	slerp(dst, a, a, 0.5) // parallel: no NaN
+	render.Slerp(dst, a, a, 0.5) // parallel: no NaN
 	if math.IsNaN(float64(dst[0])) {
 		t.Error("NaN for parallel latents")
 	}
