@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -452,6 +453,11 @@ func (r *Run) load(path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	r.Step = step
+	// The decoded file (raw bytes plus float32 copies, ~2x the checkpoint) is garbage
+	// now; hand it back to the OS before training allocates its buffers, or the
+	// resumed run's RSS stays that much above a fresh run's.
+	f = nil
+	debug.FreeOSMemory()
 	return nil
 }
 
