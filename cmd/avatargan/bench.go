@@ -18,8 +18,8 @@ import (
 )
 
 func cmdBench(ctx context.Context, o stdio, args []string) error {
-	fs := newFlags(o, "bench", "[--what gemm,train,generate,serve] [--reps 5]")
-	what := fs.String("what", "gemm,train,generate,serve", "comma-separated: gemm, train, generate, serve")
+	fs := newFlags(o, "bench", "[--what gemm,layers,train,generate,serve] [--reps 5]")
+	what := fs.String("what", "gemm,layers,train,generate,serve", "comma-separated: gemm, layers, train, generate, serve")
 	reps := fs.Int("reps", 5, "repetitions per figure (the median is reported)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -38,6 +38,12 @@ func cmdBench(ctx context.Context, o stdio, args []string) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+		}
+	}
+	if has("layers") {
+		fmt.Printf("\nlayers of the reference net, forward + backward at batch 64, median of %d:\n", *reps)
+		for _, l := range bench.Layers(*reps) {
+			fmt.Printf("  %-40s %8.2f ms  %6.1f GFLOP/s\n", l.Name, float64(l.PerRun.Microseconds())/1e3, l.GFLOPS)
 		}
 	}
 	if has("train") {

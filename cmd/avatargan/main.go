@@ -22,7 +22,7 @@ Usage:
   avatargan eval        --data DIR [--checkpoint PATH | --fake DIR [--size N]] [-n 8192] [--json]
   avatargan serve       [--addr 127.0.0.1:8080] [--checkpoint PATH]
   avatargan export      --checkpoint PATH --out generator.safetensors
-  avatargan bench       [--what gemm,layers,train,generate]
+  avatargan bench       [--what gemm,layers,train,generate,serve] [--reps 5]
 
 Without --checkpoint, generate, interpolate, eval and serve use the generator embedded
 in the binary. "avatargan COMMAND -h" lists a command's flags.

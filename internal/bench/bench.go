@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"avatargan/dcgan"
+	"avatargan/nn"
 	"avatargan/internal/gemm"
 )
 
@@ -194,4 +195,77 @@ func randSlice(r *rand.Rand, n int) []float32 {
 func (g GEMMResult) String() string {
 	return fmt.Sprintf("%-22s %6d %6d %6d  %s%s  %d thr  %7.1f GFLOP/s", g.Shape.Name, g.Shape.M, g.Shape.N, g.Shape.K,
 		map[bool]string{true: "T", false: "N"}[g.Shape.TransA], map[bool]string{true: "T", false: "N"}[g.Shape.TransB], g.Threads, g.GFLOPS)
+}
+
+// LayerResult is the forward+backward time of one layer of the reference net.
+type LayerResult struct {
+	Name   string
+	PerRun time.Duration
+	GFLOPS float64 // forward + input gradient + weight gradient, every tap counted
+}
+
+// Layers times forward then backward of each convolution (with its BatchNorm and
+// activation where the net has one) of the reference net at batch 64, 48 px, as a
+// training step runs them. The input sizes in the names are the layers' inputs.
+func Layers(reps int) []LayerResult {
+	const n = 64
+	r := rand.New(rand.NewPCG(9, 10))
+	var out []LayerResult
+	for i, tc := range []struct{ ci, co, h int }{{3, 64, 48}, {64, 128, 24}, {128, 256, 12}, {256, 512, 6}} {
+		c := nn.NewConv2d("c", tc.ci, tc.co, 5, 2, 2)
+		c.Init(0.02, r)
+		c.NoInputGrad = i == 0 // D's first layer needs no input gradient
+		act := nn.ActLeakyReLU
+		bn := nn.NewBatchNorm2d("bn", tc.co, act)
+		x := randSlice(r, tc.ci*n*tc.h*tc.h)
+		hw := tc.h * tc.h / 4
+		gy := randSlice(r, tc.co*n*hw)
+		run := func() {
+			y := c.Forward(x, n, tc.h, tc.h)
+			g := gy
+			if i > 0 {
+				bn.Forward(y, n, hw, true)
+				g = bn.Backward(gy)
+			}
+			c.Backward(g)
+		}
+		run()
+		d := Median(reps, run)
+		passes := 3.0
+		if i == 0 {
+			passes = 2
+		}
+		name := fmt.Sprintf("D conv%d %d->%d %dpx", i, tc.ci, tc.co, tc.h)
+		if i > 0 {
+			name += " +bn+lrelu"
+		}
+		out = append(out, LayerResult{name, d,
+			passes * convFLOPs(tc.ci, tc.co, n*hw) / d.Seconds() / 1e9})
+	}
+	for i, tc := range []struct{ ci, co, h int }{{512, 256, 3}, {256, 128, 6}, {128, 64, 12}, {64, 3, 24}} {
+		c := nn.NewConvTranspose2d("d", tc.ci, tc.co, 5, 2, 2, 1)
+		c.Init(0.02, r)
+		bn := nn.NewBatchNorm2d("bn", tc.co, nn.ActReLU)
+		x := randSlice(r, tc.ci*n*tc.h*tc.h)
+		hw := tc.h * tc.h * 4
+		gy := randSlice(r, tc.co*n*hw)
+		run := func() {
+			y := c.Forward(x, n, tc.h, tc.h)
+			g := gy
+			if i < 3 {
+				bn.Forward(y, n, hw, true)
+				g = bn.Backward(gy)
+			}
+			c.Backward(g)
+		}
+		run()
+		d := Median(reps, run)
+		name := fmt.Sprintf("G deconv%d %d->%d %dpx", i+1, tc.ci, tc.co, tc.h)
+		if i < 3 {
+			name += " +bn+relu"
+		}
+		out = append(out, LayerResult{name, d,
+			3 * convFLOPs(tc.ci, tc.co, n*tc.h*tc.h) / d.Seconds() / 1e9})
+	}
+	return out
 }
