@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"avatargan/dcgan"
-	"avatargan/nn"
 	"avatargan/internal/gemm"
+	"avatargan/nn"
 )
 
 // Median runs f reps times and returns the median duration.
