@@ -13,7 +13,7 @@ import "avatargan/internal/gemm"
 //     are permuted once per forward from PyTorch's (c, ky, kx) into that order;
 //   - columns are grouped into x-classes, runs of output columns ox whose valid kx taps
 //     are the same range (left border, interior, right border), and inside a class
-//     ordered (oy, n, ox).
+//     ordered (oy, ox, n), images innermost.
 //
 // For a kernel row ky the valid oy form a range, and in class xc the valid kx form a
 // range, so block (ky, xc) is rows [(ky*K+kxlo)*C, (ky*K+kxhi)*C) by columns
@@ -97,7 +97,7 @@ func tapRange(o, s, p, k, size int) (lo, hi int) {
 }
 
 // toSplitCols writes src (rows of CNHW planes [n][Ho][Wo]) into dst in the plan's column
-// order, one row per channel.
+// order, one row per channel: a transpose that gathers the N images of each position.
 func (p *splitPlan) toSplitCols(dst, src []float32, rows int) {
 	g := p.g
 	np, plane := g.N*g.Ho*g.Wo, g.Ho*g.Wo
@@ -105,11 +105,11 @@ func (p *splitPlan) toSplitCols(dst, src []float32, rows int) {
 		for r := lo; r < hi; r++ {
 			s, d := src[r*np:(r+1)*np], dst[r*np:(r+1)*np]
 			for _, x := range p.xs {
-				w := x.oxhi - x.oxlo
+				o := x.base
 				for oy := 0; oy < g.Ho; oy++ {
-					for n := 0; n < g.N; n++ {
-						o := x.base + (oy*g.N+n)*w
-						copy(d[o:o+w], s[n*plane+oy*g.Wo+x.oxlo:])
+					for ox := x.oxlo; ox < x.oxhi; ox++ {
+						gather(d[o:o+g.N], s[oy*g.Wo+ox:], plane)
+						o += g.N
 					}
 				}
 			}
@@ -130,19 +130,46 @@ func (p *splitPlan) fromSplitCols(dst, src []float32, rows int, bias []float32) 
 				b = bias[r]
 			}
 			for _, x := range p.xs {
-				w := x.oxhi - x.oxlo
+				o := x.base
 				for oy := 0; oy < g.Ho; oy++ {
-					for n := 0; n < g.N; n++ {
-						o := x.base + (oy*g.N+n)*w
-						dr := d[n*plane+oy*g.Wo+x.oxlo:][:w]
-						for i, v := range s[o : o+w] {
-							dr[i] = v + b
-						}
+					for ox := x.oxlo; ox < x.oxhi; ox++ {
+						scatter(d[oy*g.Wo+ox:], s[o:o+g.N], plane, b)
+						o += g.N
 					}
 				}
 			}
 		}
 	})
+}
+
+// gather sets d[n] = s[n*stride].
+func gather(d, s []float32, stride int) {
+	if len(d) == 0 {
+		return
+	}
+	_ = s[(len(d)-1)*stride]
+	n, i := 0, 0
+	for ; n+4 <= len(d); n, i = n+4, i+4*stride {
+		d[n], d[n+1], d[n+2], d[n+3] = s[i], s[i+stride], s[i+2*stride], s[i+3*stride]
+	}
+	for ; n < len(d); n, i = n+1, i+stride {
+		d[n] = s[i]
+	}
+}
+
+// scatter sets d[n*stride] = s[n] + b.
+func scatter(d, s []float32, stride int, b float32) {
+	if len(s) == 0 {
+		return
+	}
+	_ = d[(len(s)-1)*stride]
+	n, i := 0, 0
+	for ; n+4 <= len(s); n, i = n+4, i+4*stride {
+		d[i], d[i+stride], d[i+2*stride], d[i+3*stride] = s[n]+b, s[n+1]+b, s[n+2]+b, s[n+3]+b
+	}
+	for ; n < len(s); n, i = n+1, i+stride {
+		d[i] = s[n] + b
+	}
 }
 
 // wtCache holds a layer's tap-major weights. A training iteration runs each forward
@@ -197,22 +224,19 @@ func addChannelMajor(grad, src []float32, rows, c, kk int) {
 
 // The split im2col and col2im work on one channel at a time, all N images of it, held in
 // a phase-major scratch like im2col's (see there) but with the images innermost:
-// scratch[iy][ph][n][j] = x[c][n][iy][j*S+ph]. One (tap, oy, class) of col is a run over
-// (n, ox), and in this layout its pixels lie N rows of wp floats apart, so both sides of
-// the copy walk memory nearly sequentially even when the class is one column wide.
+// scratch[iy][ph][j][n] = x[c][n][iy][j*S+ph]. One (tap, oy, class) of col is a run over
+// (ox, n), and in this layout it is one contiguous run of the scratch too, so im2col is
+// a single copy and col2im a single add per run, even when the class is one column wide.
 
 // splitChannel fills the scratch of channel c of x (CNHW).
 func splitChannel(buf, x []float32, c int, g geom, wp int) {
 	hw := g.H * g.W
-	for n := 0; n < g.N; n++ {
-		img := x[(c*g.N+n)*hw : (c*g.N+n+1)*hw]
-		for iy := 0; iy < g.H; iy++ {
-			row := img[iy*g.W : (iy+1)*g.W]
-			for ph := 0; ph < g.S; ph++ {
-				d := buf[((iy*g.S+ph)*g.N+n)*wp:][:wp]
-				for j, x := 0, ph; x < g.W; j, x = j+1, x+g.S {
-					d[j] = row[x]
-				}
+	xc := x[c*g.N*hw : (c+1)*g.N*hw]
+	for iy := 0; iy < g.H; iy++ {
+		for ph := 0; ph < g.S; ph++ {
+			d := buf[(iy*g.S+ph)*wp*g.N:][:wp*g.N]
+			for j, x := 0, ph; x < g.W; j, x = j+1, x+g.S {
+				gather(d[j*g.N:(j+1)*g.N], xc[iy*g.W+x:], hw)
 			}
 		}
 	}
@@ -221,22 +245,19 @@ func splitChannel(buf, x []float32, c int, g geom, wp int) {
 // mergeChannel writes channel c of img (CNHW) = v + the scratch.
 func mergeChannel(img, buf []float32, c int, v float32, g geom, wp int) {
 	hw := g.H * g.W
-	for n := 0; n < g.N; n++ {
-		out := img[(c*g.N+n)*hw : (c*g.N+n+1)*hw]
-		for iy := 0; iy < g.H; iy++ {
-			row := out[iy*g.W : (iy+1)*g.W]
-			for ph := 0; ph < g.S; ph++ {
-				d := buf[((iy*g.S+ph)*g.N+n)*wp:][:wp]
-				for j, x := 0, ph; x < g.W; j, x = j+1, x+g.S {
-					row[x] = v + d[j]
-				}
+	out := img[c*g.N*hw : (c+1)*g.N*hw]
+	for iy := 0; iy < g.H; iy++ {
+		for ph := 0; ph < g.S; ph++ {
+			d := buf[(iy*g.S+ph)*wp*g.N:][:wp*g.N]
+			for j, x := 0, ph; x < g.W; j, x = j+1, x+g.S {
+				scatter(out[iy*g.W+x:], d[j*g.N:(j+1)*g.N], hw, v)
 			}
 		}
 	}
 }
 
 // im2colSplit writes the entries of the plan's blocks: col[(ky,kx,c)][column of
-// (oy, n, ox)] = x[c][n][oy*S-P+ky][ox*S-P+kx]. It runs in parallel over channels.
+// (oy, ox, n)] = x[c][n][oy*S-P+ky][ox*S-P+kx]. It runs in parallel over channels.
 func im2colSplit(col, x []float32, p *splitPlan) {
 	g := p.g
 	np := g.N * g.Ho * g.Wo
@@ -250,22 +271,13 @@ func im2colSplit(col, x []float32, p *splitPlan) {
 			for ky := 0; ky < g.K; ky++ {
 				oylo, oyhi := validRange(ky-g.P, g.S, g.H, g.Ho)
 				for _, xc := range p.xs {
-					w := xc.oxhi - xc.oxlo
+					run := (xc.oxhi - xc.oxlo) * g.N
 					for kx := xc.kxlo; kx < xc.kxhi; kx++ {
 						_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
 						d := col[((ky*g.K+kx)*g.C+c)*np:][:np]
 						for oy := oylo; oy < oyhi; oy++ {
-							src := buf[((oy*g.S+ky-g.P)*g.S+ph)*g.N*wp+q+xc.oxlo:][:(g.N-1)*wp+w]
-							dst := d[xc.base+oy*g.N*w:][:g.N*w]
-							if w == 1 {
-								for n := range dst {
-									dst[n] = src[n*wp]
-								}
-								continue
-							}
-							for n := 0; n < g.N; n++ {
-								copy(dst[n*w:(n+1)*w], src[n*wp:])
-							}
+							copy(d[xc.base+oy*run:][:run],
+								buf[((oy*g.S+ky-g.P)*g.S+ph)*wp*g.N+(q+xc.oxlo)*g.N:])
 						}
 					}
 				}
@@ -289,22 +301,13 @@ func col2imSplit(img, col []float32, p *splitPlan, init []float32) {
 			for ky := 0; ky < g.K; ky++ {
 				oylo, oyhi := validRange(ky-g.P, g.S, g.H, g.Ho)
 				for _, xc := range p.xs {
-					w := xc.oxhi - xc.oxlo
+					run := (xc.oxhi - xc.oxlo) * g.N
 					for kx := xc.kxlo; kx < xc.kxhi; kx++ {
 						_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
 						s := col[((ky*g.K+kx)*g.C+c)*np:][:np]
 						for oy := oylo; oy < oyhi; oy++ {
-							dst := buf[((oy*g.S+ky-g.P)*g.S+ph)*g.N*wp+q+xc.oxlo:][:(g.N-1)*wp+w]
-							src := s[xc.base+oy*g.N*w:][:g.N*w]
-							if w == 1 {
-								for n, v := range src {
-									dst[n*wp] += v
-								}
-								continue
-							}
-							for n := 0; n < g.N; n++ {
-								addTo(dst[n*wp:][:w], src[n*w:(n+1)*w])
-							}
+							addTo(buf[((oy*g.S+ky-g.P)*g.S+ph)*wp*g.N+(q+xc.oxlo)*g.N:],
+								s[xc.base+oy*run:][:run])
 						}
 					}
 				}
@@ -318,14 +321,16 @@ func col2imSplit(img, col []float32, p *splitPlan, init []float32) {
 	})
 }
 
-// addTo does a[i] += s[i], unrolled by four (Go does not vectorise; this halves the
-// loop overhead of col2im's short runs).
+// addTo does a[i] += s[i], unrolled by eight (Go does not vectorise; unrolling cuts
+// the loop overhead).
 func addTo(a, s []float32) {
 	a = a[:len(s)]
 	i := 0
-	for ; i+4 <= len(s); i += 4 {
-		a0, a1, a2, a3 := a[i]+s[i], a[i+1]+s[i+1], a[i+2]+s[i+2], a[i+3]+s[i+3]
-		a[i], a[i+1], a[i+2], a[i+3] = a0, a1, a2, a3
+	for ; i+8 <= len(s); i += 8 {
+		a, s := a[i:i+8:i+8], s[i:i+8:i+8]
+		a0, a1, a2, a3 := a[0]+s[0], a[1]+s[1], a[2]+s[2], a[3]+s[3]
+		a4, a5, a6, a7 := a[4]+s[4], a[5]+s[5], a[6]+s[6], a[7]+s[7]
+		a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7] = a0, a1, a2, a3, a4, a5, a6, a7
 	}
 	for ; i < len(s); i++ {
 		a[i] += s[i]
