@@ -37,18 +37,30 @@ func (a *Adam) Step() {
 	step := float32(a.LR / bc1)
 	bc2s := float32(math.Sqrt(bc2))
 	eps := float32(a.Eps)
+	k := [8]float32{b1, 1 - b1, b2, 1 - b2, step, bc2s, eps}
 	for i, p := range a.Params {
 		p.Version++
 		w, g, m, v := p.Data, p.Grad, a.M[i], a.V[i]
 		gemm.ParallelFor(len(w), 1<<15, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				gj := g[j]
-				mj := b1*m[j] + (1-b1)*gj
-				vj := b2*v[j] + (1-b2)*gj*gj
-				m[j], v[j] = mj, vj
-				w[j] -= step * mj / (float32(math.Sqrt(float64(vj)))/bc2s + eps)
+			if useAVX {
+				adamAVX(&w[lo], &g[lo], &m[lo], &v[lo], hi-lo, &k)
+				return
 			}
+			adamGo(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], &k)
 		})
+	}
+}
+
+// adamGo is adamAVX in Go: k holds b1, 1-b1, b2, 1-b2, step, sqrt(bc2), eps.
+func adamGo(w, g, m, v []float32, k *[8]float32) {
+	b1, c1, b2, c2, step, bc2s, eps := k[0], k[1], k[2], k[3], k[4], k[5], k[6]
+	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
+	for j := range w {
+		gj := g[j]
+		mj := b1*m[j] + c1*gj
+		vj := b2*v[j] + c2*gj*gj
+		m[j], v[j] = mj, vj
+		w[j] -= step * mj / (float32(math.Sqrt(float64(vj)))/bc2s + eps)
 	}
 }
 

@@ -321,9 +321,20 @@ func col2imSplit(img, col []float32, p *splitPlan, init []float32) {
 	})
 }
 
-// addTo does a[i] += s[i], unrolled by eight (Go does not vectorise; unrolling cuts
-// the loop overhead).
+// addTo does a[i] += s[i]: in AVX where there is, else unrolled by eight (Go does not
+// vectorise; unrolling cuts the loop overhead).
 func addTo(a, s []float32) {
+	a = a[:len(s)]
+	if useAVX {
+		if len(s) > 0 {
+			addToAVX(&a[0], &s[0], len(s))
+		}
+		return
+	}
+	addToGo(a, s)
+}
+
+func addToGo(a, s []float32) {
 	a = a[:len(s)]
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
