@@ -35,6 +35,7 @@ type skipError struct {
 	err    error
 }
 
+// Error names the skip reason and the underlying error.
 func (e *skipError) Error() string {
 	if e.err == nil {
 		return e.reason
@@ -42,6 +43,7 @@ func (e *skipError) Error() string {
 	return e.reason + ": " + e.err.Error()
 }
 
+// Unwrap returns the underlying error.
 func (e *skipError) Unwrap() error { return e.err }
 
 func skip(reason string, err error) error { return &skipError{reason, err} }

@@ -82,6 +82,7 @@ type jsonErrorWriter struct {
 	swallow bool
 }
 
+// WriteHeader replaces the mux's plain-text 404 and 405 with JSON errors.
 func (w *jsonErrorWriter) WriteHeader(code int) {
 	if code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
 		w.ResponseWriter.WriteHeader(code)
@@ -96,6 +97,7 @@ func (w *jsonErrorWriter) WriteHeader(code int) {
 	writeError(w.ResponseWriter, code, msg)
 }
 
+// Write drops the mux's plain-text body after a replaced status.
 func (w *jsonErrorWriter) Write(b []byte) (int, error) {
 	if w.swallow {
 		return len(b), nil
@@ -123,6 +125,7 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // badRequest is a parameter error; its message is shown to the client verbatim.
 type badRequest string
 
+// Error returns the message sent to the client.
 func (e badRequest) Error() string { return string(e) }
 
 func badf(format string, args ...any) error { return badRequest(fmt.Sprintf(format, args...)) }

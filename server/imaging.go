@@ -39,7 +39,9 @@ func scaleNearest(src *image.RGBA, size int) *image.RGBA {
 // costs more than encoding a 48 px avatar.
 type pngPool struct{ p sync.Pool }
 
+// Get returns a recycled encoder buffer, or nil (png.EncoderBufferPool).
 func (p *pngPool) Get() *png.EncoderBuffer  { b, _ := p.p.Get().(*png.EncoderBuffer); return b }
+// Put recycles an encoder buffer (png.EncoderBufferPool).
 func (p *pngPool) Put(b *png.EncoderBuffer) { p.p.Put(b) }
 
 // pngEnc uses BestSpeed: avatars are small and mostly served once per client

@@ -136,6 +136,7 @@ type barProgress struct {
 	bar *progressbar.ProgressBar
 }
 
+// Epoch starts a new bar for the epoch (train.Progress).
 func (p *barProgress) Epoch(epoch, epochs, total, done int) {
 	p.bar = progressbar.NewOptions(total,
 		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, epochs)),
@@ -145,11 +146,13 @@ func (p *barProgress) Epoch(epoch, epochs, total, done int) {
 	p.bar.Set(done)
 }
 
+// Step advances the bar and shows the latest losses and speed (train.Progress).
 func (p *barProgress) Step(r train.Record) {
 	p.bar.Describe(fmt.Sprintf("epoch %d  D %.3f G %.3f  %.0f img/s", r.Epoch, r.DLoss, r.GLoss, r.ImagesPS))
 	p.bar.Add(1)
 }
 
+// Finish ends the current bar (train.Progress).
 func (p *barProgress) Finish() {
 	if p.bar != nil {
 		// Exit, not Finish: a run stopped mid-epoch (Ctrl-C, --max-steps) must not show
