@@ -40,7 +40,8 @@ func scaleNearest(src *image.RGBA, size int) *image.RGBA {
 type pngPool struct{ p sync.Pool }
 
 // Get returns a recycled encoder buffer, or nil (png.EncoderBufferPool).
-func (p *pngPool) Get() *png.EncoderBuffer  { b, _ := p.p.Get().(*png.EncoderBuffer); return b }
+func (p *pngPool) Get() *png.EncoderBuffer { b, _ := p.p.Get().(*png.EncoderBuffer); return b }
+
 // Put recycles an encoder buffer (png.EncoderBufferPool).
 func (p *pngPool) Put(b *png.EncoderBuffer) { p.p.Put(b) }
 
