@@ -37,3 +37,40 @@ func MeanSigmoid(x []float32) float64 {
 	}
 	return s / float64(len(x))
 }
+
+// HingeD returns the discriminator's hinge loss mean(relu(1 - sign*x)) for logits x of
+// real (sign +1) or fake (sign -1) images (Lim & Ye 2017; Miyato et al. 2018), in
+// float64. If grad is non-nil it receives d loss / d x = -sign/len(x) where the hinge
+// is active (1 - sign*x > 0), else 0 (PyTorch's relu gradient at 0).
+func HingeD(x []float32, sign float32, grad []float32) float64 {
+	n := float64(len(x))
+	var s float64
+	for i, v := range x {
+		m := 1 - float64(sign)*float64(v)
+		if m > 0 {
+			s += m
+		}
+		if grad != nil {
+			if m > 0 {
+				grad[i] = float32(-float64(sign) / n)
+			} else {
+				grad[i] = 0
+			}
+		}
+	}
+	return s / n
+}
+
+// HingeG returns the generator's hinge loss -mean(x) for the logits x of its images;
+// if grad is non-nil it receives -1/len(x).
+func HingeG(x []float32, grad []float32) float64 {
+	n := float64(len(x))
+	var s float64
+	for i, v := range x {
+		s += float64(v)
+		if grad != nil {
+			grad[i] = float32(-1 / n)
+		}
+	}
+	return -s / n
+}
