@@ -75,7 +75,7 @@ func getFixture(t *testing.T) fixture {
 		}
 		cfg := train.DefaultConfig()
 		cfg.Model = dcgan.Config{Size: 16, ZDim: 8, GF: 4, DF: 4, Batch: 4,
-			LRG: 2e-3, LRD: 2e-3, Beta1: 0.5, Beta2: 0.999, GSteps: 2, Dist: dcgan.Uniform, Seed: 5}
+			LRG: 2e-3, LRD: 2e-3, Beta1: 0.5, Beta2: 0.999, Beta1D: 0.5, Beta2D: 0.999, GSteps: 2, Dist: dcgan.Uniform, Seed: 5}
 		cfg.EMA = 0.5
 		run := filepath.Join(fixRoot, "run")
 		rn, err := train.Open(cfg, set, train.Options{Dir: run, MaxSteps: 4})

@@ -9,14 +9,23 @@ import (
 
 // Discriminator maps images [N, 3, Size, Size] to one logit each:
 // conv0 -> lrelu(0.2) -> (convK -> bnK -> lrelu(0.2)) x 3 -> flatten (NCHW order) -> fc.
-// The LeakyReLUs after bn1..bn3 are fused into the BatchNorms.
+// The LeakyReLUs after bn1..bn3 are fused into the BatchNorms. With DNoNorm there are
+// no BatchNorms; with spectral normalisation every conv and the fc compute with
+// weight_orig / sigma (nn.SpectralNorm), as torch.nn.utils.spectral_norm applied to
+// each of them would.
 type Discriminator struct {
 	Size, DF int
-	// Conv[k] is convK; BN[k] follows it (BN[0] is nil: conv0 has no BatchNorm).
-	Conv  [4]*nn.Conv2d
-	BN    [4]*nn.BatchNorm2d
-	LReLU nn.LeakyReLU
+	Opts     DOptions
+	// Conv[k] is convK; BN[k] follows it (BN[0] is nil: conv0 has no BatchNorm, and
+	// all are nil with DNoNorm).
+	Conv [4]*nn.Conv2d
+	BN   [4]*nn.BatchNorm2d
+	// LReLU[0] follows conv0; LReLU[1..3] follow conv1..conv3 when there is no
+	// BatchNorm to fuse them into.
+	LReLU [4]nn.LeakyReLU
 	FC    *nn.Linear
+	// SN[k] normalises Conv[k]'s weight, SN[4] FC's; all nil without spectral norm.
+	SN [5]*nn.SpectralNorm
 
 	n               int
 	xc, flat, dflat []float32
@@ -25,22 +34,47 @@ type Discriminator struct {
 	scratch         *nn.Scratch
 }
 
-// NewDiscriminator returns a Discriminator with zero weights and fresh BatchNorms.
+// DOptions are the discriminator's architecture options beyond the original.
+type DOptions struct {
+	SpectralNorm bool
+	Norm         DNorm
+}
+
+// NewDiscriminator returns the original Discriminator with zero weights and fresh
+// BatchNorms.
 func NewDiscriminator(size, df int) *Discriminator {
+	return NewDiscriminatorWith(size, df, DOptions{})
+}
+
+// NewDiscriminatorWith returns a Discriminator with the given options, zero weights and
+// fresh BatchNorms (if any).
+func NewDiscriminatorWith(size, df int, o DOptions) *Discriminator {
 	s := size / 16
-	d := &Discriminator{Size: size, DF: df, LReLU: nn.LeakyReLU{Slope: 0.2}}
+	d := &Discriminator{Size: size, DF: df, Opts: o}
+	for i := range d.LReLU {
+		d.LReLU[i].Slope = 0.2
+	}
+	// weightParams lists a layer's params, with its weight replaced by the spectral
+	// norm's weight_orig, weight_u and weight_v when on (PyTorch's state_dict names).
+	weightParams := func(k int, w *nn.Param, rest ...*nn.Param) []*nn.Param {
+		if !o.SpectralNorm {
+			return append([]*nn.Param{w}, rest...)
+		}
+		d.SN[k] = nn.NewSpectralNorm(w)
+		return append(d.SN[k].Params(), rest...)
+	}
 	chans := []int{3, df, 2 * df, 4 * df, 8 * df}
 	for i := 0; i < 4; i++ {
 		d.Conv[i] = nn.NewConv2d(fmt.Sprintf("conv%d", i), chans[i], chans[i+1], 5, 2, 2)
-		d.params = append(d.params, d.Conv[i].Params()...)
-		if i > 0 {
+		d.params = append(d.params, weightParams(i, d.Conv[i].Weight, d.Conv[i].Bias)...)
+		if i > 0 && o.Norm == DBatchNorm {
 			d.BN[i] = nn.NewBatchNorm2d(fmt.Sprintf("bn%d", i), chans[i+1], nn.ActLeakyReLU)
 			d.BN[i].Slope = 0.2
 			d.params = append(d.params, d.BN[i].Params()...)
 		}
 	}
 	d.FC = nn.NewLinear("fc", 8*df*s*s, 1)
-	d.params = append(d.params, d.FC.Params()...)
+	d.params = append(d.params, weightParams(4, d.FC.Weight, d.FC.Bias)...)
 	d.SetScratch(new(nn.Scratch))
 	return d
 }
@@ -60,14 +94,21 @@ func (d *Discriminator) SetScratch(s *nn.Scratch) {
 
 // Init draws the TF original's init from r: conv weights N(0, 0.02) truncated at 2
 // sigma, fc weights N(0, 0.02), biases 0, BN gamma 1 beta 0.
+// With spectral norm, weight_orig starts as those weights and u, v are then drawn
+// from r (normalised N(0, 1), PyTorch's), layer by layer.
 func (d *Discriminator) Init(r *rand.Rand) {
 	for i, c := range d.Conv {
 		c.Init(InitStd, r)
-		if i > 0 {
+		if d.BN[i] != nil {
 			d.BN[i].Reset()
 		}
 	}
 	d.FC.Init(InitStd, r)
+	for _, sn := range d.SN {
+		if sn != nil {
+			sn.Init(r)
+		}
+	}
 }
 
 // Params returns all params, trainable and buffers (flagged), in reference order with
@@ -77,14 +118,33 @@ func (d *Discriminator) Params() []*nn.Param { return d.params }
 // Tensors returns every tensor of the state_dict in its order (see Generator.Tensors).
 func (d *Discriminator) Tensors() []nn.NamedTensor {
 	var out []nn.NamedTensor
+	layer := func(k int, w, b *nn.Param) {
+		if d.SN[k] != nil {
+			out = append(out, nn.Tensors("", d.SN[k].Params())...)
+			out = append(out, nn.Tensors("", []*nn.Param{b})...)
+			return
+		}
+		out = append(out, nn.Tensors("", []*nn.Param{w, b})...)
+	}
 	for i := 0; i < 4; i++ {
-		out = append(out, nn.Tensors("", d.Conv[i].Params())...)
-		if i > 0 {
+		layer(i, d.Conv[i].Weight, d.Conv[i].Bias)
+		if d.BN[i] != nil {
 			out = append(out, nn.Tensors("", d.BN[i].Params())...)
 			out = append(out, d.BN[i].CountTensor(fmt.Sprintf("bn%d.num_batches_tracked", i)))
 		}
 	}
-	return append(out, nn.Tensors("", d.FC.Params())...)
+	layer(4, d.FC.Weight, d.FC.Bias)
+	return out
+}
+
+// normalise sets every spectral-normed weight from weight_orig (with a power
+// iteration in training mode); a no-op without spectral norm.
+func (d *Discriminator) normalise(train bool) {
+	for _, sn := range d.SN {
+		if sn != nil {
+			sn.Forward(train)
+		}
+	}
 }
 
 // forwardCNHW returns the logits [n] of x CNHW [3][n][S][S] (owned by D).
@@ -99,13 +159,18 @@ func (d *Discriminator) forwardCNHW(x []float32, n int, train bool) []float32 {
 		need = max(need, c.ScratchLen(n, s>>i, s>>i))
 	}
 	d.scratch.Reserve(need)
+	d.normalise(train)
 	h := d.Conv[0].Forward(x, n, s, s)
-	h = d.LReLU.Forward(h)
+	h = d.LReLU[0].Forward(h)
 	s /= 2
 	for i := 1; i < 4; i++ {
 		h = d.Conv[i].Forward(h, n, s, s)
 		s /= 2
-		h = d.BN[i].Forward(h, n, s*s, train)
+		if d.BN[i] != nil {
+			h = d.BN[i].Forward(h, n, s*s, train)
+		} else {
+			h = d.LReLU[i].Forward(h)
+		}
 	}
 	d.flat = growF(d.flat, len(h))
 	nn.CNHWToNCHW(d.flat, h, n, 8*d.DF, s*s)
@@ -118,7 +183,7 @@ func (d *Discriminator) forwardCNHW(x []float32, n int, train bool) []float32 {
 func (d *Discriminator) backwardCNHW(dlogits []float32, inputGrad, paramGrads bool) []float32 {
 	for i := 0; i < 4; i++ {
 		d.Conv[i].NoParamGrad = !paramGrads
-		if i > 0 {
+		if d.BN[i] != nil {
 			d.BN[i].NoParamGrad = !paramGrads
 		}
 	}
@@ -130,11 +195,25 @@ func (d *Discriminator) backwardCNHW(dlogits []float32, inputGrad, paramGrads bo
 	nn.NCHWToCNHW(d.dflat, g, d.n, 8*d.DF, s*s)
 	g = d.dflat
 	for i := 3; i >= 1; i-- {
-		g = d.BN[i].Backward(g)
+		if d.BN[i] != nil {
+			g = d.BN[i].Backward(g)
+		} else {
+			g = d.LReLU[i].Backward(g)
+		}
 		g = d.Conv[i].Backward(g)
 	}
-	g = d.LReLU.Backward(g)
-	return d.Conv[0].Backward(g)
+	g = d.LReLU[0].Backward(g)
+	g = d.Conv[0].Backward(g)
+	if paramGrads {
+		// Each pass's dL/dW becomes dL/dweight_orig with this forward's sigma, u and v,
+		// before the next forward changes them.
+		for _, sn := range d.SN {
+			if sn != nil {
+				sn.Backward()
+			}
+		}
+	}
+	return g
 }
 
 // Forward returns the logits [n] of images x NCHW [n, 3, Size, Size], in a buffer owned

@@ -8,7 +8,8 @@ import (
 	"avatargan/nn"
 )
 
-// Trainer holds both networks and their optimisers and runs the original schedule.
+// Trainer holds both networks and their optimisers and runs the training schedule of
+// its Config: one D step, then GSteps G steps with the same z.
 type Trainer struct {
 	Cfg        Config
 	G          *Generator
@@ -17,15 +18,16 @@ type Trainer struct {
 	// EMA, when non-nil, is updated once at the end of every successful Step.
 	EMA *EMA
 
+	aug         *nn.DiffAugment // nil without augmentation
 	realC, dlog []float32
 }
 
 // StepStats reports one iteration.
 type StepStats struct {
-	LossD float64 // BCE(D(x), 1) + BCE(D(G(z)), 0)
+	LossD float64 // the D loss: BCE(D(x), 1) + BCE(D(G(z)), 0), or the hinge loss
 	DReal float64 // mean sigmoid(D(x)) in the D step
 	DFake float64 // mean sigmoid(D(G(z))) in the D step
-	LossG float64 // BCE(D(G(z)), 1) of the last G step
+	LossG float64 // the G loss (BCE(D(G(z)), 1) or -mean D(G(z))) of the last G step
 	// Losses is [LossD, G loss of step 1, ..., G loss of step GSteps].
 	Losses []float64
 }
@@ -36,14 +38,22 @@ func NewTrainer(cfg Config) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Trainer{Cfg: cfg, G: NewGenerator(cfg.Size, cfg.ZDim, cfg.GF), D: NewDiscriminator(cfg.Size, cfg.DF)}
+	t := &Trainer{Cfg: cfg, G: NewGenerator(cfg.Size, cfg.ZDim, cfg.GF),
+		D: NewDiscriminatorWith(cfg.Size, cfg.DF, DOptions{SpectralNorm: cfg.SpectralNorm, Norm: cfg.DNorm})}
+	if cfg.Augment != "" {
+		pol, err := nn.ParseAugmentPolicy(cfg.Augment)
+		if err != nil {
+			return nil, err
+		}
+		t.aug = &nn.DiffAugment{Policy: pol}
+	}
 	// G and D run one layer at a time, never together: one scratch serves both.
 	t.D.SetScratch(t.G.Scratch())
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x6a09e667f3bcc908))
 	t.G.Init(r)
 	t.D.Init(r)
 	t.OptG = nn.NewAdam(t.G.Params(), cfg.LRG, cfg.Beta1, cfg.Beta2, AdamEps)
-	t.OptD = nn.NewAdam(t.D.Params(), cfg.LRD, cfg.Beta1, cfg.Beta2, AdamEps)
+	t.OptD = nn.NewAdam(t.D.Params(), cfg.LRD, cfg.Beta1D, cfg.Beta2D, AdamEps)
 	return t, nil
 }
 
@@ -81,6 +91,34 @@ func (t *Trainer) batch(real, z []float32) (int, error) {
 	return n, nil
 }
 
+// augment applies a fresh draw of the augmentation to x (CNHW, n images) for D
+// evaluation `k` of the current iteration, or returns x without augmentation. The
+// draw is a pure function of (seed, iteration, k): OptD.T counts iterations and is
+// checkpointed, so a resumed run augments exactly as an uninterrupted one.
+func (t *Trainer) augment(x []float32, n, k int) []float32 {
+	if t.aug == nil {
+		return x
+	}
+	r := rand.New(rand.NewPCG(t.Cfg.Seed^0xd1b54a32d192ed03, uint64(t.OptD.T)<<8|uint64(k)))
+	t.aug.Draw(r, n, t.Cfg.Size, t.Cfg.Size)
+	return t.aug.Forward(x, 3, n, t.Cfg.Size, t.Cfg.Size)
+}
+
+// lossD returns D's loss on logits of real (real true) or fake images and writes its
+// gradient to grad.
+func (t *Trainer) lossD(logits []float32, real bool, grad []float32) float64 {
+	if t.Cfg.Loss == Hinge {
+		if real {
+			return nn.HingeD(logits, 1, grad)
+		}
+		return nn.HingeD(logits, -1, grad)
+	}
+	if real {
+		return nn.BCEWithLogits(logits, 1, grad)
+	}
+	return nn.BCEWithLogits(logits, 0, grad)
+}
+
 // discriminatorGrads sets D's grads to those of the D loss: the fake batch G(z) (G in
 // training mode) and the real batch realC (CNHW) go through D separately, each with its
 // own batch statistics, and each is backpropagated right after its forward (D's layers
@@ -89,34 +127,43 @@ func (t *Trainer) discriminatorGrads(realC, z []float32, n int) (lossD, dReal, d
 	fake := t.G.forwardCNHW(z, n, true)
 	t.dlog = growF(t.dlog, n)
 	t.D.ZeroGrad()
-	lr := t.D.forwardCNHW(realC, n, true)
+	lr := t.D.forwardCNHW(t.augment(realC, n, 0), n, true)
 	dReal = nn.MeanSigmoid(lr)
-	lossD = nn.BCEWithLogits(lr, 1, t.dlog)
+	lossD = t.lossD(lr, true, t.dlog)
 	t.D.backwardCNHW(t.dlog, false, true)
-	lf := t.D.forwardCNHW(fake, n, true)
+	lf := t.D.forwardCNHW(t.augment(fake, n, 1), n, true)
 	dFake = nn.MeanSigmoid(lf)
-	lossD += nn.BCEWithLogits(lf, 0, t.dlog)
+	lossD += t.lossD(lf, false, t.dlog)
 	t.D.backwardCNHW(t.dlog, false, true)
 	return lossD, dReal, dFake
 }
 
-// generatorGrads sets G's grads to those of BCE(D(G(z)), 1) from a fresh forward (both
-// networks in training mode, so D's running stats move too, as in PyTorch) and returns
-// the loss. D's own param grads are not computed: the D step zeroes them anyway.
-func (t *Trainer) generatorGrads(z []float32, n int) float64 {
+// generatorGrads sets G's grads to those of the G loss (k-th G step) from a fresh
+// forward (both networks in training mode, so D's running stats and spectral-norm
+// vectors move too, as in PyTorch) and returns the loss. D's own param grads are not
+// computed: the D step zeroes them anyway.
+func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
 	fake := t.G.forwardCNHW(z, n, true)
 	t.dlog = growF(t.dlog, n)
-	lo := t.D.forwardCNHW(fake, n, true)
-	loss := nn.BCEWithLogits(lo, 1, t.dlog)
+	lo := t.D.forwardCNHW(t.augment(fake, n, 2+k), n, true)
+	var loss float64
+	if t.Cfg.Loss == Hinge {
+		loss = nn.HingeG(lo, t.dlog)
+	} else {
+		loss = nn.BCEWithLogits(lo, 1, t.dlog)
+	}
 	dx := t.D.backwardCNHW(t.dlog, true, false)
+	if t.aug != nil {
+		dx = t.aug.Backward(dx)
+	}
 	t.G.ZeroGrad()
 	t.G.backwardCNHW(dx)
 	return loss
 }
 
-// Step runs one iteration of the original schedule on real (NCHW images in [-1, 1]) and
-// z ([n, ZDim]): one D Adam step on BCE(D(real), 1) + BCE(D(G(z)), 0), then GSteps G Adam
-// steps on BCE(D(G(z)), 1), each with a fresh forward of the same z. A non-finite loss
+// Step runs one iteration on real (NCHW images in [-1, 1]) and z ([n, ZDim]): one D Adam
+// step on the D loss (BCE(D(real), 1) + BCE(D(G(z)), 0) in the original), then GSteps G
+// Adam steps on the G loss (BCE(D(G(z)), 1)), each with a fresh forward of the same z. A non-finite loss
 // returns an error before the update it would have poisoned (earlier updates of the
 // iteration stay applied).
 func (t *Trainer) Step(real, z []float32) (StepStats, error) {
@@ -134,7 +181,7 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 	}
 	t.OptD.Step()
 	for k := 0; k < t.Cfg.GSteps; k++ {
-		st.LossG = t.generatorGrads(z, n)
+		st.LossG = t.generatorGrads(z, n, k)
 		st.Losses = append(st.Losses, st.LossG)
 		if !finite(st.LossG) {
 			return st, fmt.Errorf("dcgan: non-finite G loss %v at G step %d", st.LossG, k+1)

@@ -67,3 +67,89 @@ for name, fn in [("real", lambda v: F.relu(1 - v).mean()), ("fake", lambda v: F.
     xs[f"grad_{name}"] = v.grad
 xs["logits"] = x
 write("hinge", "Hinge losses on logits: real mean(relu(1-x)), fake mean(relu(1+x)), gen -mean(x); grads.", xs)
+
+
+# A tiny SNGAN-recipe iteration (dcgan/testdata/sngan_tiny.json): the reference
+# Generator, and the reference Discriminator without BatchNorm and with
+# spectral_norm on every conv and the fc; hinge loss; Adam G 1e-4 (0, 0.9), D 4e-4
+# (0, 0.9); one D step then one G step with the same z.
+class Generator(torch.nn.Module):
+    def __init__(self, size, z, gf):
+        super().__init__()
+        self.s, self.gf = size // 16, gf
+        self.fc = torch.nn.Linear(z, 8 * gf * self.s * self.s)
+        self.bn0 = torch.nn.BatchNorm2d(8 * gf)
+        chans = [8 * gf, 4 * gf, 2 * gf, gf, 3]
+        for i in range(4):
+            setattr(self, f"deconv{i+1}", torch.nn.ConvTranspose2d(chans[i], chans[i + 1], 5, 2, 2, output_padding=1))
+            if i < 3:
+                setattr(self, f"bn{i+1}", torch.nn.BatchNorm2d(chans[i + 1]))
+
+    def forward(self, z):
+        h = torch.relu(self.bn0(self.fc(z).view(-1, 8 * self.gf, self.s, self.s)))
+        for i in range(1, 4):
+            h = torch.relu(getattr(self, f"bn{i}")(getattr(self, f"deconv{i}")(h)))
+        return torch.tanh(self.deconv4(h))
+
+
+class SNDiscriminator(torch.nn.Module):
+    def __init__(self, size, df):
+        super().__init__()
+        s = size // 16
+        chans = [3, df, 2 * df, 4 * df, 8 * df]
+        sn = torch.nn.utils.spectral_norm
+        for i in range(4):
+            setattr(self, f"conv{i}", sn(torch.nn.Conv2d(chans[i], chans[i + 1], 5, 2, 2)))
+        self.fc = sn(torch.nn.Linear(8 * df * s * s, 1))
+
+    def forward(self, x):
+        h = x
+        for i in range(4):
+            h = F.leaky_relu(getattr(self, f"conv{i}")(h), 0.2)
+        return self.fc(h.flatten(1))
+
+
+def state(prefix, m):
+    return {prefix + k: v.clone().double() for k, v in m.state_dict().items()}
+
+
+G, D = Generator(16, 8, 4), SNDiscriminator(16, 4)
+for m in (G, D):
+    for mod in m.modules():
+        if isinstance(mod, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            w = mod.weight_orig if hasattr(mod, "weight_orig") else mod.weight
+            torch.nn.init.normal_(w, 0, 0.2)
+            torch.nn.init.normal_(mod.bias, 0, 0.05)
+out = {}
+out.update(state("G.", G))
+out.update(state("D.", D))
+z = torch.rand(4, 8) * 2 - 1
+real = torch.rand(4, 3, 16, 16) * 2 - 1
+out["z"], out["real"] = z, real
+optG = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.9))
+optD = torch.optim.Adam(D.parameters(), lr=4e-4, betas=(0.0, 0.9))
+# D step: real, then fake, each through D separately (each forward one power iteration).
+optD.zero_grad()
+fake = G(z).detach()
+lossD = F.relu(1 - D(real)).mean() + F.relu(1 + D(fake)).mean()
+lossD.backward()
+for k, p in D.named_parameters():
+    out["gradD0." + k] = p.grad.clone()
+optD.step()
+optG.zero_grad()
+lossG = -D(G(z)).mean()
+lossG.backward()
+optG.step()
+out["losses_iteration"] = torch.stack([lossD.detach(), lossG.detach()])
+out.update({"after." + k: v for k, v in state("G.", G).items()})
+out.update({"after." + k: v for k, v in state("D.", D).items()})
+out = {k: (v if v.dim() > 0 or "num_batches" not in k else v.reshape(1)) for k, v in out.items()}
+write_to = "dcgan/testdata/sngan_tiny.json"
+with open(write_to, "w") as f:
+    json.dump({"doc": "Tiny SNGAN-recipe iteration (S=16 Z=8 gf=df=4, batch 4, float64): reference G, D "
+               "without BatchNorm and with spectral_norm on conv0..3 and fc; weights N(0, 0.2), biases "
+               "N(0, 0.05); hinge loss; Adam G 1e-4 (0, 0.9), D 4e-4 (0, 0.9); one D step (real then fake "
+               "through D, one power iteration each) then one G step with the same z. 'G.*'/'D.*': initial "
+               "state_dict; gradD0.*: D grads of the D step; losses_iteration: [D loss, G loss]; after.*: "
+               "state_dict after the iteration (u, v moved by the three training forwards of D).",
+               "tensors": {k: t(v) for k, v in out.items()}}, f)

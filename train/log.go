@@ -16,15 +16,19 @@ import (
 
 // Record is one line of a run's metrics.jsonl: the statistics of one training iteration.
 type Record struct {
-	Step      int     `json:"step"`
-	Epoch     int     `json:"epoch"`
-	DLoss     float64 `json:"d_loss"`
-	DReal     float64 `json:"d_x"`
-	DFake     float64 `json:"d_g_z"`
-	GLoss     float64 `json:"g_loss"`
-	ImagesPS  float64 `json:"images_per_s"`
-	ElapsedS  float64 `json:"elapsed_s"`
-	Timestamp string  `json:"time"`
+	Step     int     `json:"step"`
+	Epoch    int     `json:"epoch"`
+	DLoss    float64 `json:"d_loss"`
+	DReal    float64 `json:"d_x"`
+	DFake    float64 `json:"d_g_z"`
+	GLoss    float64 `json:"g_loss"`
+	ImagesPS float64 `json:"images_per_s"`
+	// SWD (x1e3, the average over pyramid levels) and its levels, on the steps where
+	// --eval-every scored the sampling generator.
+	SWD       *float64  `json:"swd,omitempty"`
+	SWDLevels []float64 `json:"swd_levels,omitempty"`
+	ElapsedS  float64   `json:"elapsed_s"`
+	Timestamp string    `json:"time"`
 }
 
 // ReadRecords reads a metrics.jsonl file, keeping records with step <= maxStep (so a

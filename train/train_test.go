@@ -62,7 +62,7 @@ func tinyData(t testing.TB) *dataset.Set {
 func tinyConfig() Config {
 	c := DefaultConfig()
 	c.Model = dcgan.Config{Size: 16, ZDim: 8, GF: 4, DF: 4, Batch: 4,
-		LRG: 2e-3, LRD: 2e-3, Beta1: 0.5, Beta2: 0.999, GSteps: 2, Dist: dcgan.Uniform, Seed: 3}
+		LRG: 2e-3, LRD: 2e-3, Beta1: 0.5, Beta2: 0.999, Beta1D: 0.5, Beta2D: 0.999, GSteps: 2, Dist: dcgan.Uniform, Seed: 3}
 	c.Epochs = 20
 	c.Shuffle, c.Flip, c.EMA = true, true, 0.9
 	c.SampleEvery, c.CheckpointEvery, c.Keep = 1000, 1000, 3

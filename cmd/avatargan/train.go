@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,33 +33,42 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&m.GF, "gf", m.GF, "generator base width")
 	fs.IntVar(&m.DF, "df", m.DF, "discriminator base width")
 	fs.IntVar(&m.Batch, "batch", m.Batch, "batch size")
+	recipe := fs.String("recipe", "original", "training recipe: "+strings.Join(dcgan.Recipes(), ", ")+" (see README); the flags below override its settings")
 	fs.Float64Var(&m.LRG, "lr-g", m.LRG, "generator Adam learning rate")
 	fs.Float64Var(&m.LRD, "lr-d", m.LRD, "discriminator Adam learning rate")
-	fs.Float64Var(&m.Beta1, "beta1", m.Beta1, "Adam beta1")
+	beta1 := fs.Float64("beta1", m.Beta1, "Adam beta1 of both networks")
+	beta2 := fs.Float64("beta2", m.Beta2, "Adam beta2 of both networks")
+	betasG := fs.String("betas-g", "", "the generator's Adam betas as beta1,beta2 (overrides --beta1/--beta2)")
+	betasD := fs.String("betas-d", "", "the discriminator's Adam betas as beta1,beta2 (overrides --beta1/--beta2)")
 	fs.IntVar(&m.GSteps, "g-steps", m.GSteps, "generator steps per discriminator step")
+	loss := fs.String("loss", "bce", "adversarial loss: bce (the original) or hinge")
+	fs.BoolVar(&m.SpectralNorm, "spectral-norm", false, "spectral normalisation of every discriminator weight")
+	dnorm := fs.String("d-norm", "batch", "normalisation after the discriminator's conv1..3: batch or none")
+	fs.StringVar(&m.Augment, "augment", "", "DiffAugment policy for every image D sees: any of color,translation,cutout (comma-separated)")
 	dist := fs.String("z-dist", "uniform", "latent distribution: uniform (U(-1,1)) or normal")
 	fs.Uint64Var(&m.Seed, "seed", m.Seed, "seed of the initialisation, the data order and the latents")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (on resume, only when given: the new total, to extend or shorten the run)")
 	noShuffle := fs.Bool("no-shuffle", false, "keep the original's fixed file order instead of shuffling each epoch")
 	fs.BoolVar(&cfg.Flip, "flip", false, "augment with random horizontal flips")
-	fs.Float64Var(&cfg.EMA, "ema", 0, "decay of an exponential moving average of G's weights used for samples and export (e.g. 0.999; 0: off)")
+	fs.Float64Var(&cfg.EMA, "ema", cfg.EMA, "decay of an exponential moving average of G's weights used for samples, eval and export (0: off)")
+	fs.IntVar(&cfg.EvalEvery, "eval-every", 0, "score the sampling generator (SWD) every N steps, plot quality.png, keep ckpt-best.safetensors (0: off)")
+	fs.IntVar(&cfg.EvalN, "eval-n", cfg.EvalN, "avatars and real images per --eval-every score")
 	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid every N steps (and at each epoch end)")
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "write a checkpoint every N steps (and at each epoch end)")
 	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	switch *dist {
-	case "uniform":
-		m.Dist = dcgan.Uniform
-	case "normal":
-		m.Dist = dcgan.Normal
-	default:
-		return fmt.Errorf("--z-dist %q: want uniform or normal", *dist)
-	}
-	cfg.Shuffle = !*noShuffle
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if err := applyRecipe(m, *recipe, given, recipeFlags{*beta1, *beta2, *betasG, *betasD, *loss, *dnorm}); err != nil {
+		return err
+	}
+	var err error
+	if m.Dist, err = dcgan.ParseDist(*dist); err != nil {
+		return fmt.Errorf("--z-dist: %w", err)
+	}
+	cfg.Shuffle = !*noShuffle
 	dir := *out
 	if *resume != "" {
 		if !train.Exists(*resume) {
@@ -88,6 +98,14 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 		cfg.Model = stored.Model
 		if !given["epochs"] {
 			cfg.Epochs = 0
+		}
+		// Quality tracking changes nothing in training: it may be turned on, off or
+		// retuned on resume; without the flags the run keeps its settings.
+		if !given["eval-every"] {
+			cfg.EvalEvery = -1
+		}
+		if !given["eval-n"] {
+			cfg.EvalN = 0
 		}
 	}
 	if *data == "" {
@@ -168,21 +186,25 @@ func (p *barProgress) Finish() {
 // resumeFlags are the train flags that define a run, with how to read each from a
 // Config; on resume, giving one with a value other than the run's is an error.
 var resumeFlags = map[string]func(c train.Config) any{
-	"size":    func(c train.Config) any { return c.Model.Size },
-	"z":       func(c train.Config) any { return c.Model.ZDim },
-	"gf":      func(c train.Config) any { return c.Model.GF },
-	"df":      func(c train.Config) any { return c.Model.DF },
-	"batch":   func(c train.Config) any { return c.Model.Batch },
-	"lr-g":    func(c train.Config) any { return c.Model.LRG },
-	"lr-d":    func(c train.Config) any { return c.Model.LRD },
-	"beta1":   func(c train.Config) any { return c.Model.Beta1 },
-	"g-steps": func(c train.Config) any { return c.Model.GSteps },
-	"z-dist": func(c train.Config) any {
-		if c.Model.Dist == dcgan.Normal {
-			return "normal"
-		}
-		return "uniform"
-	},
+	"size":             func(c train.Config) any { return c.Model.Size },
+	"z":                func(c train.Config) any { return c.Model.ZDim },
+	"gf":               func(c train.Config) any { return c.Model.GF },
+	"df":               func(c train.Config) any { return c.Model.DF },
+	"batch":            func(c train.Config) any { return c.Model.Batch },
+	"lr-g":             func(c train.Config) any { return c.Model.LRG },
+	"lr-d":             func(c train.Config) any { return c.Model.LRD },
+	"beta1":            func(c train.Config) any { return [2]float64{c.Model.Beta1, c.Model.Beta1D} },
+	"beta2":            func(c train.Config) any { return [2]float64{c.Model.Beta2, c.Model.Beta2D} },
+	"betas-g":          func(c train.Config) any { return [2]float64{c.Model.Beta1, c.Model.Beta2} },
+	"betas-d":          func(c train.Config) any { return [2]float64{c.Model.Beta1D, c.Model.Beta2D} },
+	"g-steps":          func(c train.Config) any { return c.Model.GSteps },
+	"loss":             func(c train.Config) any { return c.Model.Loss },
+	"spectral-norm":    func(c train.Config) any { return c.Model.SpectralNorm },
+	"d-norm":           func(c train.Config) any { return c.Model.DNorm },
+	"augment":          func(c train.Config) any { return c.Model.Augment },
+	"eval-every":       func(c train.Config) any { return c.EvalEvery },
+	"eval-n":           func(c train.Config) any { return c.EvalN },
+	"z-dist":           func(c train.Config) any { return c.Model.Dist },
 	"seed":             func(c train.Config) any { return c.Model.Seed },
 	"no-shuffle":       func(c train.Config) any { return !c.Shuffle },
 	"flip":             func(c train.Config) any { return c.Flip },
@@ -212,4 +234,77 @@ func resumeConflicts(dir string, given map[string]bool, cfg, stored train.Config
 	sort.Strings(bad)
 	return fmt.Errorf("resuming %s: %s: a resumed run keeps its settings (only --epochs may change); start a new run with another --out to change them",
 		dir, strings.Join(bad, ", "))
+}
+
+// recipeFlags are the train flags whose parsed form is not a Config field.
+type recipeFlags struct {
+	beta1, beta2   float64
+	betasG, betasD string
+	loss, dnorm    string
+}
+
+// applyRecipe sets m's recipe fields to the named recipe's, then re-applies the recipe
+// flags given explicitly (given), so "--recipe sngan --lr-g 2e-4" is sngan with
+// another generator rate. Sizes, batch, seed and latents come from m as parsed.
+func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFlags) error {
+	parsed := *m
+	if given["beta1"] {
+		parsed.Beta1, parsed.Beta1D = f.beta1, f.beta1
+	}
+	if given["beta2"] {
+		parsed.Beta2, parsed.Beta2D = f.beta2, f.beta2
+	}
+	for _, b := range []struct {
+		flag, v  string
+		dst1, d2 *float64
+	}{{"betas-g", f.betasG, &parsed.Beta1, &parsed.Beta2}, {"betas-d", f.betasD, &parsed.Beta1D, &parsed.Beta2D}} {
+		if !given[b.flag] {
+			continue
+		}
+		parts := strings.Split(b.v, ",")
+		var x [2]float64
+		if len(parts) != 2 {
+			return fmt.Errorf("--%s %q: want beta1,beta2 (e.g. 0.5,0.999)", b.flag, b.v)
+		}
+		for i, p := range parts {
+			v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+			if err != nil {
+				return fmt.Errorf("--%s %q: %v", b.flag, b.v, err)
+			}
+			x[i] = v
+		}
+		*b.dst1, *b.d2 = x[0], x[1]
+	}
+	var err error
+	if parsed.Loss, err = dcgan.ParseLoss(f.loss); err != nil {
+		return fmt.Errorf("--loss: %w", err)
+	}
+	if parsed.DNorm, err = dcgan.ParseDNorm(f.dnorm); err != nil {
+		return fmt.Errorf("--d-norm: %w", err)
+	}
+	r, err := dcgan.Recipe(name, *m)
+	if err != nil {
+		return fmt.Errorf("--recipe: %w", err)
+	}
+	set := map[string]func(){
+		"lr-g":          func() { r.LRG = parsed.LRG },
+		"lr-d":          func() { r.LRD = parsed.LRD },
+		"beta1":         func() { r.Beta1, r.Beta1D = parsed.Beta1, parsed.Beta1D },
+		"beta2":         func() { r.Beta2, r.Beta2D = parsed.Beta2, parsed.Beta2D },
+		"betas-g":       func() { r.Beta1, r.Beta2 = parsed.Beta1, parsed.Beta2 },
+		"betas-d":       func() { r.Beta1D, r.Beta2D = parsed.Beta1D, parsed.Beta2D },
+		"g-steps":       func() { r.GSteps = parsed.GSteps },
+		"loss":          func() { r.Loss = parsed.Loss },
+		"spectral-norm": func() { r.SpectralNorm = parsed.SpectralNorm },
+		"d-norm":        func() { r.DNorm = parsed.DNorm },
+		"augment":       func() { r.Augment = parsed.Augment },
+	}
+	// In flag order of precedence: the single betas first, the pairs after them.
+	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "loss", "spectral-norm", "d-norm", "augment"} {
+		if given[k] {
+			set[k]()
+		}
+	}
+	*m = r
+	return nil
 }

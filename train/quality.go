@@ -1,0 +1,170 @@
+package train
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"avatargan/checkpoint"
+	"avatargan/dcgan"
+	"avatargan/metrics"
+	"avatargan/render"
+)
+
+// Files of quality tracking in a run directory.
+const (
+	QualityPlot = "quality.png"
+	// BestCheckpoint is the checkpoint of the step with the lowest SWD so far. It is a
+	// full training checkpoint, outside the rotation of the last Keep ones.
+	BestCheckpoint = "ckpt-best.safetensors"
+)
+
+// evalSeedBase offsets the latent seeds of the quality evaluation from the sample
+// grid's (0..63) and the CLI's defaults, so its avatars are a fixed, separate set.
+const evalSeedBase = 1 << 40
+
+// quality scores the sampling generator during training: SWD (package metrics'
+// defaults, as avatargan eval) of EvalN generated avatars against a fixed draw of EvalN
+// images of the cached data set. Everything it draws comes from its own fixed seeds,
+// never from the run's streams (latents and data order are functions of the step), so
+// evaluating changes nothing in training.
+type quality struct {
+	real  [][]uint8
+	opts  metrics.Options
+	floor metrics.Result
+	best  float64 // lowest SWD average so far (+Inf before the first)
+}
+
+// newQuality draws the real set: EvalN images by a permutation seeded by the run's
+// seed. With at least 2*EvalN images a disjoint second draw gives the real-vs-real
+// floor at the same n, reported in the log and on the plot.
+func (r *Run) newQuality() (*quality, error) {
+	n := r.Cfg.EvalN
+	if n > r.Data.Len() {
+		return nil, fmt.Errorf("train: --eval-n %d is more than the %d images of the data set", n, r.Data.Len())
+	}
+	perm := rand.New(rand.NewPCG(r.Cfg.Model.Seed, 0x9a11)).Perm(r.Data.Len())
+	q := &quality{opts: metrics.DefaultOptions(), best: math.Inf(1)}
+	for _, i := range perm[:n] {
+		q.real = append(q.real, r.Data.Image(i))
+	}
+	if 2*n <= r.Data.Len() {
+		other := make([][]uint8, n)
+		for k, i := range perm[n : 2*n] {
+			other[k] = r.Data.Image(i)
+		}
+		f, err := metrics.SWD(q.real, other, r.Data.Size(), q.opts)
+		if err != nil {
+			return nil, err
+		}
+		q.floor = f
+	}
+	for _, rec := range r.records {
+		if rec.SWD != nil && *rec.SWD < q.best {
+			q.best = *rec.SWD
+		}
+	}
+	return q, nil
+}
+
+// evaluate returns the SWD of the sampling generator (EMA weights when kept).
+func (r *Run) evaluate() (metrics.Result, error) {
+	m := r.Cfg.Model
+	g := r.SamplerGenerator()
+	n := len(r.quality.real)
+	fakes := make([][]uint8, 0, n)
+	const chunk = 64
+	z := make([]float32, chunk*m.ZDim)
+	for lo := 0; lo < n; lo += chunk {
+		k := min(chunk, n-lo)
+		for i := 0; i < k; i++ {
+			dcgan.Latent(evalSeedBase+uint64(lo+i), m.Dist, z[i*m.ZDim:(i+1)*m.ZDim])
+		}
+		x := g.Forward(z[:k*m.ZDim], k, false)
+		for _, img := range render.ToImages(x, k, m.Size) {
+			fakes = append(fakes, render.RGB(img))
+		}
+	}
+	return metrics.SWD(r.quality.real, fakes, m.Size, r.quality.opts)
+}
+
+// PlotQuality draws SWD (x1e3, average over levels) against step, with the
+// real-vs-real floor at the same n when known (floor > 0).
+func PlotQuality(path string, recs []Record, floor float64) error {
+	pts := plotter.XYs{}
+	for _, r := range recs {
+		if r.SWD != nil {
+			pts = append(pts, plotter.XY{X: float64(r.Step), Y: *r.SWD})
+		}
+	}
+	if len(pts) == 0 {
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = "avatargan sample quality (SWD of the sampling generator, lower is better)"
+	p.X.Label.Text = "step"
+	p.Y.Label.Text = "SWD x1e3 (average of levels)"
+	l, s, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return err
+	}
+	l.Color, s.Color = plotColor(1), plotColor(1)
+	p.Add(l, s, plotter.NewGrid())
+	p.Legend.Add("generated vs real", l, s)
+	if floor > 0 {
+		f, err := plotter.NewLine(plotter.XYs{{X: pts[0].X, Y: floor}, {X: pts[len(pts)-1].X, Y: floor}})
+		if err != nil {
+			return err
+		}
+		f.Color = plotColor(0)
+		f.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(f)
+		p.Legend.Add("real vs real (floor)", f)
+	}
+	p.Legend.Top = true
+	p.Legend.XOffs = -vg.Points(8)
+	wt, err := p.WriterTo(8*vg.Inch, 4*vg.Inch, "png")
+	if err != nil {
+		return err
+	}
+	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := wt.WriteTo(w)
+		return err
+	})
+}
+
+// trackQuality evaluates the current step, records it in rec, plots the curve and
+// keeps the best checkpoint. It runs between training steps.
+func (r *Run) trackQuality(rec *Record) error {
+	if r.quality == nil {
+		q, err := r.newQuality()
+		if err != nil {
+			return err
+		}
+		r.quality = q
+		if q.floor.Average > 0 {
+			fmt.Fprintf(r.Opts.Log, "quality: SWD x1e3 of %d avatars every %d steps; real-vs-real floor at that n: %.2f\n",
+				len(q.real), r.Cfg.EvalEvery, q.floor.Average)
+		}
+	}
+	res, err := r.evaluate()
+	if err != nil {
+		return err
+	}
+	avg := res.Average
+	rec.SWD, rec.SWDLevels = &avg, res.PerLevel
+	fmt.Fprintf(r.Opts.Log, "step %d: SWD x1e3 %.2f (%v)\n", r.Step, avg, res)
+	if avg < r.quality.best {
+		r.quality.best = avg
+		if err := r.saveAs(filepath.Join(r.Opts.Dir, BestCheckpoint)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
