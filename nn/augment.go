@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 )
 
@@ -28,14 +29,22 @@ import (
 // activations, only the parameters: Forward and Backward must see the same Params (do
 // not Draw between them). Means and the sums of Backward accumulate in float64; the
 // elementwise arithmetic is float32, as in PyTorch's float32 code.
+//
+// Use: the official training code augments every discriminator input, real and fake,
+// in the D step and in the G step, each call with fresh parameters; so Draw before
+// every Forward. A DiffAugment holds one batch's output and parameters, so a batch
+// that needs a Backward (the fakes) needs its own instance, or its Forward last.
 type DiffAugment struct {
 	Policy AugmentPolicy
 	// Params holds the per-sample parameters of the current batch, set by Draw (or by
 	// a test, to reproduce a given augmentation).
 	Params AugmentParams
 
-	c, n, h, w int       // shape of the last Forward
-	y, dx, tmp []float32 // output, input gradient, intermediate (owned)
+	c, n, h, w int         // shape of the last Forward
+	y, dx, tmp []float32   // output, input gradient, intermediate (owned)
+	pl         [][]float32 // one image's channel planes (reused)
+	mean       []float32   // per-pixel channel mean (reused)
+	acc        []float64   // its accumulator
 }
 
 // AugmentPolicy selects DiffAugment's transforms; the paper's best is all three.
@@ -226,87 +235,110 @@ func (a *DiffAugment) plane(t []float32, ch, i int) []float32 {
 	return t[off : off+hw : off+hw]
 }
 
+// planes returns image i's channels in the CNHW tensor t, h*w values each.
+func (a *DiffAugment) planes(t []float32, i int) [][]float32 {
+	a.pl = a.pl[:0]
+	for ch := range a.c {
+		a.pl = append(a.pl, a.plane(t, ch, i))
+	}
+	return a.pl
+}
+
 // colorForward applies brightness, saturation and contrast to t in place.
 func (a *DiffAugment) colorForward(t []float32) {
-	c, hw := a.c, a.h*a.w
+	nc, hw := float64(a.c), a.h*a.w
 	for i, s := range a.Params.Samples {
+		ps := a.planes(t, i)
 		b := s.Brightness - 0.5
-		for ch := range c {
-			p := a.plane(t, ch, i)
+		for _, p := range ps {
 			for k := range p {
 				p[k] += b
 			}
 		}
 		// Saturation: per pixel, scale the deviation from the mean over channels.
 		f := s.Saturation * 2
-		for k := range hw {
-			var m float64
-			for ch := range c {
-				m += float64(t[(ch*a.n+i)*hw+k])
-			}
-			mean := float32(m / float64(c))
-			for ch := range c {
-				v := &t[(ch*a.n+i)*hw+k]
-				*v = (*v-mean)*f + mean
+		mean := a.channelMean(ps)
+		for _, p := range ps {
+			for k, v := range p {
+				p[k] = (v-mean[k])*f + mean[k]
 			}
 		}
 		// Contrast: scale the deviation from the image's mean over c, h, w.
-		var m float64
-		for ch := range c {
-			for _, v := range a.plane(t, ch, i) {
-				m += float64(v)
-			}
-		}
-		mean, g := float32(m/float64(c*hw)), s.Contrast+0.5
-		for ch := range c {
-			p := a.plane(t, ch, i)
+		m, g := float32(sum64(ps)/(nc*float64(hw))), s.Contrast+0.5
+		for _, p := range ps {
 			for k, v := range p {
-				p[k] = (v-mean)*g + mean
+				p[k] = (v-m)*g + m
 			}
 		}
 	}
 }
 
-// colorBackward maps the gradient g of the colour transforms' output to that of their
+// colorBackward maps the gradient of the colour transforms' output to that of their
 // input, in place. Each of saturation and contrast is y = f*x + (1-f)*mean(x), whose
-// adjoint is g -> f*g + (1-f)*mean(g) over the same set; brightness adds a constant,
-// so its adjoint is the identity. Contrast was applied last, so it goes first.
+// adjoint is dx = f*dy + (1-f)*mean(dy) over the same set; brightness adds a
+// constant, so its adjoint is the identity. Contrast was applied last, so it goes first.
 func (a *DiffAugment) colorBackward(g []float32) {
-	c, hw := a.c, a.h*a.w
+	nc, hw := float64(a.c), a.h*a.w
 	for i, s := range a.Params.Samples {
-		var sum float64
-		for ch := range c {
-			for _, v := range a.plane(g, ch, i) {
-				sum += float64(v)
-			}
-		}
+		ps := a.planes(g, i)
 		f := s.Contrast + 0.5
-		add := float32((1 - float64(f)) * sum / float64(c*hw))
-		for ch := range c {
-			p := a.plane(g, ch, i)
+		add := float32((1 - float64(f)) * sum64(ps) / (nc * float64(hw)))
+		for _, p := range ps {
 			for k, v := range p {
 				p[k] = f*v + add
 			}
 		}
 		f = s.Saturation * 2
-		for k := range hw {
-			var sum float64
-			for ch := range c {
-				sum += float64(g[(ch*a.n+i)*hw+k])
-			}
-			add := float32((1 - float64(f)) * sum / float64(c))
-			for ch := range c {
-				v := &g[(ch*a.n+i)*hw+k]
-				*v = f**v + add
+		mean := a.channelMean(ps)
+		for _, p := range ps {
+			for k, v := range p {
+				p[k] = f*v + (1-f)*mean[k]
 			}
 		}
 	}
 }
 
+// channelMean returns the per-pixel mean over the planes ps, accumulated in float64,
+// in a buffer owned by a.
+func (a *DiffAugment) channelMean(ps [][]float32) []float32 {
+	hw := len(ps[0])
+	a.acc = slices.Grow(a.acc[:0], hw)[:hw]
+	clear(a.acc)
+	for _, p := range ps {
+		for k, v := range p {
+			a.acc[k] += float64(v)
+		}
+	}
+	a.mean = grow(a.mean, hw)
+	for k, v := range a.acc {
+		a.mean[k] = float32(v / float64(len(ps)))
+	}
+	return a.mean
+}
+
+// sum64 returns the sum of all values of ps, accumulated in float64 (four partial
+// sums, so that the additions do not wait on each other).
+func sum64(ps [][]float32) float64 {
+	var s [4]float64
+	for _, p := range ps {
+		k := 0
+		for ; k+4 <= len(p); k += 4 {
+			s[0] += float64(p[k])
+			s[1] += float64(p[k+1])
+			s[2] += float64(p[k+2])
+			s[3] += float64(p[k+3])
+		}
+		for ; k < len(p); k++ {
+			s[0] += float64(p[k])
+		}
+	}
+	return (s[0] + s[1]) + (s[2] + s[3])
+}
+
 // translate writes dst[r][q] = src[r+dir*TH][q+dir*TW] for every plane, 0 where that
 // falls outside the image. dir = +1 is the forward translation, -1 its adjoint.
 // (DiffAugment_pytorch.py pads by one zero and clamps its gather indices into the
-// padded image: the same thing, as |shift| <= h, w.)
+// padded image, so every index outside the image reads a zero: the same thing.)
 func (a *DiffAugment) translate(dst, src []float32, dir int) {
 	h, w := a.h, a.w
 	for i, s := range a.Params.Samples {
