@@ -151,17 +151,25 @@ func eachPixel(img *image.RGBA, f func(r, g, b uint8)) {
 	}
 }
 
-// mapper maps RGB colours to their nearest palette entry, remembering each colour's
-// answer (a 48 px avatar has a few thousand colours, its upscaled frames the same ones
-// many times over).
+// mapper maps RGB colours to their nearest palette entry, remembering answers in a
+// direct-mapped cache (a 48 px avatar has a few thousand colours, its upscaled frames
+// the same ones many times over; a Go map costs more than the search it saves).
 type mapper struct {
 	pal   color.Palette
 	rgb   [][3]int32
-	cache map[uint32]uint8
+	cache []mapEntry
 }
 
+// mapEntry is one cache slot: key is the colour plus 1<<24 (0 marks an empty slot).
+type mapEntry struct {
+	key uint32
+	idx uint8
+}
+
+const mapCacheBits = 16
+
 func newMapper(pal color.Palette) *mapper {
-	m := &mapper{pal: pal, cache: make(map[uint32]uint8)}
+	m := &mapper{pal: pal, cache: make([]mapEntry, 1<<mapCacheBits)}
 	for _, c := range pal {
 		r, g, b, _ := c.RGBA()
 		m.rgb = append(m.rgb, [3]int32{int32(r >> 8), int32(g >> 8), int32(b >> 8)})
@@ -171,9 +179,10 @@ func newMapper(pal color.Palette) *mapper {
 
 // index returns the palette entry nearest to (r, g, b) in squared RGB distance.
 func (m *mapper) index(r, g, b uint8) uint8 {
-	key := uint32(r)<<16 | uint32(g)<<8 | uint32(b)
-	if i, ok := m.cache[key]; ok {
-		return i
+	key := 1<<24 | uint32(r)<<16 | uint32(g)<<8 | uint32(b)
+	slot := &m.cache[(key*2654435761)>>(32-mapCacheBits)]
+	if slot.key == key {
+		return slot.idx
 	}
 	best, bestD := 0, int32(1<<30)
 	for i, p := range m.rgb {
@@ -185,7 +194,7 @@ func (m *mapper) index(r, g, b uint8) uint8 {
 			}
 		}
 	}
-	m.cache[key] = uint8(best)
+	*slot = mapEntry{key, uint8(best)}
 	return uint8(best)
 }
 
@@ -194,15 +203,17 @@ func (m *mapper) paletted(img *image.RGBA) *image.Paletted {
 	b := img.Bounds()
 	p := image.NewPaletted(image.Rect(0, 0, b.Dx(), b.Dy()), m.pal)
 	o := 0
-	var last uint32 = 1 << 31 // no colour: forces the first lookup
-	var lastIdx uint8
-	eachPixel(img, func(r, g, bl uint8) {
-		key := uint32(r)<<16 | uint32(g)<<8 | uint32(bl)
-		if key != last { // runs of one colour are common (upscaled pixels)
-			last, lastIdx = key, m.index(r, g, bl)
+	last, lastIdx := uint32(0), uint8(0) // 0: no colour yet
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		row := img.Pix[img.PixOffset(b.Min.X, y):img.PixOffset(b.Max.X, y)]
+		for i := 0; i < len(row); i += 4 {
+			key := 1<<24 | uint32(row[i])<<16 | uint32(row[i+1])<<8 | uint32(row[i+2])
+			if key != last { // runs of one colour are common (upscaled pixels)
+				last, lastIdx = key, m.index(row[i], row[i+1], row[i+2])
+			}
+			p.Pix[o] = lastIdx
+			o++
 		}
-		p.Pix[o] = lastIdx
-		o++
-	})
+	}
 	return p
 }
