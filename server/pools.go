@@ -29,4 +29,3 @@ func putBuf(b *bytes.Buffer) {
 		bufPool.Put(b)
 	}
 }
-
