@@ -185,6 +185,9 @@ func TestWorkBounded(t *testing.T) {
 	if r := get(t, h, "GET", big); r.Code != 200 {
 		t.Errorf("big GIF after the others: %d", r.Code)
 	}
+	if !strings.Contains(get(t, h, "GET", "/metrics").Body.String(), "avatargan_work_rejected_total 1") {
+		t.Error("the refused GIF is not counted")
+	}
 }
 
 // TestRequestTimeout checks that a request stuck behind the generator gets a 503

@@ -391,6 +391,9 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, j imageJob) 
 	}
 	release, err := s.work.admit(j.cost)
 	if err != nil {
+		if errors.Is(err, errBusy) {
+			s.metrics.busy.Inc()
+		}
 		s.fail(w, r, err)
 		return
 	}

@@ -23,6 +23,7 @@ type metrics struct {
 	genSeconds prometheus.Histogram
 	queued     prometheus.Gauge
 	rejected   prometheus.Counter
+	busy       prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -59,8 +60,12 @@ func newMetrics() *metrics {
 			Name: "avatargan_queue_rejected_total",
 			Help: "Requests refused with 503 because the queue was full.",
 		}),
+		busy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "avatargan_work_rejected_total",
+			Help: "Requests refused with 503 because admitted requests held the work budget.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.images, m.batchSize, m.genSeconds, m.queued, m.rejected,
+	m.reg.MustRegister(m.requests, m.latency, m.images, m.batchSize, m.genSeconds, m.queued, m.rejected, m.busy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
