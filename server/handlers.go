@@ -198,15 +198,24 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// query parses the raw query strictly: a malformed query (bad escape) is a 400
+// params reads a route's query strictly, with a sticky error: a handler reads all
+// its parameters, then checks err once. A malformed query (bad escape) is a 400
 // rather than silently dropped, as r.URL.Query would do, and so is a parameter the
-// route does not take (a typo would otherwise silently give the default image).
-type query struct{ v url.Values }
+// route does not take (a typo would otherwise silently give the default image); a
+// repeated parameter is ambiguous, so an error too. After an error, reads return
+// zero values.
+type params struct {
+	v   url.Values
+	def float64 // the server's truncation, for t
+	err error
+}
 
-func parseQuery(r *http.Request, allowed ...string) (query, error) {
+func (s *Server) params(r *http.Request, allowed ...string) *params {
+	p := &params{def: s.opts.Truncation}
 	v, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return query{}, badf("malformed query string")
+		p.err = badf("malformed query string")
+		return p
 	}
 	var unknown []string
 	for k := range v {
@@ -216,60 +225,86 @@ func parseQuery(r *http.Request, allowed ...string) (query, error) {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return query{}, badf("unknown parameter %s (this route takes %s)", strings.Join(unknown, ", "), strings.Join(allowed, ", "))
+		p.err = badf("unknown parameter %s (this route takes %s)", strings.Join(unknown, ", "), strings.Join(allowed, ", "))
 	}
-	return query{v}, nil
+	p.v = v
+	return p
 }
 
-// get returns the single value of key; a repeated key is ambiguous, so an error.
-func (q query) get(key string) (string, bool, error) {
-	vs, ok := q.v[key]
-	if !ok {
-		return "", false, nil
+// get returns the single value of key, if present and no error happened yet.
+func (p *params) get(key string) (string, bool) {
+	vs, ok := p.v[key]
+	if !ok || p.err != nil {
+		return "", false
 	}
 	if len(vs) != 1 {
-		return "", false, badf("parameter %s given %d times", key, len(vs))
+		p.err = badf("parameter %s given %d times", key, len(vs))
+		return "", false
 	}
-	return vs[0], true, nil
+	return vs[0], true
 }
 
-func (q query) intIn(key string, def, lo, hi int) (int, error) {
-	s, ok, err := q.get(key)
-	if err != nil || !ok {
-		return def, err
+func (p *params) int(key string, def, lo, hi int) int {
+	s, ok := p.get(key)
+	if !ok {
+		return def
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		return 0, badf("%s must be an integer in %d..%d", key, lo, hi)
+		p.err = badf("%s must be an integer in %d..%d", key, lo, hi)
 	}
-	return n, nil
+	return n
 }
 
-func (q query) seed(key string, required bool) (uint64, error) {
-	s, ok, err := q.get(key)
-	if err != nil {
-		return 0, err
-	}
+func (p *params) seed(key string, required bool) uint64 {
+	s, ok := p.get(key)
 	if !ok {
-		if required {
-			return 0, badf("missing parameter %s", key)
+		if required && p.err == nil {
+			p.err = badf("missing parameter %s", key)
 		}
-		return 0, nil
+		return 0
 	}
-	return parseSeed(key, s)
+	n, err := parseSeed(key, s)
+	if err != nil {
+		p.err = err
+	}
+	return n
+}
+
+// seedRange reads seed (default 0) and n, and checks that seed+n-1 fits a uint64.
+func (p *params) seedRange(def, hi int) (uint64, int) {
+	n := p.int("n", def, 1, hi)
+	seed := p.seed("seed", false)
+	if p.err == nil && seed > math.MaxUint64-uint64(n-1) {
+		p.err = badf("seed+n-1 overflows uint64")
+	}
+	return seed, n
 }
 
 // filter reads the upscaling filter, nearest by default.
-func (q query) filter() (render.Filter, error) {
-	s, ok, err := q.get("filter")
-	if err != nil || !ok {
-		return render.Nearest, err
+func (p *params) filter() render.Filter {
+	s, ok := p.get("filter")
+	if !ok {
+		return render.Nearest
 	}
 	f, ok := render.ParseFilter(s)
 	if !ok {
-		return 0, badf("filter must be nearest or smooth")
+		p.err = badf("filter must be nearest or smooth")
 	}
-	return f, nil
+	return f
+}
+
+// trunc reads t, the per-request truncation, defaulting to Options.Truncation.
+func (p *params) trunc() float64 {
+	v, ok := p.get("t")
+	if !ok {
+		return p.def
+	}
+	t, err := strconv.ParseFloat(v, 64)
+	if err != nil || CheckTruncation(t) != nil {
+		p.err = badf("t must be a number in %g..%g", MinTrunc, MaxTrunc)
+	}
+	return t
 }
 
 func parseSeed(what, s string) (uint64, error) {
@@ -278,19 +313,6 @@ func parseSeed(what, s string) (uint64, error) {
 		return 0, badf("%s must be a decimal integer in 0..%d", what, uint64(math.MaxUint64))
 	}
 	return n, nil
-}
-
-// trunc reads t, the per-request truncation, defaulting to Options.Truncation.
-func (s *Server) trunc(q query) (float64, error) {
-	v, ok, err := q.get("t")
-	if err != nil || !ok {
-		return s.opts.Truncation, err
-	}
-	t, err := strconv.ParseFloat(v, 64)
-	if err != nil || CheckTruncation(t) != nil {
-		return 0, badf("t must be a number in %g..%g", MinTrunc, MaxTrunc)
-	}
-	return t, nil
 }
 
 // etag derives a strong validator from everything that determines the bytes.
@@ -464,24 +486,10 @@ func (s *Server) handleAvatarByName(w http.ResponseWriter, r *http.Request) {
 // serveAvatar renders one avatar. By-name avatars share the key (and so the
 // ETag) of their seed.
 func (s *Server) serveAvatar(w http.ResponseWriter, r *http.Request, seed uint64) {
-	q, err := parseQuery(r, "size", "filter", "t")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	size, err := q.intIn("size", s.size, MinSize, MaxSize)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	filter, err := q.filter()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := s.trunc(q)
-	if err != nil {
-		s.fail(w, r, err)
+	p := s.params(r, "size", "filter", "t")
+	size, filter, t := p.int("size", s.size, MinSize, MaxSize), p.filter(), p.trunc()
+	if p.err != nil {
+		s.fail(w, r, p.err)
 		return
 	}
 	s.serveImage(w, r, imageJob{
@@ -494,22 +502,6 @@ func (s *Server) serveAvatar(w http.ResponseWriter, r *http.Request, seed uint64
 	})
 }
 
-// seedRange reads seed (default 0) and n, and checks that seed+n-1 fits a uint64.
-func seedRange(q query, def, hi int) (uint64, int, error) {
-	n, err := q.intIn("n", def, 1, hi)
-	if err != nil {
-		return 0, 0, err
-	}
-	seed, err := q.seed("seed", false)
-	if err != nil {
-		return 0, 0, err
-	}
-	if seed > math.MaxUint64-uint64(n-1) {
-		return 0, 0, badf("seed+n-1 overflows uint64")
-	}
-	return seed, n, nil
-}
-
 func seq(seed uint64, n int) []uint64 {
 	seeds := make([]uint64, n)
 	for i := range seeds {
@@ -519,19 +511,11 @@ func seq(seed uint64, n int) []uint64 {
 }
 
 func (s *Server) handleGrid(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "n", "seed", "t")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	seed, n, err := seedRange(q, 16, MaxGrid)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := s.trunc(q)
-	if err != nil {
-		s.fail(w, r, err)
+	p := s.params(r, "n", "seed", "t")
+	seed, n := p.seedRange(16, MaxGrid)
+	t := p.trunc()
+	if p.err != nil {
+		s.fail(w, r, p.err)
 		return
 	}
 	s.serveImage(w, r, imageJob{
@@ -548,39 +532,12 @@ func (s *Server) handleGrid(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleInterpolate(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "from", "to", "steps", "size", "filter", "t")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	from, err := q.seed("from", true)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	to, err := q.seed("to", true)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	steps, err := q.intIn("steps", 16, MinSteps, MaxSteps)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	size, err := q.intIn("size", s.size, MinSize, MaxGIFSize)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	filter, err := q.filter()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := s.trunc(q)
-	if err != nil {
-		s.fail(w, r, err)
+	p := s.params(r, "from", "to", "steps", "size", "filter", "t")
+	from, to := p.seed("from", true), p.seed("to", true)
+	steps := p.int("steps", 16, MinSteps, MaxSteps)
+	size, filter, t := p.int("size", s.size, MinSize, MaxGIFSize), p.filter(), p.trunc()
+	if p.err != nil {
+		s.fail(w, r, p.err)
 		return
 	}
 	frames := int64(2 * (steps - 1))
@@ -608,29 +565,11 @@ func (s *Server) handleInterpolate(w http.ResponseWriter, r *http.Request) {
 var zipTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (s *Server) handleZip(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r, "seed", "n", "size", "filter", "t")
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	seed, n, err := seedRange(q, 24, MaxZip)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	size, err := q.intIn("size", s.size, MinSize, MaxSize)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	filter, err := q.filter()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := s.trunc(q)
-	if err != nil {
-		s.fail(w, r, err)
+	p := s.params(r, "seed", "n", "size", "filter", "t")
+	seed, n := p.seedRange(24, MaxZip)
+	size, filter, t := p.int("size", s.size, MinSize, MaxSize), p.filter(), p.trunc()
+	if p.err != nil {
+		s.fail(w, r, p.err)
 		return
 	}
 	last := seed + uint64(n-1)
