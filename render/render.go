@@ -5,10 +5,11 @@ package render
 import (
 	"image"
 	"image/color"
-	"image/color/palette"
 	"image/draw"
 	"image/gif"
 	"math"
+
+	xdraw "golang.org/x/image/draw"
 )
 
 // ToImages converts n images stored NCHW (3 channels, size x size, values in [-1, 1])
@@ -57,6 +58,53 @@ func RGB(img *image.RGBA) []uint8 {
 	return out
 }
 
+// Filter is how Resize fills in pixels when it enlarges an image.
+type Filter int
+
+const (
+	// Nearest copies the nearest source pixel: the crisp pixel-art look of small
+	// avatars, and the cheapest.
+	Nearest Filter = iota
+	// Smooth is Catmull-Rom (golang.org/x/image/draw): a smooth photo-like
+	// enlargement without the blockiness of Nearest, at the price of some blur.
+	Smooth
+)
+
+// ParseFilter maps "nearest" and "smooth" to a Filter.
+func ParseFilter(s string) (Filter, bool) {
+	switch s {
+	case "nearest":
+		return Nearest, true
+	case "smooth":
+		return Smooth, true
+	}
+	return 0, false
+}
+
+// String returns the name ParseFilter accepts.
+func (f Filter) String() string {
+	if f == Smooth {
+		return "smooth"
+	}
+	return "nearest"
+}
+
+// Resize returns img scaled to w x h with filter f, or img itself when it already has
+// that size.
+func Resize(img *image.RGBA, w, h int, f Filter) *image.RGBA {
+	b := img.Bounds()
+	if b.Dx() == w && b.Dy() == h {
+		return img
+	}
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	var s xdraw.Scaler = xdraw.NearestNeighbor
+	if f == Smooth {
+		s = xdraw.CatmullRom
+	}
+	s.Scale(out, out.Rect, img, b, xdraw.Src, nil)
+	return out
+}
+
 // Upscale enlarges img by an integer factor with nearest-neighbour sampling, which keeps
 // the crisp pixel-art look of small avatars instead of blurring them.
 func Upscale(img *image.RGBA, factor int) *image.RGBA {
@@ -64,16 +112,7 @@ func Upscale(img *image.RGBA, factor int) *image.RGBA {
 		return img
 	}
 	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	out := image.NewRGBA(image.Rect(0, 0, w*factor, h*factor))
-	for y := 0; y < h*factor; y++ {
-		src := img.Pix[(y/factor)*img.Stride:]
-		dst := out.Pix[y*out.Stride:]
-		for x := 0; x < w*factor; x++ {
-			copy(dst[4*x:4*x+4], src[4*(x/factor):4*(x/factor)+4])
-		}
-	}
-	return out
+	return Resize(img, b.Dx()*factor, b.Dy()*factor, Nearest)
 }
 
 // Grid lays the images out in rows of cols with gap pixels of white between and around
@@ -109,17 +148,32 @@ func SquareCols(n int) int {
 	return c
 }
 
-// GIF builds a looping animation of the frames, delay in hundredths of a second. Frames
-// are mapped to the Plan 9 palette without dithering: dithering small pixel-art avatars
-// adds noise that shimmers from frame to frame.
+// GIF builds a looping animation of the frames, delay in hundredths of a second. All
+// frames share one palette of up to 256 colours made by median cut from all their pixels
+// (Palette), so an animation keeps its own pinks and skin tones where a fixed palette
+// would turn them grey and blotchy, and no colour flickers between frames. There is no
+// dithering: on small pixel-art avatars it adds noise that shimmers from frame to frame.
+// A frame that appears several times (a ping-pong loop) is quantised once.
 func GIF(frames []*image.RGBA, delay int) *gif.GIF {
 	g := &gif.GIF{LoopCount: 0}
+	if len(frames) == 0 {
+		return g
+	}
+	pal := Palette(frames, 256)
+	m := newMapper(pal)
+	done := make(map[*image.RGBA]*image.Paletted, len(frames))
 	for _, f := range frames {
-		p := image.NewPaletted(f.Bounds(), palette.Plan9)
-		draw.Draw(p, p.Rect, f, f.Bounds().Min, draw.Src)
+		p, ok := done[f]
+		if !ok {
+			p = m.paletted(f)
+			done[f] = p
+		}
 		g.Image = append(g.Image, p)
 		g.Delay = append(g.Delay, delay)
 	}
+	b := frames[0].Bounds()
+	// A global colour table: written once instead of once per frame.
+	g.Config = image.Config{ColorModel: pal, Width: b.Dx(), Height: b.Dy()}
 	return g
 }
 
@@ -147,4 +201,31 @@ func Slerp(dst, a, b []float32, t float64) {
 	for i := range dst {
 		dst[i] = float32(wa*float64(a[i]) + wb*float64(b[i]))
 	}
+}
+
+// Walk returns the latents of a slerp walk from a to b in steps steps, ends included,
+// concatenated (steps*len(a) values). The CLI's interpolate and the server's
+// /interpolate.gif both walk this way, so the same seeds give the same frames.
+func Walk(a, b []float32, steps int) []float32 {
+	n := len(a)
+	z := make([]float32, steps*n)
+	for i := range steps {
+		t := 0.0
+		if steps > 1 {
+			t = float64(i) / float64(steps-1)
+		}
+		Slerp(z[i*n:(i+1)*n], a, b, t)
+	}
+	return z
+}
+
+// PingPong returns frames followed by the inner ones in reverse, A..B..A without
+// repeating the end frames: 2*(len-1) frames that loop seamlessly, which makes a morph
+// easy to follow. The result shares the elements of frames.
+func PingPong[T any](frames []T) []T {
+	out := append(make([]T, 0, 2*len(frames)), frames...)
+	for i := len(frames) - 2; i >= 1; i-- {
+		out = append(out, frames[i])
+	}
+	return out
 }

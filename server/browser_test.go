@@ -1,6 +1,7 @@
 package server
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"image/png"
@@ -39,8 +40,9 @@ const gridJS = `(() => {
 })()`
 
 // TestBrowser drives the page in headless Chromium: grid loads and decodes, "new
-// batch" replaces it, the download link serves a PNG, two picks show the
-// interpolation GIF, and a full-page screenshot is taken.
+// batch" replaces it, both download links serve 256 px PNGs, the first pick shows
+// no broken image, two picks show the interpolation GIF, the batch zip holds the
+// grid, and a full-page screenshot is taken.
 func TestBrowser(t *testing.T) {
 	bin := chromiumPath()
 	if bin == "" {
@@ -132,10 +134,30 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("download is %v, want 256 px", img.Bounds())
 	}
 
-	// Pick it and a second avatar: the interpolation GIF appears.
-	step("pick two", chromedp.Do(bctx,
+	// The smooth download is a real enlargement, not the pixel blow-up.
+	smooth, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('download-smooth').href`))
+	step("smooth href", err)
+	if !strings.Contains(smooth, "size=256") || !strings.Contains(smooth, "filter=smooth") {
+		t.Errorf("smooth download href %q", smooth)
+	}
+	if img := decodePNG(t, fetch(t, smooth)); img.Bounds().Dx() != 256 {
+		t.Errorf("smooth download is %v, want 256 px", img.Bounds())
+	}
+
+	// Pick it: the interpolation box opens, and no image on the page is broken
+	// (an <img> without a source used to show a broken-image icon here).
+	step("pick one", chromedp.Do(bctx,
 		chromedp.Click(chromedp.ID("pick")),
 		chromedp.WaitNotVisible(chromedp.ID("viewer")),
+		chromedp.WaitVisible(chromedp.ID("interp")),
+	))
+	broken, err := chromedp.Run(bctx, chromedp.Evaluate[[]string](brokenJS))
+	step("broken images", err)
+	if len(broken) > 0 {
+		t.Errorf("broken images shown after the first pick: %q", broken)
+	}
+	// Pick a second avatar: the interpolation GIF appears.
+	step("pick second", chromedp.Do(bctx,
 		chromedp.Click(chromedp.CSS("#grid .cell:nth-child(7) img.avatar")),
 		chromedp.WaitVisible(chromedp.ID("pick")),
 		chromedp.Click(chromedp.ID("pick")),
@@ -146,6 +168,16 @@ func TestBrowser(t *testing.T) {
 	step("interpolation decoded", err)
 	if !strings.HasPrefix(gifSrc, "/interpolate.gif?from=") {
 		t.Errorf("interpolation src %q", gifSrc)
+	}
+
+	// The batch zip holds the 24 avatars shown.
+	zipHref, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('zip').href`))
+	step("zip href", err)
+	zb := fetch(t, zipHref)
+	zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
+	step("read zip", err)
+	if len(zr.File) != 24 || !strings.HasPrefix(zr.File[0].Name, "avatar-") {
+		t.Errorf("zip has %d files (first %q), want the 24 shown", len(zr.File), zr.File[0].Name)
 	}
 
 	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
@@ -165,3 +197,23 @@ func TestBrowser(t *testing.T) {
 }
 
 func jsString(s string) string { return jsonString(s) }
+
+// brokenJS lists the rendered images that have not decoded (no source, or an error).
+const brokenJS = `[...document.querySelectorAll('img')]
+	.filter(i => i.getClientRects().length > 0 && !(i.complete && i.naturalWidth > 0))
+	.map(i => i.id || i.getAttribute('src') || '(no src)')`
+
+// fetch GETs url and returns the body of a 200.
+func fetch(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return b
+}

@@ -1,7 +1,9 @@
 package server
 
 import (
-	"avatargan/render"
+	"archive/zip"
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -10,30 +12,45 @@ import (
 	"fmt"
 	"hash/fnv"
 	"image"
+	"image/gif"
 	"io/fs"
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
+
+	"avatargan/render"
 )
 
 //go:embed static
 var staticFiles embed.FS
 
-// renderVersion is part of every ETag; bump it when the rendering of a given
-// (model, params) changes (scaling filter, grid layout, GIF palette), so caches
-// holding the old bytes under an "immutable" ETag are not trusted any more.
-const renderVersion = "r1"
+// renderVersion is part of every ETag and of Server.Version; bump it when the
+// rendering of a given (model, params) changes (scaling filter, grid layout, GIF
+// palette), so that no cache and no immutable URL keeps old bytes under a valid name.
+// r2: filter=smooth, median-cut GIF palette, grids drawn by render.Grid.
+const renderVersion = "r2"
 
 // gifDelay is the interpolation frame delay in 1/100 s.
 const gifDelay = 8
+
+// gridGap is the white gap between and around grid cells, as generate --grid draws.
+const gridGap = 2
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern, route string, h http.HandlerFunc) {
 		mux.Handle(pattern, s.metrics.instrument(route, h))
+	}
+	// image registers an image route twice: the plain URL (revalidated) and the
+	// immutable one under /m/{model}, which only this server's version may answer.
+	img := func(path, route string, h http.HandlerFunc) {
+		handle("GET "+path, route, s.bounded(h))
+		handle("GET /m/{model}"+path, route, s.bounded(s.versioned(h)))
 	}
 	static, err := fs.Sub(staticFiles, "static")
 	if err != nil {
@@ -49,14 +66,19 @@ func (s *Server) routes() http.Handler {
 		w.Header().Set("Cache-Control", "no-cache") // revalidate: the files change with the binary
 		files.ServeHTTP(&jsonErrorWriter{ResponseWriter: w}, r)
 	})
-	handle("GET /avatar/{file}", "avatar", s.handleAvatar)
-	handle("GET /avatar/by-name/{file}", "avatar_by_name", s.handleAvatarByName)
-	handle("GET /grid.png", "grid", s.handleGrid)
-	handle("GET /interpolate.gif", "interpolate", s.handleInterpolate)
+	img("/avatar/{file}", "avatar", s.handleAvatar)
+	img("/avatar/by-name/{file}", "avatar_by_name", s.handleAvatarByName)
+	img("/grid.png", "grid", s.handleGrid)
+	img("/interpolate.gif", "interpolate", s.handleInterpolate)
+	img("/batch.zip", "batch_zip", s.handleZip)
 	handle("GET /healthz", "healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		fmt.Fprintln(w, `{"status":"ok"}`)
+		body, _ := json.Marshal(struct {
+			Status string `json:"status"`
+			Model  string `json:"model"`
+		}{"ok", s.version})
+		w.Write(append(body, '\n'))
 	})
 	mux.Handle("GET /metrics", s.metrics.instrument("metrics", s.metrics.handler()))
 
@@ -73,6 +95,28 @@ func (s *Server) routes() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// bounded gives a request its deadline (Options.RequestTimeout): waiting for the
+// generator or an encode slot stops there with a 503, inside the write timeout.
+func (s *Server) bounded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+		defer cancel()
+		h(w, r.WithContext(ctx))
+	}
+}
+
+// versioned answers an /m/{model}/... URL only when it names this server's version:
+// those URLs are cached forever, so another model must not answer them.
+func (s *Server) versioned(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if v := r.PathValue("model"); v != s.version {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("model version %q is not served here (this server: %s)", v, s.version))
+			return
+		}
+		h(w, r)
+	}
 }
 
 // jsonErrorWriter rewrites plain-text 404 and 405 responses (from ServeMux or
@@ -105,6 +149,9 @@ func (w *jsonErrorWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *jsonErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // writeError sends {"error": msg}. Errors are not cached: a 503 must be retried.
 func writeError(w http.ResponseWriter, code int, msg string) {
 	h := w.Header()
@@ -112,6 +159,8 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Del("ETag")
+	h.Del("Content-Location")
+	h.Del("Content-Disposition")
 	if code == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "1")
 	}
@@ -130,70 +179,132 @@ func (e badRequest) Error() string { return string(e) }
 
 func badf(format string, args ...any) error { return badRequest(fmt.Sprintf(format, args...)) }
 
-// fail maps an error from parsing or generation to a status code.
+// fail maps an error from parsing, admission, generation or encoding to a status.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var br badRequest
 	switch {
 	case errors.As(err, &br):
 		writeError(w, http.StatusBadRequest, br.Error())
-	case errors.Is(err, errQueueFull), errors.Is(err, errClosed):
+	case errors.Is(err, errQueueFull), errors.Is(err, errClosed), errors.Is(err, errBusy):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case errors.Is(r.Context().Err(), context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("server busy: request not done in %v", s.opts.RequestTimeout))
 	case r.Context().Err() != nil:
-		// The client is gone; the status only shows up in the metrics.
+		// The client is gone: nobody reads this, and the metrics say "aborted".
+		markAborted(w)
 		writeError(w, http.StatusServiceUnavailable, "request cancelled")
 	default:
 		writeError(w, http.StatusInternalServerError, "generation failed: "+err.Error())
 	}
 }
 
-// query parses the raw query strictly: a malformed query (bad escape) is a 400
-// rather than silently dropped, as r.URL.Query would do. Unknown keys are ignored.
-type query struct{ v url.Values }
+// params reads a route's query strictly, with a sticky error: a handler reads all
+// its parameters, then checks err once. A malformed query (bad escape) is a 400
+// rather than silently dropped, as r.URL.Query would do, and so is a parameter the
+// route does not take (a typo would otherwise silently give the default image); a
+// repeated parameter is ambiguous, so an error too. After an error, reads return
+// zero values.
+type params struct {
+	v   url.Values
+	def float64 // the server's truncation, for t
+	err error
+}
 
-func parseQuery(r *http.Request) (query, error) {
+func (s *Server) params(r *http.Request, allowed ...string) *params {
+	p := &params{def: s.opts.Truncation}
 	v, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return query{}, badf("malformed query string")
+		p.err = badf("malformed query string")
+		return p
 	}
-	return query{v}, nil
+	var unknown []string
+	for k := range v {
+		if !slices.Contains(allowed, k) {
+			unknown = append(unknown, strconv.Quote(k))
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		p.err = badf("unknown parameter %s (this route takes %s)", strings.Join(unknown, ", "), strings.Join(allowed, ", "))
+	}
+	p.v = v
+	return p
 }
 
-// get returns the single value of key; a repeated key is ambiguous, so an error.
-func (q query) get(key string) (string, bool, error) {
-	vs, ok := q.v[key]
-	if !ok {
-		return "", false, nil
+// get returns the single value of key, if present and no error happened yet.
+func (p *params) get(key string) (string, bool) {
+	vs, ok := p.v[key]
+	if !ok || p.err != nil {
+		return "", false
 	}
 	if len(vs) != 1 {
-		return "", false, badf("parameter %s given %d times", key, len(vs))
+		p.err = badf("parameter %s given %d times", key, len(vs))
+		return "", false
 	}
-	return vs[0], true, nil
+	return vs[0], true
 }
 
-func (q query) intIn(key string, def, lo, hi int) (int, error) {
-	s, ok, err := q.get(key)
-	if err != nil || !ok {
-		return def, err
+func (p *params) int(key string, def, lo, hi int) int {
+	s, ok := p.get(key)
+	if !ok {
+		return def
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		return 0, badf("%s must be an integer in %d..%d", key, lo, hi)
+		p.err = badf("%s must be an integer in %d..%d", key, lo, hi)
 	}
-	return n, nil
+	return n
 }
 
-func (q query) seed(key string, required bool) (uint64, error) {
-	s, ok, err := q.get(key)
-	if err != nil {
-		return 0, err
-	}
+func (p *params) seed(key string, required bool) uint64 {
+	s, ok := p.get(key)
 	if !ok {
-		if required {
-			return 0, badf("missing parameter %s", key)
+		if required && p.err == nil {
+			p.err = badf("missing parameter %s", key)
 		}
-		return 0, nil
+		return 0
 	}
-	return parseSeed(key, s)
+	n, err := parseSeed(key, s)
+	if err != nil {
+		p.err = err
+	}
+	return n
+}
+
+// seedRange reads seed (default 0) and n, and checks that seed+n-1 fits a uint64.
+func (p *params) seedRange(def, hi int) (uint64, int) {
+	n := p.int("n", def, 1, hi)
+	seed := p.seed("seed", false)
+	if p.err == nil && seed > math.MaxUint64-uint64(n-1) {
+		p.err = badf("seed+n-1 overflows uint64")
+	}
+	return seed, n
+}
+
+// filter reads the upscaling filter, nearest by default.
+func (p *params) filter() render.Filter {
+	s, ok := p.get("filter")
+	if !ok {
+		return render.Nearest
+	}
+	f, ok := render.ParseFilter(s)
+	if !ok {
+		p.err = badf("filter must be nearest or smooth")
+	}
+	return f
+}
+
+// trunc reads t, the per-request truncation, defaulting to Options.Truncation.
+func (p *params) trunc() float64 {
+	v, ok := p.get("t")
+	if !ok {
+		return p.def
+	}
+	t, err := strconv.ParseFloat(v, 64)
+	if err != nil || CheckTruncation(t) != nil {
+		p.err = badf("t must be a number in %g..%g", MinTrunc, MaxTrunc)
+	}
+	return t
 }
 
 func parseSeed(what, s string) (uint64, error) {
@@ -204,19 +315,6 @@ func parseSeed(what, s string) (uint64, error) {
 	return n, nil
 }
 
-// trunc reads t, the per-request truncation, defaulting to Options.Truncation.
-func (s *Server) trunc(q query) (float64, error) {
-	v, ok, err := q.get("t")
-	if err != nil || !ok {
-		return s.opts.Truncation, err
-	}
-	t, err := strconv.ParseFloat(v, 64)
-	if err != nil || !(t >= MinTrunc && t <= MaxTrunc) { // also rejects NaN
-		return 0, badf("t must be a number in %g..%g", MinTrunc, MaxTrunc)
-	}
-	return t, nil
-}
-
 // etag derives a strong validator from everything that determines the bytes.
 func (s *Server) etag(key string) string {
 	h := sha256.Sum256([]byte(s.modelID + "\x00" + renderVersion + "\x00" + key))
@@ -225,12 +323,18 @@ func (s *Server) etag(key string) string {
 
 // notModified sets the caching headers and reports whether If-None-Match
 // already names this representation, in which case it has written the 304.
-func notModified(w http.ResponseWriter, r *http.Request, etag string) bool {
+func (s *Server) notModified(w http.ResponseWriter, r *http.Request, etag string) bool {
 	h := w.Header()
 	h.Set("ETag", etag)
-	// The bytes for a URL never change (the model identity is in the ETag, and a
-	// new model is a new deployment), so clients may cache forever.
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	if r.PathValue("model") != "" {
+		// The URL names the model version (checked by versioned): its bytes never change.
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		// The plain URL shows whatever model the server runs today: caches may keep
+		// the bytes but must revalidate (a cheap 304 while the model is the same).
+		h.Set("Cache-Control", "public, no-cache")
+		h.Set("Content-Location", "/m/"+s.version+r.URL.RequestURI())
+	}
 	inm := r.Header.Get("If-None-Match")
 	if inm == "" {
 		return false
@@ -268,7 +372,7 @@ func scale(z []float32, t float64) {
 
 // NameSeed maps a user name or id to the seed of its avatar: the first 8 bytes of
 // FNV-1a 64, which is stable across versions and platforms (it is a spec, not an
-// implementation detail), so an avatar URL keeps its image forever.
+// implementation detail), so a name keeps its seed forever.
 func NameSeed(name string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
@@ -290,6 +394,59 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	w.Write(page)
 }
 
+// imageJob describes one image response for serveImage.
+type imageJob struct {
+	key  string           // everything besides the model that determines the bytes
+	cost int64            // bytes the request holds at its peak, for admission
+	z    func() []float32 // the latents to render (not computed for a 304)
+	// enc resizes and encodes the generated images into the buffer.
+	enc  func(*bytes.Buffer, []*image.RGBA) (contentType string, err error)
+	name string // Content-Disposition attachment name, if any
+}
+
+// serveImage runs an image request: the ETag check (304 before any work),
+// admission against the work budget, generation in the batcher, then resizing and
+// encoding in an encode slot. The budget is held until the last byte is written.
+func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, j imageJob) {
+	if s.notModified(w, r, s.etag(j.key)) {
+		return
+	}
+	release, err := s.work.admit(j.cost)
+	if err != nil {
+		if errors.Is(err, errBusy) {
+			s.metrics.busy.Inc()
+		}
+		s.fail(w, r, err)
+		return
+	}
+	defer release()
+	imgs, err := s.batch.generate(r.Context(), j.z())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	var ctype string
+	err = s.work.encode(r.Context(), func() error {
+		if s.beforeEncode != nil {
+			s.beforeEncode()
+		}
+		var err error
+		ctype, err = j.enc(buf, imgs)
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	if j.name != "" {
+		w.Header().Set("Content-Disposition", `attachment; filename="`+j.name+`"`)
+	}
+	writeBody(w, r, buf.Bytes())
+}
+
 func (s *Server) handleAvatar(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
 	name, ok := strings.CutSuffix(file, ".png")
@@ -302,7 +459,7 @@ func (s *Server) handleAvatar(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.serveAvatar(w, r, "seed="+name, seed)
+	s.serveAvatar(w, r, seed)
 }
 
 func (s *Server) handleAvatarByName(w http.ResponseWriter, r *http.Request) {
@@ -323,162 +480,129 @@ func (s *Server) handleAvatarByName(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badf("name must be valid UTF-8"))
 		return
 	}
-	seed := NameSeed(name)
-	s.serveAvatar(w, r, "seed="+strconv.FormatUint(seed, 10), seed)
+	s.serveAvatar(w, r, NameSeed(name))
 }
 
-// serveAvatar renders one avatar; key identifies it for the ETag. By-name
-// avatars use their seed as key, so they share validators with /avatar/{seed}.
-func (s *Server) serveAvatar(w http.ResponseWriter, r *http.Request, key string, seed uint64) {
-	q, err := parseQuery(r)
-	if err != nil {
-		s.fail(w, r, err)
+// serveAvatar renders one avatar. By-name avatars share the key (and so the
+// ETag) of their seed.
+func (s *Server) serveAvatar(w http.ResponseWriter, r *http.Request, seed uint64) {
+	p := s.params(r, "size", "filter", "t")
+	size, filter, t := p.int("size", s.size, MinSize, MaxSize), p.filter(), p.trunc()
+	if p.err != nil {
+		s.fail(w, r, p.err)
 		return
 	}
-	size, err := q.intIn("size", s.size, MinSize, MaxSize)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := s.trunc(q)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if notModified(w, r, s.etag(fmt.Sprintf("avatar %s size=%d t=%s", key, size, fmtT(t)))) {
-		return
-	}
-	imgs, err := s.batch.generate(r.Context(), s.latents(t, seed))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	s.writePNG(w, r, scaleNearest(imgs[0], size))
+	s.serveImage(w, r, imageJob{
+		key:  fmt.Sprintf("avatar seed=%d size=%d filter=%s t=%s", seed, size, filter, fmtT(t)),
+		cost: imageBytes(s.size) + 2*imageBytes(size), // native, resized, PNG at worst
+		z:    func() []float32 { return s.latents(t, seed) },
+		enc: func(buf *bytes.Buffer, imgs []*image.RGBA) (string, error) {
+			return "image/png", pngEnc.Encode(buf, render.Resize(imgs[0], size, size, filter))
+		},
+	})
 }
 
-func (s *Server) handleGrid(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	n, err := q.intIn("n", 16, 1, MaxGrid)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	seed, err := q.seed("seed", false)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if seed > math.MaxUint64-uint64(n-1) {
-		s.fail(w, r, badf("seed+n-1 overflows uint64"))
-		return
-	}
-	t, err := s.trunc(q)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if notModified(w, r, s.etag(fmt.Sprintf("grid n=%d seed=%d t=%s", n, seed, fmtT(t)))) {
-		return
-	}
+func seq(seed uint64, n int) []uint64 {
 	seeds := make([]uint64, n)
 	for i := range seeds {
 		seeds[i] = seed + uint64(i)
 	}
-	imgs, err := s.batch.generate(r.Context(), s.latents(t, seeds...))
-	if err != nil {
-		s.fail(w, r, err)
+	return seeds
+}
+
+func (s *Server) handleGrid(w http.ResponseWriter, r *http.Request) {
+	p := s.params(r, "n", "seed", "t")
+	seed, n := p.seedRange(16, MaxGrid)
+	t := p.trunc()
+	if p.err != nil {
+		s.fail(w, r, p.err)
 		return
 	}
-	for i, im := range imgs {
-		imgs[i] = scaleNearest(im, s.size) // tolerate a model whose output drifts from Size
-	}
-	s.writePNG(w, r, tile(imgs, s.size))
+	s.serveImage(w, r, imageJob{
+		key:  fmt.Sprintf("grid n=%d seed=%d t=%s", n, seed, fmtT(t)),
+		cost: 3 * int64(n) * imageBytes(s.size+gridGap), // cells, grid, PNG at worst
+		z:    func() []float32 { return s.latents(t, seq(seed, n)...) },
+		enc: func(buf *bytes.Buffer, imgs []*image.RGBA) (string, error) {
+			for i, im := range imgs {
+				imgs[i] = render.Resize(im, s.size, s.size, render.Nearest) // tolerate a model whose output drifts from Size
+			}
+			return "image/png", pngEnc.Encode(buf, render.Grid(imgs, render.SquareCols(n), gridGap))
+		},
+	})
 }
 
 func (s *Server) handleInterpolate(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r)
-	if err != nil {
-		s.fail(w, r, err)
+	p := s.params(r, "from", "to", "steps", "size", "filter", "t")
+	from, to := p.seed("from", true), p.seed("to", true)
+	steps := p.int("steps", 16, MinSteps, MaxSteps)
+	size, filter, t := p.int("size", s.size, MinSize, MaxGIFSize), p.filter(), p.trunc()
+	if p.err != nil {
+		s.fail(w, r, p.err)
 		return
 	}
-	from, err := q.seed("from", true)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	to, err := q.seed("to", true)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	steps, err := q.intIn("steps", 16, MinSteps, MaxSteps)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	// GIFs are capped at 256 px: 64 paletted frames at 512 px would be ~16 MB.
-	size, err := q.intIn("size", s.size, MinSize, 256)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	t, err := s.trunc(q)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	etag := s.etag(fmt.Sprintf("interpolate from=%d to=%d steps=%d size=%d t=%s", from, to, steps, size, fmtT(t)))
-	if notModified(w, r, etag) {
-		return
-	}
-	ends := s.latents(1, from, to)
-	a, b := ends[:s.zdim], ends[s.zdim:]
-	z := make([]float32, steps*s.zdim)
-	for i := range steps {
-		render.Slerp(z[i*s.zdim:(i+1)*s.zdim], a, b, float64(i)/float64(steps-1))
-	}
-	scale(z, t)
-	imgs, err := s.batch.generate(r.Context(), z)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	// Ping-pong A..B..A without repeating the end frames: 2*(steps-1) frames, a
-	// seamless loop that makes the morph easy to follow.
-	frames := make([]*image.RGBA, 0, 2*(steps-1))
-	for i := range steps {
-		frames = append(frames, scaleNearest(imgs[i], size))
-	}
-	for i := steps - 2; i >= 1; i-- {
-		frames = append(frames, frames[i])
-	}
-	buf := getBuf()
-	defer putBuf(buf)
-	if err := encodeGIF(buf, frames, gifDelay); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "image/gif")
-	writeBody(w, r, buf.Bytes())
+	frames := int64(2 * (steps - 1))
+	s.serveImage(w, r, imageJob{
+		key: fmt.Sprintf("interpolate from=%d to=%d steps=%d size=%d filter=%s t=%s", from, to, steps, size, filter, fmtT(t)),
+		// native and resized RGBA frames, paletted frames, the GIF at worst
+		cost: int64(steps)*(imageBytes(s.size)+imageBytes(size)) + 2*frames*int64(size*size),
+		z: func() []float32 {
+			ends := s.latents(1, from, to)
+			z := render.Walk(ends[:s.zdim], ends[s.zdim:], steps)
+			scale(z, t)
+			return z
+		},
+		enc: func(buf *bytes.Buffer, imgs []*image.RGBA) (string, error) {
+			for i, im := range imgs {
+				imgs[i] = render.Resize(im, size, size, filter)
+			}
+			return "image/gif", gif.EncodeAll(buf, render.GIF(render.PingPong(imgs), gifDelay))
+		},
+	})
 }
 
-// writePNG encodes img in the request goroutine, so encoding runs in parallel
-// across requests while only generation is serialised.
-func (s *Server) writePNG(w http.ResponseWriter, r *http.Request, img image.Image) {
-	buf := getBuf()
-	defer putBuf(buf)
-	if err := pngEnc.Encode(buf, img); err != nil {
-		s.fail(w, r, err)
+// zipTime is the modification time of every file in a batch zip: fixed, so that
+// the same request gives the same bytes (and ETag).
+var zipTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (s *Server) handleZip(w http.ResponseWriter, r *http.Request) {
+	p := s.params(r, "seed", "n", "size", "filter", "t")
+	seed, n := p.seedRange(24, MaxZip)
+	size, filter, t := p.int("size", s.size, MinSize, MaxSize), p.filter(), p.trunc()
+	if p.err != nil {
+		s.fail(w, r, p.err)
 		return
 	}
-	w.Header().Set("Content-Type", "image/png")
-	writeBody(w, r, buf.Bytes())
+	last := seed + uint64(n-1)
+	width := len(strconv.FormatUint(last, 10)) // zero-padded names sort by seed
+	s.serveImage(w, r, imageJob{
+		key: fmt.Sprintf("zip seed=%d n=%d size=%d filter=%s t=%s", seed, n, size, filter, fmtT(t)),
+		// native images, one resized at a time, the PNGs at worst
+		cost: int64(n)*(imageBytes(s.size)+imageBytes(size)) + imageBytes(size),
+		z:    func() []float32 { return s.latents(t, seq(seed, n)...) },
+		enc: func(buf *bytes.Buffer, imgs []*image.RGBA) (string, error) {
+			zw := zip.NewWriter(buf)
+			for i, im := range imgs {
+				// Stored, not deflated: PNG is compressed already.
+				f, err := zw.CreateHeader(&zip.FileHeader{
+					Name:     fmt.Sprintf("avatar-%0*d.png", width, seed+uint64(i)),
+					Method:   zip.Store,
+					Modified: zipTime,
+				})
+				if err != nil {
+					return "", err
+				}
+				if err := pngEnc.Encode(f, render.Resize(im, size, size, filter)); err != nil {
+					return "", err
+				}
+			}
+			return "application/zip", zw.Close()
+		},
+		name: fmt.Sprintf("avatars-%d-%d.zip", seed, last),
+	})
 }
 
+// writeBody sends b and flushes it, so that a failed write shows up in the
+// metrics as "aborted" rather than as the status already sent.
 func writeBody(w http.ResponseWriter, r *http.Request, b []byte) {
 	h := w.Header()
 	h.Set("Content-Length", strconv.Itoa(len(b)))
@@ -486,5 +610,8 @@ func writeBody(w http.ResponseWriter, r *http.Request, b []byte) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	w.Write(b)
+	if _, err := w.Write(b); err != nil {
+		return
+	}
+	http.NewResponseController(w).Flush()
 }

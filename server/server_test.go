@@ -66,8 +66,9 @@ func TestAvatar(t *testing.T) {
 		t.Fatalf("code %d: %s", a.Code, a.Body)
 	}
 	for k, want := range map[string]string{
-		"Content-Type":  "image/png",
-		"Cache-Control": "public, max-age=31536000, immutable",
+		"Content-Type":     "image/png",
+		"Cache-Control":    "public, no-cache", // the plain URL does not name the model: revalidate
+		"Content-Location": "/m/" + s.Version() + "/avatar/42.png",
 	} {
 		if got := a.Header().Get(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
@@ -238,7 +239,23 @@ func TestBadInput(t *testing.T) {
 		{"GET", "/avatar/1.png?t=x", 400},
 		{"GET", "/avatar/1.png?t=0.1", 200},
 		{"GET", "/avatar/1.png?t=1.5", 200},
-		{"GET", "/avatar/1.png?unknown=param&x", 200},
+		{"GET", "/avatar/1.png?unknown=param&x", 400},
+		{"GET", "/avatar/1.png?Size=96", 400},
+		{"GET", "/avatar/1.png?filter=smooth", 200},
+		{"GET", "/avatar/1.png?filter=bicubic", 400},
+		{"GET", "/avatar/1.png?filter=", 400},
+		{"GET", "/avatar/by-name/bob.png?sise=96", 400},
+		{"GET", "/grid.png?size=96", 400},
+		{"GET", "/interpolate.gif?from=1&to=2&step=3", 400},
+		{"GET", "/interpolate.gif?from=1&to=2&size=256&filter=smooth", 200},
+		{"GET", "/batch.zip?n=0", 400},
+		{"GET", "/batch.zip?n=65", 400},
+		{"GET", "/batch.zip?size=513", 400},
+		{"GET", "/batch.zip?seed=18446744073709551615&n=2", 400},
+		{"GET", "/batch.zip?steps=3", 400},
+		{"GET", "/batch.zip?n=2&size=512&filter=smooth", 200},
+		{"GET", "/m/000000000000/avatar/1.png", 404},
+		{"GET", "/m/" + s.Version() + "/avatar/1.png?size=47", 400},
 		{"GET", "/avatar/1", 404},
 		{"GET", "/avatar/1.jpg", 404},
 		{"GET", "/avatar/by-name/%FF%FE.png", 400},
@@ -303,12 +320,14 @@ func TestBadInput(t *testing.T) {
 func TestGrid(t *testing.T) {
 	s := newTestServer(t, newFake(), Options{})
 	h := s.Handler()
+	// The layout of generate --grid (render.Grid): cells 50 px apart, 2 px white
+	// gaps between and around them.
 	for _, c := range []struct{ n, w, h int }{
-		{1, 48, 48},
-		{2, 2*48 + 2, 48},
-		{4, 2*48 + 2, 2*48 + 2},
-		{10, 4*48 + 3*2, 3*48 + 2*2},
-		{256, 16*48 + 15*2, 16*48 + 15*2},
+		{1, 52, 52},
+		{2, 2*50 + 2, 52},
+		{4, 2*50 + 2, 2*50 + 2},
+		{10, 4*50 + 2, 3*50 + 2},
+		{256, 16*50 + 2, 16*50 + 2},
 	} {
 		r := get(t, h, "GET", "/grid.png?seed=100&n="+itoa(uint64(c.n)))
 		if r.Code != 200 {
@@ -319,11 +338,11 @@ func TestGrid(t *testing.T) {
 			t.Errorf("n=%d: %dx%d, want %dx%d", c.n, b.Dx(), b.Dy(), c.w, c.h)
 		}
 	}
-	// Cell i is the avatar of seed S+i; cells are 50 px apart.
+	// Cell i is the avatar of seed S+i.
 	grid := decodePNG(t, get(t, h, "GET", "/grid.png?seed=100&n=10").Body.Bytes())
 	for _, i := range []int{0, 5, 9} {
 		av := decodePNG(t, get(t, h, "GET", "/avatar/"+itoa(uint64(100+i))+".png").Body.Bytes())
-		ox, oy := (i%4)*50, (i/4)*50
+		ox, oy := 2+(i%4)*50, 2+(i/4)*50
 		for y := 0; y < 48; y++ {
 			for x := 0; x < 48; x++ {
 				if !sameColor(grid.At(ox+x, oy+y), av.At(x, y)) {
@@ -332,8 +351,10 @@ func TestGrid(t *testing.T) {
 			}
 		}
 	}
-	if _, _, _, a := grid.At(48, 0).RGBA(); a != 0 {
-		t.Error("gap is not transparent")
+	for _, p := range []image.Point{{0, 0}, {50, 10}, {10, 50}} {
+		if !sameColor(grid.At(p.X, p.Y), color.White) {
+			t.Errorf("gap pixel %v is %v, want white", p, grid.At(p.X, p.Y))
+		}
 	}
 }
 

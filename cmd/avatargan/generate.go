@@ -134,13 +134,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	zd := m.ZDim()
-	a, b := m.Seeds(*from), m.Seeds(*to)
-	z := make([]float32, *steps*zd)
-	for i := 0; i < *steps; i++ {
-		render.Slerp(z[i*zd:(i+1)*zd], a, b, float64(i)/float64(*steps-1))
-	}
-	imgs, err := m.Generate(z)
+	imgs, err := m.Generate(render.Walk(m.Seeds(*from), m.Seeds(*to), *steps))
 	if err != nil {
 		return err
 	}
@@ -150,11 +144,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 	if ext == ".png" {
 		err = writePNG(*out, render.Grid(imgs, len(imgs), 2))
 	} else {
-		frames := append([]*image.RGBA(nil), imgs...)
-		for i := len(imgs) - 2; i > 0; i-- {
-			frames = append(frames, imgs[i])
-		}
-		g := render.GIF(frames, *delay)
+		g := render.GIF(render.PingPong(imgs), *delay)
 		err = checkpoint.WriteFileAtomic(*out, func(w io.Writer) error { return gif.EncodeAll(w, g) })
 	}
 	if err != nil {

@@ -3,31 +3,74 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
+	"net"
+	"strconv"
 
+	"avatargan/internal/gemm"
 	"avatargan/server"
 )
 
 func cmdServe(ctx context.Context, o stdio, args []string) error {
-	fs := newFlags(o, "serve", "[--addr 127.0.0.1:8080] [--checkpoint PATH] [--truncation 1]")
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	fs := newFlags(o, "serve", "[--addr 127.0.0.1:8080] [--checkpoint PATH] [--truncation T] [--queue N] [--max-batch N]")
+	addr := fs.String("addr", server.DefaultAddr, "listen address (port 0: any free port; the real address is printed)")
 	ckpt := fs.String("checkpoint", "", "run directory, training checkpoint or generator file (default: the embedded generator)")
-	trunc := fs.Float64("truncation", 1, "default latent scale (the page's creativity slider overrides it per request)")
-	window := fs.Duration("batch-window", 2*time.Millisecond, "how long to collect concurrent requests into one generator pass")
-	maxBatch := fs.Int("max-batch", 64, "largest generator batch")
-	queue := fs.Int("queue", 1024, "images that may wait; beyond it requests get 503")
+	trunc := fs.Float64("truncation", 1, fmt.Sprintf("default latent scale, %g..%g (the page's creativity slider overrides it per request)", server.MinTrunc, server.MaxTrunc))
+	window := fs.Duration("batch-window", server.DefaultBatchWindow, fmt.Sprintf("how long to collect concurrent requests into one generator pass (at most %v)", server.MaxBatchWindow))
+	maxBatch := fs.Int("max-batch", server.DefaultMaxBatch, fmt.Sprintf("largest generator batch, 1..%d and at most --queue", server.MaxMaxBatch))
+	queue := fs.Int("queue", server.DefaultQueueCap, "images that may wait; beyond it requests get 503 (at most what 1 GiB holds)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	// Check what needs no model first, so a typo fails at once.
+	if err := server.CheckTruncation(*trunc); err != nil {
+		return fmt.Errorf("--truncation %v: want %g..%g", *trunc, server.MinTrunc, server.MaxTrunc)
+	}
+	if *window > server.MaxBatchWindow {
+		return fmt.Errorf("--batch-window %v: want at most %v", *window, server.MaxBatchWindow)
+	}
+	if *maxBatch < 1 || *maxBatch > server.MaxMaxBatch {
+		return fmt.Errorf("--max-batch %d: want 1..%d", *maxBatch, server.MaxMaxBatch)
+	}
+	if *queue < 1 {
+		return fmt.Errorf("--queue %d: want at least 1", *queue)
+	}
+	if *maxBatch > *queue {
+		return fmt.Errorf("--max-batch %d: want at most --queue (%d)", *maxBatch, *queue)
 	}
 	m, err := loadModel(*ckpt)
 	if err != nil {
 		return err
 	}
+	if hi := server.MaxQueue(m.ZDim(), m.Size()); *queue > hi {
+		return fmt.Errorf("--queue %d: want 1..%d (%d MiB of queued images for this model)", *queue, hi, server.QueueMemory>>20)
+	}
+	// Pixels may differ (by a level here and there) between GEMM kernels, so the
+	// kernel is part of the identity that ETags and immutable URLs name.
+	id := m.ID() + "-" + gemm.Kernel()
 	s, err := server.New(m, server.Options{Addr: *addr, Truncation: *trunc, BatchWindow: *window,
-		MaxBatch: *maxBatch, QueueCap: *queue, ModelID: m.ID()})
+		MaxBatch: *maxBatch, QueueCap: *queue, ModelID: id})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.out, "serving avatars on http://%s/ (model %s)\n", *addr, m.ID())
-	return s.ListenAndServe(ctx)
+	ln, err := s.Listen()
+	if err != nil {
+		s.Close()
+		return err
+	}
+	// Only now is the address real: the port is bound, and port 0 has become one.
+	fmt.Fprintf(o.out, "serving avatars on %s (model %s, immutable URLs under /m/%s/)\n", displayURL(ln.Addr()), id, s.Version())
+	return s.Serve(ctx, ln)
+}
+
+// displayURL is the URL to open for a listener: a wildcard address (":8080")
+// becomes localhost, with a note that every interface listens.
+func displayURL(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "http://" + a.String() + "/"
+	}
+	if ta.IP == nil || ta.IP.IsUnspecified() {
+		return "http://localhost:" + strconv.Itoa(ta.Port) + "/ (listening on all interfaces)"
+	}
+	return "http://" + net.JoinHostPort(ta.IP.String(), strconv.Itoa(ta.Port)) + "/"
 }

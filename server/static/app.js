@@ -26,12 +26,17 @@ function randomSeed() {
   return a[0];
 }
 function tParam() { return t === 1 ? "" : "&t=" + t; }
-function avatarURL(seed, size) { return `/avatar/${seed}.png?size=${size}${tParam()}`; }
+function avatarURL(seed, size, filter) {
+  return `/avatar/${seed}.png?size=${size}${filter ? "&filter=" + filter : ""}${tParam()}`;
+}
 
 function syncURL() {
   const q = "?seed=" + base + (t === 1 ? "" : "&t=" + t);
   history.replaceState(null, "", q);
   $("share").href = q;
+  const zip = $("zip");
+  zip.href = `/batch.zip?seed=${base}&n=${N}&size=256${tParam()}`;
+  zip.setAttribute("download", `avatars-${base}-${base + N - 1}.zip`);
 }
 
 function render() {
@@ -63,9 +68,13 @@ function openViewer(seed) {
   current = seed;
   $("viewer-img").src = avatarURL(seed, 256);
   $("viewer-seed").textContent = "seed " + seed;
+  // 256 px is an enlargement of the 48 px avatar: offer both looks, and say so.
   const dl = $("download");
   dl.href = avatarURL(seed, 256);
   dl.setAttribute("download", `avatar-${seed}.png`);
+  const sm = $("download-smooth");
+  sm.href = avatarURL(seed, 256, "smooth");
+  sm.setAttribute("download", `avatar-${seed}-smooth.png`);
   $("viewer").showModal();
 }
 
@@ -74,15 +83,19 @@ function renderInterp() {
   for (const fig of document.querySelectorAll("#grid .cell")) {
     fig.classList.toggle("picked", picks.includes(Number(fig.dataset.seed)));
   }
+  const img = $("interp-img");
   if (picks.length < 2) {
     box.hidden = picks.length === 0;
     $("interp-label").textContent = picks.length ? `${picks[0]} → (pick one more)` : "";
-    $("interp-img").removeAttribute("src");
+    // An <img> without a source shows a broken-image icon: hide it until there is one.
+    img.hidden = true;
+    img.removeAttribute("src");
     return;
   }
   box.hidden = false;
   $("interp-label").textContent = `${picks[0]} → ${picks[1]}`;
-  $("interp-img").src = `/interpolate.gif?from=${picks[0]}&to=${picks[1]}&steps=24${tParam()}`;
+  img.src = `/interpolate.gif?from=${picks[0]}&to=${picks[1]}&steps=24${tParam()}`;
+  img.hidden = false;
 }
 
 $("new-batch").addEventListener("click", () => { base = randomSeed(); render(); });
