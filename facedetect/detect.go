@@ -1,0 +1,325 @@
+// Package facedetect finds anime faces in illustrations with an LBP cascade,
+// in pure Go.
+//
+// It evaluates cascades in OpenCV's XML format (opencv_traincascade with
+// -featureType LBP: boosted stages of weak classifiers over multi-block LBP
+// features, each a 256-entry lookup table) the way OpenCV 4.x's
+// CascadeClassifier::detectMultiScale does on a CPU: the same image pyramid
+// (sizes rounded as OpenCV rounds them, bilinear INTER_LINEAR resizing in
+// OpenCV's fixed point), the same window scan (2-pixel steps below scale 2,
+// 1-pixel above, and the skip after a window fails the first stage), the
+// same float arithmetic in the stage sums, and the same groupRectangles.
+// Detect adds the preprocessing the cascade's author prescribes
+// (greyscale, equalizeHist), and DefaultOptions his settings (scale factor
+// 1.1, 5 neighbours, 24x24 minimum). The parity test checks the result
+// against OpenCV on the committed test scenes.
+//
+// AnimeFace returns nagadomi's lbpcascade_animeface, embedded in the
+// package; ParseCascade reads any other LBP cascade.
+package facedetect
+
+import (
+	"image"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+)
+
+// Options are detectMultiScale's parameters.
+type Options struct {
+	ScaleFactor  float64 // pyramid step, > 1 (OpenCV's scaleFactor)
+	MinNeighbors int     // a face needs more than this many raw hits (minNeighbors)
+	MinSize      int     // smallest face side in pixels (minSize); 0: the cascade's window
+	MaxSize      int     // largest face side in pixels (maxSize); 0: no limit
+	// Workers is how many goroutines scan the pyramid; 0 means
+	// runtime.GOMAXPROCS(0). Use 1 when detecting in many images at once.
+	Workers int
+}
+
+// DefaultOptions are lbpcascade_animeface's recommended settings.
+func DefaultOptions() Options {
+	return Options{ScaleFactor: 1.1, MinNeighbors: 5, MinSize: 24}
+}
+
+// Face is one detection: a box in the image's coordinates and the number
+// of raw window hits merged into it (OpenCV's numDetections), a rough
+// confidence.
+type Face struct {
+	Rect      image.Rectangle
+	Neighbors int
+}
+
+// Detect finds faces in img as OpenCV does with the cascade author's recipe:
+// Gray, EqualizeHist, then DetectGray. Boxes are relative to img's bounds'
+// origin... shifted back to img's coordinates.
+func (c *Cascade) Detect(img image.Image, opt Options) []Face {
+	faces := c.DetectGray(EqualizeHist(Gray(img)), opt)
+	o := img.Bounds().Min
+	for i := range faces {
+		faces[i].Rect = faces[i].Rect.Add(o)
+	}
+	return faces
+}
+
+// scaleLevel is one pyramid level.
+type scaleLevel struct {
+	factor float32 // OpenCV keeps the scale as a float
+	w, h   int     // resized image size
+	step   int     // window stride in pixels
+}
+
+// levels lists the pyramid like detectMultiScaleNoGrouping: factors
+// 1, s, s^2... in float64, a level kept while the rounded window fits the
+// image and maxSize, and skipped below minSize.
+func (c *Cascade) levels(w, h int, opt Options) []scaleLevel {
+	maxW, maxH := w, h
+	if opt.MaxSize > 0 {
+		maxW, maxH = opt.MaxSize, opt.MaxSize
+	}
+	minW, minH := opt.MinSize, opt.MinSize
+	var ls []scaleLevel
+	for f := 1.0; ; f *= opt.ScaleFactor {
+		ww := int(math.RoundToEven(float64(c.Width) * f))
+		wh := int(math.RoundToEven(float64(c.Height) * f))
+		if ww > maxW || wh > maxH || ww > w || wh > h {
+			break
+		}
+		if ww < minW || wh < minH {
+			continue
+		}
+		sc := float32(f)
+		l := scaleLevel{
+			factor: sc,
+			w:      int(math.RoundToEven(float64(float32(w) / sc))),
+			h:      int(math.RoundToEven(float64(float32(h) / sc))),
+			step:   2,
+		}
+		if sc >= 2 {
+			l.step = 1
+		}
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+// DetectGray runs the multi-scale detection on a greyscale image as is (no
+// equalisation) and groups the hits. Boxes are relative to g's origin.
+func (c *Cascade) DetectGray(g *image.Gray, opt Options) []Face {
+	if !(opt.ScaleFactor > 1) {
+		panic("facedetect: ScaleFactor must be > 1")
+	}
+	r := g.Bounds()
+	w, h := r.Dx(), r.Dy()
+	ls := c.levels(w, h, opt)
+	if len(ls) == 0 {
+		return nil
+	}
+	src := g.Pix[g.PixOffset(r.Min.X, r.Min.Y):]
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(ls))
+
+	// Levels go to workers largest first (level 0 is the largest), so the
+	// long ones start early and the small ones fill the gaps.
+	var next atomic.Int64
+	hits := make([][]cand, workers)
+	var wg sync.WaitGroup
+	for wi := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var s scanner
+			for {
+				li := int(next.Add(1) - 1)
+				if li >= len(ls) {
+					return
+				}
+				hits[wi] = s.scan(c, hits[wi], li, ls[li], src, w, h, g.Stride)
+			}
+		}()
+	}
+	wg.Wait()
+	var all []cand
+	for _, hs := range hits {
+		all = append(all, hs...)
+	}
+	// A canonical order makes the output deterministic (OpenCV's depends
+	// on thread timing); the groups themselves do not depend on it.
+	slices.SortFunc(all, func(a, b cand) int {
+		if a.level != b.level {
+			return a.level - b.level
+		}
+		if a.r.Min.Y != b.r.Min.Y {
+			return a.r.Min.Y - b.r.Min.Y
+		}
+		return a.r.Min.X - b.r.Min.X
+	})
+	rects := make([]image.Rectangle, len(all))
+	for i, a := range all {
+		rects[i] = a.r
+	}
+	faces := groupRectangles(rects, opt.MinNeighbors, 0.2)
+	// clipObjects: intersect with the image, drop empty boxes.
+	out := faces[:0]
+	for _, f := range faces {
+		f.Rect = f.Rect.Intersect(image.Rect(0, 0, w, h))
+		if !f.Rect.Empty() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// cand is a raw window hit.
+type cand struct {
+	level int
+	r     image.Rectangle
+}
+
+// scanner holds one worker's buffers.
+type scanner struct {
+	rz    resizer
+	img   []uint8
+	sum   []int32
+	ofs   [][16]int32 // per feature: its 4x4 integral-image points, relative to the window
+	ofsSt int         // the stride ofs was computed for
+}
+
+// scan resizes the image to level l, builds its integral image and runs the
+// cascade on every window position, appending hits to out.
+func (s *scanner) scan(c *Cascade, out []cand, li int, l scaleLevel, src []uint8, w, h, stride int) []cand {
+	n := l.w * l.h
+	if cap(s.img) < n {
+		s.img = make([]uint8, n)
+	}
+	img := s.img[:n]
+	if l.w == w && l.h == h {
+		for y := 0; y < h; y++ {
+			copy(img[y*w:y*w+w], src[y*stride:])
+		}
+	} else {
+		s.rz.resize(img, l.w, l.h, src, w, h, stride)
+	}
+	st := l.w + 1
+	if cap(s.sum) < st*(l.h+1) {
+		s.sum = make([]int32, st*(l.h+1))
+	}
+	sum := s.sum[:st*(l.h+1)]
+	integral(sum, img, l.w, l.h)
+	s.setOffsets(c, st)
+
+	// Window origins: x, y in [0, size - window] (OpenCV's working size is
+	// the integral's size minus the window).
+	ww, wh := l.w+1-c.Width, l.h+1-c.Height
+	winW := int(math.RoundToEven(float64(float32(c.Width) * l.factor)))
+	winH := int(math.RoundToEven(float64(float32(c.Height) * l.factor)))
+	for y := 0; y < wh; y += l.step {
+		for x := 0; x < ww; x += l.step {
+			res := s.eval(c, sum, y*st+x)
+			if res > 0 {
+				x0 := int(math.RoundToEven(float64(float32(x) * l.factor)))
+				y0 := int(math.RoundToEven(float64(float32(y) * l.factor)))
+				out = append(out, cand{li, image.Rect(x0, y0, x0+winW, y0+winH)})
+			}
+			if res == 0 {
+				// Rejected by the first stage: OpenCV skips the next position.
+				x += l.step
+			}
+		}
+	}
+	return out
+}
+
+// setOffsets computes every feature's 16 integral-image offsets for stride
+// st (LBPEvaluator::OptFeature::setOffsets).
+func (s *scanner) setOffsets(c *Cascade, st int) {
+	if s.ofsSt == st && len(s.ofs) == len(c.features) {
+		return
+	}
+	s.ofs = slices.Grow(s.ofs[:0], len(c.features))[:len(c.features)]
+	for i, f := range c.features {
+		o := &s.ofs[i]
+		for r := 0; r < 4; r++ {
+			for q := 0; q < 4; q++ {
+				o[r*4+q] = int32((f.y+r*f.h)*st + f.x + q*f.w)
+			}
+		}
+	}
+	s.ofsSt = st
+}
+
+// lbp is the 8-bit multi-block LBP code of feature o for the window at p:
+// each of the 8 outer blocks contributes a 1 when its sum is >= the centre
+// block's, clockwise from the top-left block as the most significant bit
+// (LBPEvaluator::OptFeature::calc).
+func lbp(sum []int32, p int, o *[16]int32) int {
+	q := sum[p:]
+	v := func(i int) int32 { return q[o[i]] }
+	p0, p1, p2, p3 := v(0), v(1), v(2), v(3)
+	p4, p5, p6, p7 := v(4), v(5), v(6), v(7)
+	p8, p9, p10, p11 := v(8), v(9), v(10), v(11)
+	p12, p13, p14, p15 := v(12), v(13), v(14), v(15)
+	cv := p5 - p6 - p9 + p10
+	code := 0
+	if p0-p1-p4+p5 >= cv {
+		code |= 128
+	}
+	if p1-p2-p5+p6 >= cv {
+		code |= 64
+	}
+	if p2-p3-p6+p7 >= cv {
+		code |= 32
+	}
+	if p6-p7-p10+p11 >= cv {
+		code |= 16
+	}
+	if p10-p11-p14+p15 >= cv {
+		code |= 8
+	}
+	if p9-p10-p13+p14 >= cv {
+		code |= 4
+	}
+	if p8-p9-p12+p13 >= cv {
+		code |= 2
+	}
+	if p4-p5-p8+p9 >= cv {
+		code |= 1
+	}
+	return code
+}
+
+// eval runs the cascade on the window at offset p of the integral image. It
+// returns 1 when every stage passes, else -(index of the failing stage), so
+// 0 means the first stage rejected it (CascadeClassifierImpl::runAt). Stage
+// sums are float32 leaves added in float64 and compared with the float32
+// threshold, as predictCategorical(Stump) does.
+func (s *scanner) eval(c *Cascade, sum []int32, p int) int {
+	for si := range c.stages {
+		st := &c.stages[si]
+		var acc float64
+		for _, t := range c.trees[st.first : st.first+st.ntrees] {
+			idx := int32(0)
+			for {
+				nd := &c.nodes[t.node+int(idx)]
+				code := lbp(sum, p, &s.ofs[nd.feature])
+				if nd.subset[code>>5]&(1<<(code&31)) != 0 {
+					idx = nd.left
+				} else {
+					idx = nd.right
+				}
+				if idx <= 0 {
+					break
+				}
+			}
+			acc += float64(c.leaves[t.leaf-int(idx)])
+		}
+		if acc < float64(st.threshold) {
+			return -si
+		}
+	}
+	return 1
+}
