@@ -5,8 +5,8 @@
 // -featureType LBP: boosted stages of weak classifiers over multi-block LBP
 // features, each a 256-entry lookup table) the way OpenCV 4.x's
 // CascadeClassifier::detectMultiScale does on a CPU: the same image pyramid
-// (sizes rounded as OpenCV rounds them, bilinear INTER_LINEAR resizing in
-// OpenCV's fixed point), the same window scan (2-pixel steps below scale 2,
+// (sizes rounded as OpenCV rounds them, resized with OpenCV 4's bit-exact
+// bilinear filter, INTER_LINEAR_EXACT), the same window scan (2-pixel steps below scale 2,
 // 1-pixel above, and the skip after a window fails the first stage), the
 // same float arithmetic in the stage sums, and the same groupRectangles.
 // Detect adds the preprocessing the cascade's author prescribes
@@ -52,8 +52,7 @@ type Face struct {
 }
 
 // Detect finds faces in img as OpenCV does with the cascade author's recipe:
-// Gray, EqualizeHist, then DetectGray. Boxes are relative to img's bounds'
-// origin... shifted back to img's coordinates.
+// Gray, EqualizeHist, then DetectGray. Boxes are in img's coordinates.
 func (c *Cascade) Detect(img image.Image, opt Options) []Face {
 	faces := c.DetectGray(EqualizeHist(Gray(img)), opt)
 	o := img.Bounds().Min
@@ -68,6 +67,7 @@ type scaleLevel struct {
 	factor float32 // OpenCV keeps the scale as a float
 	w, h   int     // resized image size
 	step   int     // window stride in pixels
+	yEnd   int     // window rows scanned: y < yEnd
 }
 
 // levels lists the pyramid like detectMultiScaleNoGrouping: factors
@@ -100,6 +100,20 @@ func (c *Cascade) levels(w, h int, opt Options) []scaleLevel {
 			l.step = 1
 		}
 		ls = append(ls, l)
+	}
+	if len(ls) == 0 {
+		return nil
+	}
+	// OpenCV splits each level's rows into as many stripes as level 0 has
+	// 32-pixel columns, each a whole number of steps long, and scans
+	// y < stripes*stripeSize: with a 2-pixel step and an odd number of
+	// window rows this can leave out the last row, so we leave it out too.
+	nstripes := max(1, (ls[0].w+1-c.Width+31)/32)
+	for i := range ls {
+		l := &ls[i]
+		wh := l.h + 1 - c.Height
+		stripe := max((wh/l.step+nstripes-1)/nstripes, 1) * l.step
+		l.yEnd = min(nstripes*stripe, wh)
 	}
 	return ls
 }
@@ -217,7 +231,7 @@ func (s *scanner) scan(c *Cascade, out []cand, li int, l scaleLevel, src []uint8
 	ww, wh := l.w+1-c.Width, l.h+1-c.Height
 	winW := int(math.RoundToEven(float64(float32(c.Width) * l.factor)))
 	winH := int(math.RoundToEven(float64(float32(c.Height) * l.factor)))
-	for y := 0; y < wh; y += l.step {
+	for y := 0; y < min(wh, l.yEnd); y += l.step {
 		for x := 0; x < ww; x += l.step {
 			res := s.eval(c, sum, y*st+x)
 			if res > 0 {

@@ -7,8 +7,8 @@ import (
 )
 
 // This file reproduces, bit for bit, the OpenCV 4.x image operations that
-// the cascade sees: cvtColor(BGR2GRAY), equalizeHist and resize(INTER_LINEAR)
-// on 8-bit images. testdata/opencv_layers.json holds OpenCV's results on the
+// the cascade sees: cvtColor(BGR2GRAY), equalizeHist and the
+// resize(INTER_LINEAR_EXACT) that detectMultiScale builds its pyramid with. testdata/opencv_layers.json holds OpenCV's results on the
 // test scenes, and the tests compare them byte for byte.
 
 // Gray converts img to 8-bit greyscale with OpenCV 4's fixed-point BT.601
