@@ -130,35 +130,45 @@ func safeDecode(b []byte) (img image.Image, err error) {
 // The dimensions are checked with image.DecodeConfig before decoding so a
 // tiny file claiming a huge canvas is refused before any pixel allocation.
 func decodeBytes(dst, b []byte, size, minSide, maxPixels int) error {
+	img, err := decodeChecked(b, minSide, maxPixels)
+	if err != nil {
+		return err
+	}
+	cropResize(dst, img, size)
+	return nil
+}
+
+// decodeChecked decodes one encoded file after checking its header against
+// the pixel budget and minimum side; errors carry a Report reason.
+func decodeChecked(b []byte, minSide, maxPixels int) (image.Image, error) {
 	if len(b) == 0 {
-		return skip(ReasonEmpty, nil)
+		return nil, skip(ReasonEmpty, nil)
 	}
 	cfg, err := safeDecodeConfig(b)
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
-			return skip(ReasonNotImage, nil)
+			return nil, skip(ReasonNotImage, nil)
 		}
-		return skip(ReasonCorrupt, err)
+		return nil, skip(ReasonCorrupt, err)
 	}
 	w, h := cfg.Width, cfg.Height
 	if w <= 0 || h <= 0 || int64(w)*int64(h) > int64(maxPixels) {
-		return skip(ReasonTooLarge, fmt.Errorf("%dx%d", w, h))
+		return nil, skip(ReasonTooLarge, fmt.Errorf("%dx%d", w, h))
 	}
 	if min(w, h) < minSide {
-		return skip(ReasonTooSmall, fmt.Errorf("%dx%d", w, h))
+		return nil, skip(ReasonTooSmall, fmt.Errorf("%dx%d", w, h))
 	}
 	img, err := safeDecode(b)
 	if err != nil {
-		return skip(ReasonCorrupt, err)
+		return nil, skip(ReasonCorrupt, err)
 	}
 	// Decoders are trusted for the header above but the decoded bounds are
 	// what we index, so re-check them.
 	r := img.Bounds()
 	if r.Dx() <= 0 || r.Dy() <= 0 || int64(r.Dx())*int64(r.Dy()) > int64(maxPixels) || min(r.Dx(), r.Dy()) < minSide {
-		return skip(ReasonCorrupt, fmt.Errorf("decoded bounds %v disagree with header %dx%d", r, w, h))
+		return nil, skip(ReasonCorrupt, fmt.Errorf("decoded bounds %v disagree with header %dx%d", r, w, h))
 	}
-	cropResize(dst, img, size)
-	return nil
+	return img, nil
 }
 
 // cropResize center-crops img to a square, flattens it onto opaque white RGB

@@ -23,6 +23,7 @@ Usage:
   avatargan serve       [--addr 127.0.0.1:8080] [--checkpoint PATH]
   avatargan export      --checkpoint PATH --out generator.safetensors
   avatargan bench       [--what gemm,layers,train,generate,serve] [--reps 5]
+  avatargan crop        --in DIR --out DIR [--size 96] [--all] [--min-face 64] [flags]
 
 Without --checkpoint, generate, interpolate, eval and serve use the generator embedded
 in the binary. "avatargan COMMAND -h" lists a command's flags.
@@ -41,6 +42,7 @@ func main() {
 		"eval":        cmdEval,
 		"serve":       cmdServe,
 		"bench":       cmdBench,
+		"crop":        cmdCrop,
 	}
 	name := os.Args[1]
 	if name == "help" || name == "-h" || name == "--help" {
