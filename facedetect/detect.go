@@ -25,6 +25,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Options are detectMultiScale's parameters.
@@ -196,11 +197,21 @@ type cand struct {
 
 // scanner holds one worker's buffers.
 type scanner struct {
-	rz    resizer
-	img   []uint8
-	sum   []int32
-	ofs   [][16]int32 // per feature: its 4x4 integral-image points, relative to the window
-	ofsSt int         // the stride ofs was computed for
+	rz     resizer
+	img    []uint8
+	sum    []int32
+	ofs    [][16]int32 // per feature: its 4x4 integral-image points, relative to the window
+	stumps []stumpEval // per tree when every tree is a stump: the flattened hot path
+	maxOfs int32       // largest offset in ofs
+	ofsSt  int         // the stride ofs was computed for
+}
+
+// stumpEval is one single-node tree with its feature's offsets inlined, so
+// the scan of a window walks one contiguous array.
+type stumpEval struct {
+	ofs         [16]int32
+	subset      [lbpCategories / 32]uint32
+	left, right float32
 }
 
 // scan resizes the image to level l, builds its integral image and runs the
@@ -231,9 +242,23 @@ func (s *scanner) scan(c *Cascade, out []cand, li int, l scaleLevel, src []uint8
 	ww, wh := l.w+1-c.Width, l.h+1-c.Height
 	winW := int(math.RoundToEven(float64(float32(c.Width) * l.factor)))
 	winH := int(math.RoundToEven(float64(float32(c.Height) * l.factor)))
+	if ww <= 0 || wh <= 0 {
+		return out
+	}
+	// The unsafe loads in lbpAt rely on this: every feature of every
+	// window lies inside sum (ParseCascade keeps features inside the
+	// cascade window, and windows inside the image).
+	if (wh-1)*st+ww-1+int(s.maxOfs) >= len(sum) {
+		panic("facedetect: window outside the integral image")
+	}
 	for y := 0; y < min(wh, l.yEnd); y += l.step {
 		for x := 0; x < ww; x += l.step {
-			res := s.eval(c, sum, y*st+x)
+			var res int
+			if c.stumps {
+				res = s.evalStumps(c, unsafe.Pointer(&sum[y*st+x]))
+			} else {
+				res = s.eval(c, sum, y*st+x)
+			}
 			if res > 0 {
 				x0 := int(math.RoundToEven(float64(float32(x) * l.factor)))
 				y0 := int(math.RoundToEven(float64(float32(y) * l.factor)))
@@ -255,12 +280,21 @@ func (s *scanner) setOffsets(c *Cascade, st int) {
 		return
 	}
 	s.ofs = slices.Grow(s.ofs[:0], len(c.features))[:len(c.features)]
+	s.maxOfs = 0
 	for i, f := range c.features {
 		o := &s.ofs[i]
 		for r := 0; r < 4; r++ {
 			for q := 0; q < 4; q++ {
 				o[r*4+q] = int32((f.y+r*f.h)*st + f.x + q*f.w)
+				s.maxOfs = max(s.maxOfs, o[r*4+q])
 			}
+		}
+	}
+	s.stumps = s.stumps[:0]
+	if c.stumps {
+		for _, t := range c.trees {
+			nd := &c.nodes[t.node]
+			s.stumps = append(s.stumps, stumpEval{s.ofs[nd.feature], nd.subset, c.leaves[t.leaf], c.leaves[t.leaf+1]})
 		}
 	}
 	s.ofsSt = st
@@ -304,6 +338,66 @@ func lbp(sum []int32, p int, o *[16]int32) int {
 		code |= 1
 	}
 	return code
+}
+
+// lbpAt is lbp for the window whose top-left integral entry is at base,
+// without bounds checks (scan checks the extent once per level).
+func lbpAt(base unsafe.Pointer, o *[16]int32) int {
+	v := func(i int) int32 { return *(*int32)(unsafe.Add(base, 4*o[i])) }
+	p5, p6, p9, p10 := v(5), v(6), v(9), v(10)
+	cv := p5 - p6 - p9 + p10
+	p0, p1, p2, p3 := v(0), v(1), v(2), v(3)
+	p4, p7, p8, p11 := v(4), v(7), v(8), v(11)
+	p12, p13, p14, p15 := v(12), v(13), v(14), v(15)
+	code := 0
+	if p0-p1-p4+p5 >= cv {
+		code |= 128
+	}
+	if p1-p2-p5+p6 >= cv {
+		code |= 64
+	}
+	if p2-p3-p6+p7 >= cv {
+		code |= 32
+	}
+	if p6-p7-p10+p11 >= cv {
+		code |= 16
+	}
+	if p10-p11-p14+p15 >= cv {
+		code |= 8
+	}
+	if p9-p10-p13+p14 >= cv {
+		code |= 4
+	}
+	if p8-p9-p12+p13 >= cv {
+		code |= 2
+	}
+	if p4-p5-p8+p9 >= cv {
+		code |= 1
+	}
+	return code
+}
+
+// evalStumps is eval for cascades of stumps (lbpcascade_animeface), the
+// hot loop of detection.
+func (s *scanner) evalStumps(c *Cascade, base unsafe.Pointer) int {
+	for si := range c.stages {
+		st := &c.stages[si]
+		var acc float64
+		ev := s.stumps[st.first : st.first+st.ntrees]
+		for i := range ev {
+			e := &ev[i]
+			code := lbpAt(base, &e.ofs)
+			if e.subset[code>>5]&(1<<(code&31)) != 0 {
+				acc += float64(e.left)
+			} else {
+				acc += float64(e.right)
+			}
+		}
+		if acc < float64(st.threshold) {
+			return -si
+		}
+	}
+	return 1
 }
 
 // eval runs the cascade on the window at offset p of the integral image. It

@@ -33,9 +33,11 @@ func main() {
 	seed := flag.Uint64("seed", 1, "seed of scene 0; scene i uses seed+i")
 	pngOnly := flag.Bool("png", false, "write every scene as PNG (for scenes a test rebuilds in memory)")
 	limit := flag.Int("limit", 200, "use at most this many face images (sorted by name)")
+	minSide := flag.Int("min-side", Params.MinSide, "smallest canvas side")
+	maxSide := flag.Int("max-side", Params.MaxSide, "largest canvas side")
 	flag.Parse()
-	if *faces == "" || *out == "" {
-		log.Fatal("usage: gen --faces DIR --out DIR [-n 60] [--seed 1] [--png]")
+	if *faces == "" || *out == "" || *minSide < Params.MaxFace {
+		log.Fatal("usage: gen --faces DIR --out DIR [-n 60] [--seed 1] [--png] [--min-side 300 --max-side 600]")
 	}
 	imgs, err := Load(*faces, *limit)
 	if err != nil {
@@ -52,6 +54,7 @@ func main() {
 			name = fmt.Sprintf("scene-%03d.jpg", i)
 		}
 		p := Params
+		p.MinSide, p.MaxSide = *minSide, max(*minSide, *maxSide)
 		p.NoNoise = !*pngOnly && filepath.Ext(name) == ".png"
 		img, boxes := scenes.Compose(*seed+uint64(i), imgs, p)
 		f, err := os.Create(filepath.Join(*out, name))
