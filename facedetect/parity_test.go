@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"image"
 	_ "image/jpeg"
 	_ "image/png"
@@ -13,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"avatargan/facedetect/internal/scenes"
 )
 
 // opencvDoc is what scripts/facedetect_opencv.py writes.
@@ -234,5 +237,40 @@ func TestOpenCVParity(t *testing.T) {
 	doc := loadOpenCV(t, "testdata/opencv_scenes.json")
 	checkParity(t, doc, func(name string) image.Image {
 		return decodeFile(t, filepath.Join("testdata/scenes", name))
+	})
+}
+
+// TestOpenCVParityRealFaces does the same on 30 scenes composed from the
+// first 200 training faces ($AVATARGAN_FACES, default ../shared/data/faces),
+// which may not be committed: the test rebuilds the scenes in memory
+// exactly as this generator run wrote them for OpenCV:
+//
+//	go run ./facedetect/internal/scenes/gen --faces ../shared/data/faces --out /tmp/real --png -n 30 --seed 1001
+//	/usr/bin/python3 scripts/facedetect_opencv.py /tmp/real facedetect/testdata/opencv_realfaces.json
+//
+// (the committed JSON keeps only the faces).
+func TestOpenCVParityRealFaces(t *testing.T) {
+	dir := os.Getenv("AVATARGAN_FACES")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "data", "faces")
+	}
+	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI: %v", err)
+		}
+		t.Skipf("no training faces: %v", err)
+	}
+	faces, err := scenes.LoadFaces(dir, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := loadOpenCV(t, "testdata/opencv_realfaces.json")
+	checkParity(t, doc, func(name string) image.Image {
+		var i int
+		if _, err := fmt.Sscanf(name, "scene-%03d.png", &i); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		img, _ := scenes.Compose(1001+uint64(i), faces, scenes.Default)
+		return img
 	})
 }

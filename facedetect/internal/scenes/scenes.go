@@ -6,9 +6,15 @@
 package scenes
 
 import (
+	"fmt"
 	"image"
 	"image/color"
+	_ "image/jpeg" // face images
+	_ "image/png"
 	"math"
+	"os"
+	"path/filepath"
+	"sort"
 
 	"golang.org/x/image/draw"
 	"golang.org/x/image/math/f64"
@@ -35,6 +41,10 @@ func (r *rng) intn(lo, hi int) int { return lo + int(r.next()%uint64(hi-lo+1)) }
 func (r *rng) colour() color.RGBA {
 	return color.RGBA{uint8(r.next()), uint8(r.next()), uint8(r.next()), 255}
 }
+
+// Default are the test scenes' settings: 300-600 px illustrations with one
+// to four faces of 60-220 px, rotated up to 8 degrees.
+var Default = Params{MinSide: 300, MaxSide: 600, MinFace: 60, MaxFace: 220, MaxFaces: 4, MaxAngle: 8}
 
 // Params bound a scene's size and the faces in it.
 type Params struct {
@@ -167,4 +177,40 @@ func mix(a, b color.RGBA, t float64) [3]float64 {
 
 func clamp8(v float64) uint8 {
 	return uint8(math.Max(0, math.Min(255, math.Round(v))))
+}
+
+// LoadFaces decodes up to limit PNG or JPEG images from dir, in name order.
+func LoadFaces(dir string, limit int) ([]image.Image, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		switch filepath.Ext(e.Name()) {
+		case ".png", ".jpg", ".jpeg":
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) > limit {
+		names = names[:limit]
+	}
+	var imgs []image.Image
+	for _, nm := range names {
+		f, err := os.Open(filepath.Join(dir, nm))
+		if err != nil {
+			return nil, err
+		}
+		img, _, err := image.Decode(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", nm, err)
+		}
+		imgs = append(imgs, img)
+	}
+	if len(imgs) == 0 {
+		return nil, fmt.Errorf("%s: no face images", dir)
+	}
+	return imgs, nil
 }

@@ -19,9 +19,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"sort"
-
-	_ "image/jpeg"
 
 	"avatargan/facedetect/internal/scenes"
 )
@@ -83,42 +80,11 @@ func main() {
 	}
 }
 
-// Params are the committed scenes' settings: 300-600 px illustrations with
-// one to four faces of 60-220 px, rotated up to 8 degrees.
-var Params = scenes.Params{MinSide: 300, MaxSide: 600, MinFace: 60, MaxFace: 220, MaxFaces: 4, MaxAngle: 8}
+// Params are the test scenes' settings.
+var Params = scenes.Default
 
-// Load decodes up to limit images from dir, in name order.
+// Load decodes up to limit images from dir, in name order (as
+// scenes.LoadFaces, which the tests use to rebuild scenes).
 func Load(dir string, limit int) ([]image.Image, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, e := range ents {
-		switch filepath.Ext(e.Name()) {
-		case ".png", ".jpg", ".jpeg":
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	if len(names) > limit {
-		names = names[:limit]
-	}
-	var imgs []image.Image
-	for _, nm := range names {
-		f, err := os.Open(filepath.Join(dir, nm))
-		if err != nil {
-			return nil, err
-		}
-		img, _, err := image.Decode(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", nm, err)
-		}
-		imgs = append(imgs, img)
-	}
-	if len(imgs) == 0 {
-		return nil, fmt.Errorf("%s: no face images", dir)
-	}
-	return imgs, nil
+	return scenes.LoadFaces(dir, limit)
 }
