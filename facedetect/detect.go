@@ -120,7 +120,8 @@ func (c *Cascade) levels(w, h int, opt Options) []scaleLevel {
 }
 
 // DetectGray runs the multi-scale detection on a greyscale image as is (no
-// equalisation) and groups the hits. Boxes are relative to g's origin.
+// equalisation) and groups the hits. Boxes are relative to g's origin. It
+// panics if opt.ScaleFactor is not above 1, as OpenCV asserts.
 func (c *Cascade) DetectGray(g *image.Gray, opt Options) []Face {
 	if !(opt.ScaleFactor > 1) {
 		panic("facedetect: ScaleFactor must be > 1")
