@@ -1,13 +1,16 @@
 package train
 
 import (
-	"avatargan/checkpoint"
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/color"
 	"io"
 	"os"
+
+	"avatargan/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -31,36 +34,67 @@ type Record struct {
 	Timestamp string    `json:"time"`
 }
 
+// maxRecordLine bounds one metrics.jsonl line: a record is ~200 bytes, so a longer line
+// is damage (a torn write, garbage) and is skipped without being held in memory.
+const maxRecordLine = 64 << 10
+
 // ReadRecords reads a metrics.jsonl file, keeping records with step <= maxStep (so a
-// resumed run drops the lines written after its checkpoint) and skipping a torn last line.
+// resumed run drops the lines written after its checkpoint) and skipping lines that are
+// not records (a torn last line, garbage of any length).
 func ReadRecords(path string, maxStep int) ([]Record, error) {
+	recs, _, err := readRecords(path, maxStep)
+	return recs, err
+}
+
+// readRecords is ReadRecords that also counts the lines it skipped as unreadable.
+// Errors name the file.
+func readRecords(path string, maxStep int) (out []Record, bad int, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
-	var out []Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	br := bufio.NewReaderSize(f, maxRecordLine)
+	for {
+		line, isPrefix, err := br.ReadLine()
+		if err == io.EOF {
+			return out, bad, nil
+		}
+		if err != nil {
+			return out, bad, fmt.Errorf("%s: %w", path, err)
+		}
+		if isPrefix {
+			// Too long for a record: skip the rest of the line.
+			for isPrefix && err == nil {
+				_, isPrefix, err = br.ReadLine()
+			}
+			if err != nil && err != io.EOF {
+				return out, bad, fmt.Errorf("%s: %w", path, err)
+			}
+			bad++
+			continue
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
 		var r Record
-		if json.Unmarshal(sc.Bytes(), &r) != nil {
+		if json.Unmarshal(line, &r) != nil || r.Step < 1 {
+			bad++
 			continue
 		}
 		if r.Step <= maxStep {
 			out = append(out, r)
 		}
 	}
-	return out, sc.Err()
 }
 
 // writeRecords rewrites metrics.jsonl atomically with exactly recs; used on resume so the
 // file never holds lines from steps the run is about to redo.
 func writeRecords(path string, recs []Record) error {
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, r := range recs {
 			if err := enc.Encode(r); err != nil {
@@ -112,7 +146,7 @@ func PlotLosses(path string, recs []Record, window int) error {
 	if err != nil {
 		return err
 	}
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := wt.WriteTo(w)
 		return err
 	})
