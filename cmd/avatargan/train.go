@@ -162,7 +162,9 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	tty := ok && term.IsTerminal(int(f.Fd()))
 	fmt.Fprintf(o.out, "loading %s at %d px...\n", absData, m.Size)
 	opts := dataset.Options{Dir: absData, Size: m.Size, CacheDir: *cacheDir, Workers: *threads,
-		Waiting: func(err error) { fmt.Fprintf(o.err, "waiting for another process that builds the same dataset cache (%v)\n", err) }}
+		Waiting: func(err error) {
+			fmt.Fprintf(o.err, "waiting for another process that builds the same dataset cache (%v)\n", err)
+		}}
 	if tty {
 		bar := progressbar.NewOptions(-1, progressbar.OptionSetDescription("decoding"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
 		opts.Progress = func(done, total int) { bar.ChangeMax(total); bar.Set(done) }
