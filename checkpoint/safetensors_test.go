@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"avatargan/internal/testutil"
 )
 
 func randTensors(r *rand.Rand) []Tensor {
@@ -441,7 +443,7 @@ func TestRotation(t *testing.T) {
 func TestPythonChecker(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not available")
+		testutil.SkipOrFail(t, "python3 not available")
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	var ts []Tensor

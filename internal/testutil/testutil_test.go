@@ -2,6 +2,10 @@ package testutil
 
 import (
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +39,46 @@ func TestAllClose(t *testing.T) {
 	}
 	if !AllClose(t, "y", []float64{1, 2.0000001}, []float64{1, 2}, 0, 1e-6) {
 		t.Error("AllClose failed close values")
+	}
+}
+
+// TestSkipOrFail checks that SkipOrFail skips normally and fails under CI=true, by
+// running a probe test in a child process.
+func TestSkipOrFail(t *testing.T) {
+	if os.Getenv("TESTUTIL_PROBE") != "" {
+		SkipOrFail(t, "probe: tool missing")
+		return
+	}
+	for _, ci := range []string{"", "true"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestSkipOrFail$", "-test.v")
+		cmd.Env = append(os.Environ(), "TESTUTIL_PROBE=1", "CI="+ci)
+		out, err := cmd.CombinedOutput()
+		skipped := strings.Contains(string(out), "--- SKIP")
+		if ci == "" && (err != nil || !skipped) {
+			t.Errorf("without CI: %v\n%s", err, out)
+		}
+		if ci == "true" && (err == nil || skipped || !strings.Contains(string(out), "CI=true: probe: tool missing")) {
+			t.Errorf("under CI=true: %v\n%s", err, out)
+		}
+	}
+}
+
+// TestCIRunRequiresChromium checks that .ci/run fails, naming chromium, when the
+// browser cannot be found or installed, instead of warning and letting the browser test
+// skip. The script runs with an empty PATH, so it can neither find nor install it.
+func TestCIRunRequiresChromium(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		SkipOrFail(t, "bash not found")
+	}
+	root := ModuleRoot(t)
+	cmd := exec.Command(bash, filepath.Join(root, ".ci", "run"))
+	cmd.Dir = root
+	cmd.Env = []string{"PATH=" + t.TempDir(), "HOME=" + t.TempDir()}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	if err == nil || !strings.Contains(stderr.String(), "chromium is not installed") {
+		t.Fatalf(".ci/run without chromium: %v\n%s", err, stderr.String())
 	}
 }
