@@ -78,7 +78,7 @@ func TestCIRunRequiresChromium(t *testing.T) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	err = cmd.Run()
-	if err == nil || !strings.Contains(stderr.String(), "chromium is not installed") {
+	if err == nil || !strings.Contains(stderr.String(), "error: chromium") || !strings.Contains(stderr.String(), "not installed") {
 		t.Fatalf(".ci/run without chromium: %v\n%s", err, stderr.String())
 	}
 }
