@@ -52,15 +52,21 @@ func (a *Adam) Step() {
 }
 
 // adamGo is adamAVX in Go: k holds b1, 1-b1, b2, 1-b2, step, sqrt(bc2), eps.
+//
+// Every product is rounded to float32 (the explicit conversions) before it is added:
+// the Go spec lets the compiler fuse x*y + z into one FMA, rounded once, and it does
+// with GOAMD64=v3 or on arm64, which would make the update differ in the last bit from
+// adamAVX (separate VMULPS and VADDPS) and between builds. An explicit conversion
+// forbids the fusion, so the result is the same on every build and path.
 func adamGo(w, g, m, v []float32, k *[8]float32) {
 	b1, c1, b2, c2, step, bc2s, eps := k[0], k[1], k[2], k[3], k[4], k[5], k[6]
 	g, m, v = g[:len(w)], m[:len(w)], v[:len(w)]
 	for j := range w {
 		gj := g[j]
-		mj := b1*m[j] + c1*gj
-		vj := b2*v[j] + c2*gj*gj
+		mj := float32(b1*m[j]) + float32(c1*gj)
+		vj := float32(b2*v[j]) + float32(float32(c2*gj)*gj)
 		m[j], v[j] = mj, vj
-		w[j] -= step * mj / (float32(math.Sqrt(float64(vj)))/bc2s + eps)
+		w[j] -= float32(step*mj) / (float32(math.Sqrt(float64(vj)))/bc2s + eps)
 	}
 }
 

@@ -3,11 +3,18 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 )
 
 // TestSIMDMatchesGo checks that the assembly loops give bit-identical results to the
-// Go loops, on lengths that exercise every tail.
+// Go loops, on lengths that exercise every tail (under any GOAMD64: see
+// TestSIMDMatchesGoV3).
 func TestSIMDMatchesGo(t *testing.T) {
 	if !useAVX {
 		t.Skip("no AVX loops on this machine")
@@ -40,5 +47,26 @@ func TestSIMDMatchesGo(t *testing.T) {
 				t.Fatalf("adam n=%d i=%d: (%v %v %v) != (%v %v %v)", n, i, w[i], m[i], v[i], w2[i], m2[i], v2[i])
 			}
 		}
+	}
+}
+
+// TestSIMDMatchesGoV3 runs TestSIMDMatchesGo in a build with GOAMD64=v3, where the
+// compiler may fuse a multiply and an add into an FMA: the Go loops must still give the
+// assembly's bits (they round every product explicitly), whatever the build flags.
+func TestSIMDMatchesGoV3(t *testing.T) {
+	if os.Getenv("GOAMD64") == "v3" {
+		t.Skip("this build is already GOAMD64=v3")
+	}
+	if runtime.GOARCH != "amd64" || !cpu.X86.HasAVX2 || !cpu.X86.HasFMA {
+		t.Skip("needs an amd64 CPU with AVX2 and FMA")
+	}
+	if testing.Short() {
+		t.Skip("builds the package again; skipped with -short")
+	}
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(goBin, "test", "-count=1", "-run", "^TestSIMDMatchesGo$", ".")
+	cmd.Env = append(os.Environ(), "GOAMD64=v3")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("GOAMD64=v3: %v\n%s", err, out)
 	}
 }
