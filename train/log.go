@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // Record is one line of a run's metrics.jsonl: the statistics of one training iteration.
@@ -105,15 +106,18 @@ func writeRecords(path string, recs []Record) error {
 	})
 }
 
-// PlotLosses draws the D and G loss curves of recs (smoothed over window steps) to a PNG.
+// PlotLosses draws the D and G loss curves of recs to a PNG. The curves are moving
+// averages over window steps (the raw per-step losses are too noisy to read), and the
+// title and legend say so; the legend sits in a margin right of the plot, never over
+// the curves.
 func PlotLosses(path string, recs []Record, window int) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	p := plot.New()
-	p.Title.Text = "avatargan training losses"
+	p.Title.Text = fmt.Sprintf("avatargan training losses (moving average over %d steps)", window)
 	p.X.Label.Text = "step"
-	p.Y.Label.Text = "loss"
+	p.Y.Label.Text = "loss (moving average)"
 	d := make(plotter.XYs, 0, len(recs))
 	g := make(plotter.XYs, 0, len(recs))
 	var sd, sg float64
@@ -139,15 +143,22 @@ func PlotLosses(path string, recs []Record, window int) error {
 	ld.Color = plotColor(0)
 	lg.Color = plotColor(1)
 	p.Add(ld, lg, plotter.NewGrid())
-	p.Legend.Add("D loss", ld)
-	p.Legend.Add("G loss", lg)
-	p.Legend.Top = true
-	wt, err := p.WriterTo(8*vg.Inch, 4*vg.Inch, "png")
+	// The legend is drawn by hand in a right margin: plot.Legend only draws inside
+	// the data area, where it hides the curves' ends.
+	leg := plot.NewLegend()
+	leg.Add("D loss", ld)
+	leg.Add("G loss", lg)
+	leg.Top, leg.Left = true, true
+	const w, h, margin = 9 * vg.Inch, 4 * vg.Inch, 1.2 * vg.Inch
+	c, err := draw.NewFormattedCanvas(w, h, "png")
 	if err != nil {
 		return err
 	}
+	dc := draw.New(c)
+	p.Draw(draw.Crop(dc, 0, -margin, 0, 0))
+	leg.Draw(draw.Crop(dc, w-margin+vg.Points(8), 0, 0, -p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y-p.Title.Padding-vg.Points(8)))
 	return atomicfile.Write(path, func(w io.Writer) error {
-		_, err := wt.WriteTo(w)
+		_, err := c.WriteTo(w)
 		return err
 	})
 }

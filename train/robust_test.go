@@ -267,3 +267,64 @@ func TestRealSamples(t *testing.T) {
 		}
 	}
 }
+
+// TestLossPlotLegend checks loss.png: the legend is beside the plot, not over the
+// curves. With flat curves across the whole step range, every pixel of the D curve's
+// colour away from the curve's row must lie right of the curve's end (the legend's
+// thumbnail); inside the data area it would overlap the curves.
+func TestLossPlotLegend(t *testing.T) {
+	recs := make([]Record, 200)
+	for i := range recs {
+		recs[i] = Record{Step: i + 1, DLoss: 1, GLoss: 2}
+	}
+	recs[0].DLoss = 0.5 // so the flat part of the D curve is inside the plot, not on its edge
+	path := filepath.Join(t.TempDir(), LossPlot)
+	if err := PlotLosses(path, recs, 50); err != nil {
+		t.Fatal(err)
+	}
+	img := decodePNG(t, path)
+	// The D curve is red (plotColor(0)); anti-aliasing lightens it, so "red" is any
+	// clearly reddish pixel.
+	isRed := func(x, y int) bool {
+		r, g, b, _ := img.At(x, y).RGBA()
+		return int(r>>8) > int(g>>8)+60 && int(r>>8) > int(b>>8)+60
+	}
+	// The curve's row: the row with the longest run of the D colour.
+	bounds := img.Bounds()
+	curveY, curveX0, curveX1, best := -1, 0, 0, 0
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		x0, x1, n := -1, -1, 0
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			if isRed(x, y) {
+				if x0 < 0 {
+					x0 = x
+				}
+				x1 = x
+				n++
+			}
+		}
+		if n > best {
+			curveY, curveX0, curveX1, best = y, x0, x1, n
+		}
+	}
+	if best < bounds.Dx()/2 {
+		t.Fatalf("no D curve found (longest run %d px)", best)
+	}
+	legend := 0
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		if y >= curveY-3 && y <= curveY+3 {
+			continue
+		}
+		for x := curveX0; x < bounds.Max.X; x++ {
+			if isRed(x, y) {
+				if x <= curveX1 {
+					t.Fatalf("D-coloured pixel (%d,%d) over the data area (curve spans x %d..%d)", x, y, curveX0, curveX1)
+				}
+				legend++
+			}
+		}
+	}
+	if legend == 0 {
+		t.Fatal("no legend thumbnail right of the plot")
+	}
+}
