@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"avatargan/avatar"
-	"avatargan/checkpoint"
+	"avatargan/internal/atomicfile"
 	"avatargan/models"
 	"avatargan/render"
 )
@@ -31,7 +31,7 @@ func loadModel(path string) (*avatar.Model, error) {
 
 // writePNG writes img to path atomically.
 func writePNG(path string, img image.Image) error {
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
+	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
 func cmdGenerate(ctx context.Context, o stdio, args []string) error {
@@ -155,7 +155,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 			frames = append(frames, imgs[i])
 		}
 		g := render.GIF(frames, *delay)
-		err = checkpoint.WriteFileAtomic(*out, func(w io.Writer) error { return gif.EncodeAll(w, g) })
+		err = atomicfile.Write(*out, func(w io.Writer) error { return gif.EncodeAll(w, g) })
 	}
 	if err != nil {
 		return err
