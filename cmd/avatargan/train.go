@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -102,6 +103,9 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 		}
 		dir, created = d, true
 	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		created = true
+	}
 	// Lock the run directory before the (possibly long) data load, so a second run on
 	// it is refused at once; the run owns the lock from train.Open on.
 	lock, err := train.LockDir(dir)
@@ -110,7 +114,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	}
 	defer func() {
 		if lock != nil {
-			// Failed before train.Open: a run directory made for this run is empty.
+			// Failed before train.Open: a run directory made by this command is empty.
 			lock.Unlock()
 			if created {
 				os.RemoveAll(dir)

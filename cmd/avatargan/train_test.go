@@ -33,6 +33,11 @@ func TestTrainRefusals(t *testing.T) {
 		fails(t, "would need about", cmdTrain, append([]string{"--data", facesDir, "--out", filepath.Join(tmp, "big")}, args...)...)
 	}
 	fails(t, "finite", cmdTrain, "--data", facesDir, "--out", filepath.Join(tmp, "inf"), "--lr-g", "Inf")
+	// A run refused before it starts leaves no directory of its own behind.
+	fails(t, "no such file", cmdTrain, "--data", filepath.Join(tmp, "nonexistent"), "--out", filepath.Join(tmp, "new"), "--cache", cacheDir)
+	if _, err := os.Stat(filepath.Join(tmp, "new")); err == nil {
+		t.Error("a refused run left its new directory behind")
+	}
 	fails(t, "ema", cmdTrain, "--data", facesDir, "--out", filepath.Join(tmp, "nan"), "--ema", "NaN")
 	fails(t, "--threads", cmdTrain, "--data", facesDir, "--threads", "-1")
 
