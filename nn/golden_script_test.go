@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -8,9 +10,11 @@ import (
 	"avatargan/internal/testutil"
 )
 
-// TestGoldenScript checks that scripts/golden.py, the generator of testdata/*.json (and
-// of dcgan's), reproduces every stored PyTorch float64 output from the stored inputs,
-// so the values the numeric tests trust can be regenerated and audited. It needs
+// TestGoldenScript checks that scripts/golden.py, the generator of the layer, loss, Adam
+// and tiny-DCGAN values, reproduces every stored PyTorch float64 output from the stored
+// inputs, and that scripts/golden_recipe.py and golden_diffaugment.py write exactly the
+// committed files, so every value the numeric tests trust can be regenerated and
+// audited. It needs
 // Python with PyTorch (Debian's python3-torch).
 func TestGoldenScript(t *testing.T) {
 	if testing.Short() {
@@ -32,4 +36,40 @@ func TestGoldenScript(t *testing.T) {
 		t.Fatalf("scripts/golden.py: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
+
+	// The generators of the recipe and DiffAugment values write their files afresh
+	// from fixed seeds: run them in a scratch tree and require the committed bytes.
+	tmp := t.TempDir()
+	for _, d := range []string{"scripts", filepath.Join("nn", "testdata"), filepath.Join("dcgan", "testdata")} {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, script := range []string{"golden_recipe.py", "golden_diffaugment.py"} {
+		b, err := os.ReadFile(filepath.Join(root, "scripts", script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(tmp, "scripts", script), b, 0o644)
+		cmd := exec.Command(py, filepath.Join("scripts", script))
+		cmd.Dir = tmp
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("scripts/%s: %v\n%s", script, err, out)
+		}
+	}
+	n := 0
+	for _, d := range []string{filepath.Join("nn", "testdata"), filepath.Join("dcgan", "testdata")} {
+		ents, _ := os.ReadDir(filepath.Join(tmp, d))
+		for _, e := range ents {
+			got, _ := os.ReadFile(filepath.Join(tmp, d, e.Name()))
+			want, err := os.ReadFile(filepath.Join(root, d, e.Name()))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: the committed file is not what its generator writes (%v)", filepath.Join(d, e.Name()), err)
+			}
+			n++
+		}
+	}
+	if n < 5 {
+		t.Errorf("the generators wrote %d files", n)
+	}
 }
