@@ -17,6 +17,7 @@ import (
 
 	"avatargan/checkpoint"
 	"avatargan/dcgan"
+	"avatargan/internal/state"
 	"avatargan/render"
 )
 
@@ -121,18 +122,14 @@ func Untrained(spec Spec, seed uint64) (*Model, error) {
 	return New(tr.G, spec, "untrained-"+strconv.FormatUint(seed, 10)), nil
 }
 
-// Metadata keys of avatargan's safetensors files.
+// Metadata keys and values of avatargan's safetensors files; they are defined in
+// package checkpoint, which train (below avatar) writes them with.
 const (
-	// MetaFormat tells a generator-only file ("avatargan-generator") from a training
-	// checkpoint ("avatargan-train").
-	MetaFormat = "format"
-	// MetaSpec holds the Spec as JSON in generator files.
-	MetaSpec = "spec"
-	// MetaConfig holds the training configuration as JSON in training checkpoints.
-	MetaConfig = "config"
-	// FormatGenerator and FormatTrain are the values of MetaFormat.
-	FormatGenerator = "avatargan-generator"
-	FormatTrain     = "avatargan-train"
+	MetaFormat      = checkpoint.MetaFormat
+	MetaSpec        = checkpoint.MetaSpec
+	MetaConfig      = checkpoint.MetaConfig
+	FormatGenerator = checkpoint.FormatGenerator
+	FormatTrain     = checkpoint.FormatTrain
 )
 
 // Load reads a generator from path: a run directory (its latest checkpoint), a training
@@ -185,7 +182,7 @@ func decode(data []byte, live bool) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := f.LoadNamed("", g.Tensors(), false); err != nil {
+		if err := state.Load(f, "", g.Tensors(), false); err != nil {
 			return nil, err
 		}
 		return New(g, spec, id), nil
@@ -199,7 +196,7 @@ func decode(data []byte, live bool) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := f.LoadNamed("generator.", g.Tensors(), false); err != nil {
+		if err := state.Load(f, "generator.", g.Tensors(), false); err != nil {
 			return nil, err
 		}
 		if live {
@@ -207,7 +204,7 @@ func decode(data []byte, live bool) (*Model, error) {
 		}
 		if _, ok := f.Get("ema.fc.weight"); ok && !live {
 			ema := dcgan.NewEMA(g, 0)
-			if err := f.LoadNamed("ema.", ema.Tensors(), false); err != nil {
+			if err := state.Load(f, "ema.", ema.Tensors(), false); err != nil {
 				return nil, err
 			}
 			ema.CopyTo(g)
@@ -220,9 +217,7 @@ func decode(data []byte, live bool) (*Model, error) {
 
 // RecalibrateBN recomputes g's BatchNorm running statistics from a fixed set of latents;
 // needed after loading EMA weights, whose statistics the live run never measured.
-func RecalibrateBN(g *dcgan.Generator, spec Spec) {
-	dcgan.RecalibrateBN(g, 16, 64, 1<<40, spec.Dist)
-}
+func RecalibrateBN(g *dcgan.Generator, spec Spec) { dcgan.Recalibrate(g, spec.Dist) }
 
 func newGenerator(spec Spec) (*dcgan.Generator, error) {
 	cfg := dcgan.DefaultConfig()
@@ -244,6 +239,6 @@ func (m *Model) Save(path, dtype string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ts := checkpoint.FromNamed("", m.g.Tensors(), dtype)
+	ts := state.Tensors("", m.g.Tensors(), dtype)
 	return checkpoint.Save(path, ts, map[string]string{MetaFormat: FormatGenerator, MetaSpec: string(spec)})
 }

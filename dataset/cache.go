@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"avatargan/internal/atomicfile"
 )
 
 // Cache file layout (little endian):
@@ -111,29 +114,17 @@ func readCache(path string, key cacheKey) ([]byte, *cacheMeta, error) {
 	return b[headerLen+metaLen:], &meta, nil
 }
 
-// writeCache writes atomically: a temp file in the same directory, fsynced,
-// then renamed over path. A crash leaves either the old cache or the new
-// one, never a torn file under the real name; concurrent writers are safe
-// for the same reason.
-func writeCache(path string, key cacheKey, meta *cacheMeta, pix []byte) (err error) {
+// writeCache writes the cache file atomically (see package atomicfile): a
+// crash leaves either the old cache or the new one, never a torn file under the
+// real name.
+func writeCache(path string, key cacheKey, meta *cacheMeta, pix []byte) error {
 	mj, err := json.Marshal(meta)
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
 	var h [headerLen]byte
 	le := binary.LittleEndian
 	copy(h[:], cacheMagic)
@@ -145,25 +136,12 @@ func writeCache(path string, key cacheKey, meta *cacheMeta, pix []byte) (err err
 	le.PutUint64(h[32:], uint64(key.maxPixels))
 	le.PutUint64(h[40:], uint64(len(mj)))
 	copy(h[48:], key.fp[:])
-	for _, part := range [][]byte{h[:], mj, pix} {
-		if _, err = f.Write(part); err != nil {
-			return err
+	return atomicfile.Write(path, func(w io.Writer) error {
+		for _, part := range [][]byte{h[:], mj, pix} {
+			if _, err := w.Write(part); err != nil {
+				return err
+			}
 		}
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename itself durable; best effort, not all systems allow
-	// syncing a directory.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+		return nil
+	})
 }

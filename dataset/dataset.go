@@ -16,6 +16,7 @@
 package dataset
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +27,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"avatargan/internal/atomicfile"
+	"avatargan/internal/lockfile"
 )
 
 // Defaults for Options fields left zero.
@@ -51,6 +55,10 @@ type Options struct {
 	// Progress, if set, is called from a single goroutine as files finish
 	// decoding (not on a cache hit), at most about every 1% of the files.
 	Progress func(done, total int)
+	// Waiting, if set, is called once when another process is building the same
+	// cache entry; Load waits for it (so the folder is decoded once) instead of
+	// decoding it a second time. err names the lock and its holder.
+	Waiting func(err error)
 }
 
 // Report describes what Load did, for logging.
@@ -120,11 +128,22 @@ func (s *Set) Path(i int) string { return s.paths[i] }
 // modification times), for recording which data a run trained on.
 func (s *Set) Fingerprint() string { return s.fp }
 
-// Load scans opts.Dir and returns its images, from the cache when it matches
-// (same source list, Size, MinSide and MaxPixels) and by decoding otherwise.
-// Only an unusable folder is an error: a missing or unreadable folder, or one
-// with no usable image.
+// Load is LoadContext without cancellation.
 func Load(opts Options) (*Set, Report, error) {
+	return LoadContext(context.Background(), opts)
+}
+
+// LoadContext scans opts.Dir and returns its images, from the cache when it
+// matches (same source list, Size, MinSide and MaxPixels) and by decoding
+// otherwise. Only an unusable folder is an error: a missing or unreadable
+// folder, or one with no usable image. When ctx is done the decoding workers
+// stop after their current file and LoadContext returns ctx's error.
+//
+// Building a cache entry holds a lock on it (the entry's path + ".lock"): a
+// second process loading the same folder at the same size waits and then reads
+// the cache. The lock holder first deletes the entry's temporary files left by a
+// writer that crashed.
+func LoadContext(ctx context.Context, opts Options) (*Set, Report, error) {
 	start := time.Now()
 	rep := Report{Dir: opts.Dir, Reasons: map[string]int{}}
 	if opts.Dir == "" {
@@ -177,20 +196,43 @@ func Load(opts Options) (*Set, Report, error) {
 		}
 		if cacheDir != "" {
 			rep.CachePath = cachePath(cacheDir, dir, opts.Size)
-			if pix, meta, err := readCache(rep.CachePath, key); err == nil {
+			hit := func() (*Set, Report, bool) {
+				pix, meta, err := readCache(rep.CachePath, key)
+				if err != nil {
+					return nil, rep, false
+				}
 				rep.Loaded, rep.Skipped, rep.SkippedPaths = len(meta.Paths), meta.Skipped, meta.SkippedPaths
 				for k, v := range meta.Reasons {
 					rep.Reasons[k] = v
 				}
 				rep.FromCache = true
 				rep.Elapsed = time.Since(start)
-				s := &Set{size: opts.Size, stride: opts.Size * opts.Size * 3, pix: pix, paths: meta.Paths, fp: fpString(fp)}
+				return &Set{size: opts.Size, stride: opts.Size * opts.Size * 3, pix: pix, paths: meta.Paths, fp: fpString(fp)}, rep, true
+			}
+			if s, rep, ok := hit(); ok {
 				return s, rep, nil
+			}
+			lock, err := lockCache(ctx, rep.CachePath, opts.Waiting)
+			if ctx.Err() != nil {
+				return nil, rep, ctx.Err()
+			}
+			if err != nil {
+				// No lock, no cache: decode without writing one.
+				rep.CacheErr, rep.CachePath = err, ""
+			} else {
+				defer lock.Unlock()
+				// Another process may have built the entry while we waited.
+				if s, rep, ok := hit(); ok {
+					return s, rep, nil
+				}
 			}
 		}
 	}
 
-	s, meta := decodeAll(dir, srcs, opts)
+	s, meta, err := decodeAll(ctx, dir, srcs, opts)
+	if err != nil {
+		return nil, rep, err
+	}
 	s.fp = fpString(fp)
 	for _, d := range badDirs {
 		meta.Skipped++
@@ -222,10 +264,35 @@ func (r Report) reasonList() string {
 	return strings.Join(parts, ", ")
 }
 
+// lockCache takes the lock of the cache entry at path, waiting while another
+// process holds it, and removes the entry's stale temporary files.
+func lockCache(ctx context.Context, path string, waiting func(error)) (*lockfile.Lock, error) {
+	dir, base := filepath.Split(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := lockfile.Wait(ctx, path+".lock", waiting)
+	if err != nil {
+		return nil, err
+	}
+	// Temporary files of this entry: atomicfile's names, and those of versions
+	// that wrote base + ".tmp" + digits.
+	atomicfile.RemoveStale(dir, func(target string) bool { return target == base })
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if d, ok := strings.CutPrefix(e.Name(), base+".tmp"); ok && d != "" && strings.Trim(d, "0123456789") == "" {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return lock, nil
+}
+
 // decodeAll decodes srcs on opts.Workers goroutines straight into one array
 // (slot i for file i, so no per-image copies or locks), then compacts out
-// the failures, keeping sorted path order.
-func decodeAll(dir string, srcs []source, opts Options) (*Set, *cacheMeta) {
+// the failures, keeping sorted path order. When ctx is done the workers stop
+// after their current file and decodeAll returns ctx's error.
+func decodeAll(ctx context.Context, dir string, srcs []source, opts Options) (*Set, *cacheMeta, error) {
 	stride := opts.Size * opts.Size * 3
 	pix := make([]uint8, len(srcs)*stride)
 	errs := make([]error, len(srcs))
@@ -238,7 +305,7 @@ func decodeAll(dir string, srcs []source, opts Options) (*Set, *cacheMeta) {
 			var buf []byte
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(srcs) {
+				if i >= len(srcs) || ctx.Err() != nil {
 					return
 				}
 				b, err := readFile(filepath.Join(dir, filepath.FromSlash(srcs[i].rel)), opts.MaxPixels, buf)
@@ -273,6 +340,9 @@ func decodeAll(dir string, srcs []source, opts Options) (*Set, *cacheMeta) {
 	} else {
 		wg.Wait()
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
 
 	meta := &cacheMeta{Found: len(srcs), Reasons: map[string]int{}}
 	n := 0
@@ -293,5 +363,5 @@ func decodeAll(dir string, srcs []source, opts Options) (*Set, *cacheMeta) {
 		n++
 	}
 	pix = pix[: n*stride : n*stride]
-	return &Set{size: opts.Size, stride: stride, pix: pix, paths: meta.Paths}, meta
+	return &Set{size: opts.Size, stride: stride, pix: pix, paths: meta.Paths}, meta, nil
 }

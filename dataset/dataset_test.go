@@ -2,12 +2,18 @@ package dataset
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"image/color"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"avatargan/internal/lockfile"
+	"avatargan/internal/testutil"
 )
 
 func writeFile(t testing.TB, path string, b []byte) {
@@ -196,17 +202,8 @@ func TestCacheUnwritable(t *testing.T) {
 	}
 }
 
-// facesDir is the real data set, if this checkout has it.
-func facesDir(t testing.TB) string {
-	if d := os.Getenv("AVATARGAN_FACES"); d != "" {
-		return d
-	}
-	d := filepath.Join("..", "..", "shared", "data", "faces")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("faces folder not found (%s); set AVATARGAN_FACES to run", d)
-	}
-	return d
-}
+// facesDir is the real data set, if this checkout has it (under CI it must).
+func facesDir(t testing.TB) string { return testutil.FacesDir(t) }
 
 func TestFaces(t *testing.T) {
 	if testing.Short() {
@@ -224,11 +221,15 @@ func TestFaces(t *testing.T) {
 	if s.Size() != 48 || len(s.Image(0)) != 48*48*3 {
 		t.Fatal("bad geometry")
 	}
-	// Spot-check: the set matches LoadImage, and images are not blank.
+	// Spot-check: the set matches LoadImage, and images are not blank (a face has
+	// more than a few distinct levels in every channel).
 	for _, i := range []int{0, s.Len() / 2, s.Len() - 1} {
 		one, err := LoadImage(filepath.Join(dir, s.Path(i)), 48)
 		if err != nil || !bytes.Equal(one, s.Image(i)) {
 			t.Fatalf("image %d (%s) differs from LoadImage: %v", i, s.Path(i), err)
+		}
+		if n := distinctLevels(s.Image(i)); n < 16 {
+			t.Fatalf("image %d (%s) is nearly blank: %d distinct levels", i, s.Path(i), n)
 		}
 	}
 }
@@ -260,4 +261,145 @@ func BenchmarkLoadFacesCached(b *testing.B) {
 			b.Fatal(err, rep)
 		}
 	}
+}
+
+// distinctLevels counts the distinct byte values of the least varied channel of an HWC
+// RGB image: 1 for a blank (solid) image.
+func distinctLevels(pix []uint8) int {
+	least := 256
+	for c := 0; c < 3; c++ {
+		var seen [256]bool
+		n := 0
+		for i := c; i < len(pix); i += 3 {
+			if !seen[pix[i]] {
+				seen[pix[i]] = true
+				n++
+			}
+		}
+		least = min(least, n)
+	}
+	return least
+}
+
+func TestDistinctLevels(t *testing.T) {
+	blank := bytes.Repeat([]byte{9, 200, 31}, 48*48)
+	if n := distinctLevels(blank); n != 1 {
+		t.Fatalf("blank image: %d levels", n)
+	}
+	ramp := make([]byte, 48*48*3)
+	for i := range ramp {
+		ramp[i] = byte(i / 3)
+	}
+	if n := distinctLevels(ramp); n != 256 {
+		t.Fatalf("ramp: %d levels", n)
+	}
+}
+
+// manyImages writes n PNGs of side px to a new folder (one encoding, n copies).
+func manyImages(t *testing.T, n, side int) string {
+	dir := t.TempDir()
+	b := encPNG(t, solid(side, side, color.NRGBA{200, 3, 5, 255}))
+	for i := range n {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("%04d.png", i)), b)
+	}
+	return dir
+}
+
+// TestLoadCancel checks that cancelling the context stops the decoding workers: the
+// load returns context.Canceled having decoded only part of the folder.
+func TestLoadCancel(t *testing.T) {
+	dir := manyImages(t, 400, 512) // ~1 ms each to decode: longer than a progress tick
+	ctx, cancel := context.WithCancel(context.Background())
+	var seen int
+	_, _, err := LoadContext(ctx, Options{Dir: dir, NoCache: true, Size: 16, Workers: 1, Progress: func(done, total int) {
+		if seen == 0 {
+			cancel()
+		}
+		seen = done
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if seen >= 400 {
+		t.Fatalf("decoded all %d files after the cancel", seen)
+	}
+	// Cancelled before it starts: no work at all, and no cache written.
+	cache := t.TempDir()
+	_, _, err = LoadContext(ctx, Options{Dir: dir, CacheDir: cache, Size: 16})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("pre-cancelled: %v", err)
+	}
+	if ents, _ := filepath.Glob(filepath.Join(cache, "*.avgds")); len(ents) != 0 {
+		t.Fatalf("cache written by a cancelled load: %v", ents)
+	}
+}
+
+// TestCacheLock checks that a load waits while another process builds the same cache
+// entry (it holds the entry's lock) and then reads the cache instead of decoding, and
+// that the lock holder removes the entry's stale temporary files, and only those.
+func TestCacheLock(t *testing.T) {
+	dir := manyImages(t, 20, 32)
+	cache := t.TempDir()
+	opts := Options{Dir: dir, CacheDir: cache, Size: 16}
+	abs, _ := filepath.Abs(dir)
+	path := cachePath(cache, abs, 16)
+	base := filepath.Base(path)
+	stale := []string{"." + base + ".tmp-123", base + ".tmp456"}
+	foreign := []string{".other-0123-16.avgds.tmp-1", base + ".tmpx", "." + base + ".lock"}
+	for _, n := range append(append([]string{}, stale...), foreign...) {
+		writeFile(t, filepath.Join(cache, n), []byte("x"))
+	}
+	held, err := lockfile.TryLock(path + ".lock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rep Report
+		err error
+	}
+	done := make(chan result, 1)
+	waited := make(chan error, 1)
+	o := opts
+	o.Waiting = func(err error) { waited <- err }
+	go func() { _, rep, err := Load(o); done <- result{rep, err} }()
+	if err := <-waited; !errors.Is(err, lockfile.ErrLocked) {
+		t.Fatalf("Waiting got %v", err)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("load finished while the entry was locked: %+v", r)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// The "other process" builds the cache and lets go.
+	s, meta, err := decodeAll(context.Background(), abs, mustScan(t, abs), Options{Size: 16, MinSide: DefaultMinSide, MaxPixels: DefaultMaxPixels, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs := mustScan(t, abs)
+	if err := writeCache(path, cacheKey{fingerprint(srcs), 16, DefaultMinSide, DefaultMaxPixels}, meta, s.pix); err != nil {
+		t.Fatal(err)
+	}
+	held.Unlock()
+	r := <-done
+	if r.err != nil || !r.rep.FromCache {
+		t.Fatalf("after the wait: %v, from cache %v", r.err, r.rep.FromCache)
+	}
+	for _, n := range stale {
+		if _, err := os.Stat(filepath.Join(cache, n)); err == nil {
+			t.Errorf("stale temporary file %s survived", n)
+		}
+	}
+	for _, n := range foreign {
+		if _, err := os.Stat(filepath.Join(cache, n)); err != nil {
+			t.Errorf("%s was removed: %v", n, err)
+		}
+	}
+}
+
+func mustScan(t *testing.T, dir string) []source {
+	srcs, _, err := scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srcs
 }

@@ -125,7 +125,7 @@ func (c Config) Validate() error {
 	if _, err := nn.ParseAugmentPolicy(c.Augment); err != nil {
 		return fmt.Errorf("dcgan: %w", err)
 	}
-	return nil
+	return c.checkMemory()
 }
 
 // Loss is the adversarial loss.

@@ -172,7 +172,7 @@ func (d *Discriminator) forwardCNHW(x []float32, n int, train bool) []float32 {
 			h = d.LReLU[i].Forward(h)
 		}
 	}
-	d.flat = growF(d.flat, len(h))
+	d.flat = nn.Grow(d.flat, len(h))
 	nn.CNHWToNCHW(d.flat, h, n, 8*d.DF, s*s)
 	return d.FC.Forward(d.flat, n)
 }
@@ -191,7 +191,7 @@ func (d *Discriminator) backwardCNHW(dlogits []float32, inputGrad, paramGrads bo
 	d.Conv[0].NoInputGrad = !inputGrad
 	s := d.Size / 16
 	g := d.FC.Backward(dlogits)
-	d.dflat = growF(d.dflat, len(g))
+	d.dflat = nn.Grow(d.dflat, len(g))
 	nn.NCHWToCNHW(d.dflat, g, d.n, 8*d.DF, s*s)
 	g = d.dflat
 	for i := 3; i >= 1; i-- {
@@ -219,7 +219,7 @@ func (d *Discriminator) backwardCNHW(dlogits []float32, inputGrad, paramGrads bo
 // Forward returns the logits [n] of images x NCHW [n, 3, Size, Size], in a buffer owned
 // by D (valid until the next call).
 func (d *Discriminator) Forward(x []float32, n int, train bool) []float32 {
-	d.xc = growF(d.xc, len(x))
+	d.xc = nn.Grow(d.xc, len(x))
 	nn.NCHWToCNHW(d.xc, x, n, 3, d.Size*d.Size)
 	return d.forwardCNHW(d.xc, n, train)
 }
@@ -231,7 +231,7 @@ func (d *Discriminator) Backward(dlogits []float32, inputGrad, paramGrads bool) 
 	if g == nil {
 		return nil
 	}
-	d.dx = growF(d.dx, len(g))
+	d.dx = nn.Grow(d.dx, len(g))
 	nn.CNHWToNCHW(d.dx, g, d.n, 3, d.Size*d.Size)
 	return d.dx
 }

@@ -90,3 +90,8 @@ func RecalibrateBN(g *Generator, batches, batch int, seed uint64, dist Dist) {
 		bn.Momentum = 0.1
 	}
 }
+
+// Recalibrate is RecalibrateBN with the calibration every consumer of EMA weights uses
+// (16 batches of 64 latents from seed 2^40, clear of the seeds users ask for), so the
+// training samples, exports and served avatars of one checkpoint agree.
+func Recalibrate(g *Generator, dist Dist) { RecalibrateBN(g, 16, 64, 1<<40, dist) }

@@ -128,7 +128,7 @@ func (g *Generator) forwardCNHW(z []float32, n int, train bool) []float32 {
 	s := g.Size / 16
 	c0 := 8 * g.GF
 	fc := g.FC.Forward(z, n) // [n][c0][s][s], i.e. NCHW
-	g.h0 = growF(g.h0, len(fc))
+	g.h0 = nn.Grow(g.h0, len(fc))
 	nn.NCHWToCNHW(g.h0, fc, n, c0, s*s)
 	h := g.BN[0].Forward(g.h0, n, s*s, train)
 	for i := 0; i < 3; i++ {
@@ -151,7 +151,7 @@ func (g *Generator) backwardCNHW(dimg []float32) {
 		d = g.Deconv[i].Backward(d)
 	}
 	d = g.BN[0].Backward(d)
-	g.dh0 = growF(g.dh0, len(d))
+	g.dh0 = nn.Grow(g.dh0, len(d))
 	nn.CNHWToNCHW(g.dh0, d, n, 8*g.GF, s*s)
 	g.FC.Backward(g.dh0)
 }
@@ -161,7 +161,7 @@ func (g *Generator) backwardCNHW(dimg []float32) {
 // eval-mode BatchNorm accepts any n (1 included) and leaves the running stats alone.
 func (g *Generator) Forward(z []float32, n int, train bool) []float32 {
 	y := g.forwardCNHW(z, n, train)
-	g.img = growF(g.img, len(y))
+	g.img = nn.Grow(g.img, len(y))
 	nn.CNHWToNCHW(g.img, y, n, 3, g.Size*g.Size)
 	return g.img
 }
@@ -169,20 +169,13 @@ func (g *Generator) Forward(z []float32, n int, train bool) []float32 {
 // Backward backpropagates dimg (NCHW, like Forward's output) through the last Forward
 // and accumulates the param gradients (zero them first with ZeroGrad).
 func (g *Generator) Backward(dimg []float32) {
-	g.dimg = growF(g.dimg, len(dimg))
+	g.dimg = nn.Grow(g.dimg, len(dimg))
 	nn.NCHWToCNHW(g.dimg, dimg, g.n, 3, g.Size*g.Size)
 	g.backwardCNHW(g.dimg)
 }
 
 // ZeroGrad clears all param gradients.
 func (g *Generator) ZeroGrad() { nn.ZeroGrads(g.params) }
-
-func growF(buf []float32, n int) []float32 {
-	if cap(buf) < n {
-		return make([]float32, n)
-	}
-	return buf[:n]
-}
 
 // Freeze declares the weights final (a generator loaded for inference): layers may then
 // cache weight layouts across Forward calls instead of rebuilding them each time. Do

@@ -125,7 +125,7 @@ func (t *Trainer) lossD(logits []float32, real bool, grad []float32) float64 {
 // keep one pass of activations). It returns the stats of the D step.
 func (t *Trainer) discriminatorGrads(realC, z []float32, n int) (lossD, dReal, dFake float64) {
 	fake := t.G.forwardCNHW(z, n, true)
-	t.dlog = growF(t.dlog, n)
+	t.dlog = nn.Grow(t.dlog, n)
 	t.D.ZeroGrad()
 	lr := t.D.forwardCNHW(t.augment(realC, n, 0), n, true)
 	dReal = nn.MeanSigmoid(lr)
@@ -144,7 +144,7 @@ func (t *Trainer) discriminatorGrads(realC, z []float32, n int) (lossD, dReal, d
 // computed: the D step zeroes them anyway.
 func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
 	fake := t.G.forwardCNHW(z, n, true)
-	t.dlog = growF(t.dlog, n)
+	t.dlog = nn.Grow(t.dlog, n)
 	lo := t.D.forwardCNHW(t.augment(fake, n, 2+k), n, true)
 	var loss float64
 	if t.Cfg.Loss == Hinge {
@@ -171,7 +171,7 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 	if err != nil {
 		return StepStats{}, err
 	}
-	t.realC = growF(t.realC, len(real))
+	t.realC = nn.Grow(t.realC, len(real))
 	nn.NCHWToCNHW(t.realC, real, n, 3, t.Cfg.Size*t.Cfg.Size)
 	var st StepStats
 	st.LossD, st.DReal, st.DFake = t.discriminatorGrads(t.realC, z, n)

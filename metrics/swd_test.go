@@ -3,11 +3,12 @@ package metrics
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
+
+	"avatargan/internal/testutil"
 )
 
 // blobs draws n synthetic "faces": a random background plus a few soft colour blobs and a
@@ -407,22 +408,15 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// facesDir is the optional real dataset (96x96 JPEGs); AVATARGAN_FACES overrides it.
-func facesDir() string {
-	if d := os.Getenv("AVATARGAN_FACES"); d != "" {
-		return d
-	}
-	return "/work/shared/data/faces"
-}
-
 func TestFacesRealVsReal(t *testing.T) {
-	dir := facesDir()
-	names, _ := filepath.Glob(filepath.Join(dir, "*.jpg"))
-	if len(names) < 256 {
-		t.Skipf("face dataset not found at %s (set AVATARGAN_FACES); skipping", dir)
-	}
 	if testing.Short() {
 		t.Skip("short mode")
+	}
+	// ../shared/data/faces (96x96 JPEGs) or $AVATARGAN_FACES; required under CI.
+	dir := testutil.FacesDir(t)
+	names, _ := filepath.Glob(filepath.Join(dir, "*.jpg"))
+	if len(names) < 256 {
+		testutil.SkipOrFail(t, "%s holds %d JPEGs, want at least 256", dir, len(names))
 	}
 	slices.Sort(names)
 	imgs, err := loadFaces(names[:256], 48)

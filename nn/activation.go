@@ -27,7 +27,7 @@ type ReLU struct{ y, dx []float32 }
 
 // Forward returns relu(x) in a buffer owned by the layer.
 func (a *ReLU) Forward(x []float32) []float32 {
-	a.y = grow(a.y, len(x))
+	a.y = Grow(a.y, len(x))
 	y := a.y
 	gemm.ParallelFor(len(x), ewGrain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -39,7 +39,7 @@ func (a *ReLU) Forward(x []float32) []float32 {
 
 // Backward returns dx = dy where y > 0, else 0 (PyTorch's gradient at 0 is 0).
 func (a *ReLU) Backward(dy []float32) []float32 {
-	a.dx = grow(a.dx, len(dy))
+	a.dx = Grow(a.dx, len(dy))
 	y, dx := a.y, a.dx
 	gemm.ParallelFor(len(dy), ewGrain, func(lo, hi int) {
 		reluGrad(dx[lo:hi], dy[lo:hi], y[lo:hi])
@@ -55,7 +55,7 @@ type LeakyReLU struct {
 
 // Forward returns leaky_relu(x) in a buffer owned by the layer.
 func (a *LeakyReLU) Forward(x []float32) []float32 {
-	a.y = grow(a.y, len(x))
+	a.y = Grow(a.y, len(x))
 	y, s := a.y, a.Slope
 	gemm.ParallelFor(len(x), ewGrain, func(lo, hi int) {
 		// Branch-free: the signs are close to random, so a branch mispredicts often.
@@ -69,7 +69,7 @@ func (a *LeakyReLU) Forward(x []float32) []float32 {
 // Backward returns dx; the sign of y equals the sign of x for a positive slope, so y
 // alone decides the branch.
 func (a *LeakyReLU) Backward(dy []float32) []float32 {
-	a.dx = grow(a.dx, len(dy))
+	a.dx = Grow(a.dx, len(dy))
 	y, dx, s := a.y, a.dx, a.Slope
 	gemm.ParallelFor(len(dy), ewGrain, func(lo, hi int) {
 		leakyGrad(dx[lo:hi], dy[lo:hi], y[lo:hi], s)
@@ -82,7 +82,7 @@ type Tanh struct{ y, dx []float32 }
 
 // Forward returns tanh(x) in a buffer owned by the layer.
 func (a *Tanh) Forward(x []float32) []float32 {
-	a.y = grow(a.y, len(x))
+	a.y = Grow(a.y, len(x))
 	y := a.y
 	gemm.ParallelFor(len(x), ewGrain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -94,7 +94,7 @@ func (a *Tanh) Forward(x []float32) []float32 {
 
 // Backward returns dx = dy * (1 - y^2).
 func (a *Tanh) Backward(dy []float32) []float32 {
-	a.dx = grow(a.dx, len(dy))
+	a.dx = Grow(a.dx, len(dy))
 	y, dx := a.y, a.dx
 	gemm.ParallelFor(len(dy), ewGrain, func(lo, hi int) {
 		for i := lo; i < hi; i++ {

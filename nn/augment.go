@@ -182,10 +182,10 @@ func (a *DiffAugment) Forward(x []float32, c, n, h, w int) []float32 {
 	}
 	a.Params.check()
 	a.c, a.n, a.h, a.w = c, n, h, w
-	a.y = grow(a.y, len(x))
+	a.y = Grow(a.y, len(x))
 	src := x
 	if a.Policy.Color {
-		a.tmp = grow(a.tmp, len(x))
+		a.tmp = Grow(a.tmp, len(x))
 		copy(a.tmp, x)
 		a.colorForward(a.tmp)
 		src = a.tmp
@@ -207,11 +207,11 @@ func (a *DiffAugment) Backward(dy []float32) []float32 {
 	if len(dy) != a.c*a.n*a.h*a.w {
 		panic(fmt.Sprintf("nn: DiffAugment Backward got %d values, Forward had %d", len(dy), a.c*a.n*a.h*a.w))
 	}
-	a.dx = grow(a.dx, len(dy))
+	a.dx = Grow(a.dx, len(dy))
 	src := dy
 	if a.Policy.Cutout {
 		// Cutout multiplies by a 0/1 mask: its adjoint is the same mask.
-		a.tmp = grow(a.tmp, len(dy))
+		a.tmp = Grow(a.tmp, len(dy))
 		copy(a.tmp, dy)
 		a.cutout(a.tmp)
 		src = a.tmp
@@ -309,7 +309,7 @@ func (a *DiffAugment) channelMean(ps [][]float32) []float32 {
 			a.acc[k] += float64(v)
 		}
 	}
-	a.mean = grow(a.mean, hw)
+	a.mean = Grow(a.mean, hw)
 	for k, v := range a.acc {
 		a.mean[k] = float32(v / float64(len(ps)))
 	}

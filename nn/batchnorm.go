@@ -73,7 +73,7 @@ func (b *BatchNorm2d) Forward(x []float32, n, hw int, train bool) []float32 {
 		panic(fmt.Sprintf("nn: BatchNorm2d.Forward: len(x)=%d, want %d x %d", len(x), b.C, m))
 	}
 	b.m, b.train, b.x = m, train, x
-	b.y = grow(b.y, len(x))
+	b.y = Grow(b.y, len(x))
 	gemm.ParallelFor(b.C, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			xs := x[c*m : (c+1)*m]
@@ -133,7 +133,7 @@ func (b *BatchNorm2d) Forward(x []float32, n, hw int, train bool) []float32 {
 // differentiated through; after an eval forward they are constants.
 func (b *BatchNorm2d) Backward(dy []float32) []float32 {
 	m := b.m
-	b.dx = grow(b.dx, len(dy))
+	b.dx = Grow(b.dx, len(dy))
 	gemm.ParallelFor(b.C, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			xs, ys := b.x[c*m:(c+1)*m], b.y[c*m:(c+1)*m]

@@ -83,8 +83,8 @@ func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
 	}
 	c.g = geom{C: c.InC, N: n, H: h, W: w, Ho: ho, Wo: wo, K: c.K, S: c.Stride, P: c.Pad}
 	kdim, np := c.InC*c.K*c.K, n*ho*wo
-	c.col = grow(c.col, kdim*np)
-	c.y = grow(c.y, c.OutC*np)
+	c.col = Grow(c.col, kdim*np)
+	c.y = Grow(c.y, c.OutC*np)
 	c.split = c.useSplit()
 	if c.split {
 		p := c.sp.plan(c.g)
@@ -124,7 +124,7 @@ func (c *Conv2d) Backward(dy []float32) []float32 {
 	}
 	// dcol overwrites col: dW above was its last use.
 	gemm.Sgemm(true, false, kdim, np, c.OutC, 1, c.Weight.Data, kdim, dy, np, 0, c.col, np)
-	c.dx = grow(c.dx, c.InC*g.N*g.H*g.W)
+	c.dx = Grow(c.dx, c.InC*g.N*g.H*g.W)
 	col2im(c.dx, c.col, g, nil)
 	return c.dx
 }
@@ -157,7 +157,7 @@ func (c *Conv2d) backwardSplit(dy []float32) []float32 {
 		gemm.Sgemm(true, false, b.nr, b.nc, c.OutC, 1, c.wc.wt[b.r0:], kdim,
 			ys[b.c0:], np, 0, c.col[b.r0*np+b.c0:], np)
 	}
-	c.dx = grow(c.dx, c.InC*g.N*g.H*g.W)
+	c.dx = Grow(c.dx, c.InC*g.N*g.H*g.W)
 	col2imSplit(c.dx, c.col, p, nil)
 	return c.dx
 }
@@ -252,7 +252,7 @@ func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
 	c.g = geom{C: c.OutC, N: n, H: ho, W: wo, Ho: h, Wo: w, K: c.K, S: c.Stride, P: c.Pad}
 	c.x = x
 	m, np := c.OutC*c.K*c.K, n*h*w
-	c.y = grow(c.y, c.OutC*n*ho*wo)
+	c.y = Grow(c.y, c.OutC*n*ho*wo)
 	c.split = c.useSplit(n, h, w)
 	s := c.scratch()
 	if c.split {
@@ -294,7 +294,7 @@ func (c *ConvTranspose2d) Backward(dy []float32) []float32 {
 	if c.NoInputGrad {
 		return nil
 	}
-	c.dx = grow(c.dx, c.InC*np)
+	c.dx = Grow(c.dx, c.InC*np)
 	gemm.Sgemm(false, false, c.InC, np, m, 1, c.Weight.Data, m, col, np, 0, c.dx, np)
 	return c.dx
 }
@@ -331,7 +331,7 @@ func (c *ConvTranspose2d) backwardSplit(dy []float32) []float32 {
 		gemm.Sgemm(false, false, c.InC, b.nc, b.nr, 1, c.wc.wt[b.r0:], m,
 			col[b.r0*np+b.c0:], np, 1, dxs[b.c0:], np)
 	}
-	c.dx = grow(c.dx, c.InC*np)
+	c.dx = Grow(c.dx, c.InC*np)
 	p.fromSplitCols(c.dx, dxs, c.InC, nil)
 	return c.dx
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"os"
 	"testing"
+
+	"avatargan/internal/testutil"
 )
 
 type goldenTensor struct {
@@ -35,25 +37,17 @@ func f32(d []float64) []float32 {
 	return out
 }
 
-// checkClose fails unless max|got-want| <= tol * max|want| (or tol when want is 0).
+// checkClose fails for every element outside |got-want| <= atol + tol*|want| (see
+// testutil.Within): each element is held to its own relative tolerance, with an atol
+// for elements near zero that is far below the values the tests use (O(0.01..10)), so
+// a small element cannot be wrong by hiding under the largest one.
 func checkClose(t *testing.T, name string, got []float32, want []float64, tol float64) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: len %d, want %d", name, len(got), len(want))
-		return
-	}
-	var scale, maxErr float64
-	for i, w := range want {
-		scale = math.Max(scale, math.Abs(w))
-		maxErr = math.Max(maxErr, math.Abs(float64(got[i])-w))
-	}
-	if scale == 0 {
-		scale = 1
-	}
-	if !(maxErr <= tol*scale) {
-		t.Errorf("%s: max error %.3g, scale %.3g (rel %.3g > %.g)", name, maxErr, scale, maxErr/scale, tol)
-	}
+	testutil.AllClose(t, name, got, want, goldenAtol, tol)
 }
+
+// goldenAtol is the absolute part of checkClose's tolerance.
+const goldenAtol = 1e-6
 
 // toCNHW converts a golden NCHW tensor to CNHW.
 func toCNHW(g goldenTensor) []float32 {

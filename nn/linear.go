@@ -42,7 +42,7 @@ func (l *Linear) Forward(x []float32, n int) []float32 {
 		panic(fmt.Sprintf("nn: Linear.Forward: len(x)=%d, want %d x %d", len(x), n, l.In))
 	}
 	l.n, l.x = n, x
-	l.y = grow(l.y, n*l.Out)
+	l.y = Grow(l.y, n*l.Out)
 	for i := 0; i < n; i++ {
 		copy(l.y[i*l.Out:(i+1)*l.Out], l.Bias.Data)
 	}
@@ -65,7 +65,7 @@ func (l *Linear) Backward(dy []float32) []float32 {
 	if l.NoInputGrad {
 		return nil
 	}
-	l.dx = grow(l.dx, n*l.In)
+	l.dx = Grow(l.dx, n*l.In)
 	gemm.Sgemm(false, false, n, l.In, l.Out, 1, dy, l.Out, l.Weight.Data, l.In, 0, l.dx, l.In)
 	return l.dx
 }

@@ -97,9 +97,11 @@ func InitNormal(p []float32, std float64, truncate bool, r *rand.Rand) {
 	}
 }
 
-// grow returns buf resliced to n elements, reallocating only when it is too small, so
-// layers reuse their buffers across steps and across smaller batches.
-func grow(buf []float32, n int) []float32 {
+// Grow returns buf resliced to n elements (contents undefined), reallocating only when
+// it is too small, so layers and networks reuse their buffers across steps and across
+// smaller batches. (internal/gemm has its own, which also aligns packed panels to 64
+// bytes.)
+func Grow(buf []float32, n int) []float32 {
 	if cap(buf) < n {
 		return make([]float32, n)
 	}
@@ -107,14 +109,18 @@ func grow(buf []float32, n int) []float32 {
 }
 
 // scratchPool recycles the per-worker scratch of im2col and col2im, which would
-// otherwise be a fresh allocation (and clear) per worker per call.
+// otherwise be a fresh allocation (and clear) per worker per call. It is separate from
+// Scratch on purpose: Scratch is one arena per network, used by one layer call at a
+// time on one goroutine, while these buffers are taken by several ParallelFor workers
+// at once inside a single call, each needing its own, and their number follows the
+// worker count rather than the network.
 var scratchPool sync.Pool
 
 // getScratch returns a scratch buffer of n elements (contents undefined); return it
 // with putScratch.
 func getScratch(n int) *[]float32 {
 	if b, ok := scratchPool.Get().(*[]float32); ok {
-		*b = grow(*b, n)
+		*b = Grow(*b, n)
 		return b
 	}
 	b := make([]float32, n)

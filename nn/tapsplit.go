@@ -187,7 +187,7 @@ func (wc *wtCache) get(w *Param, rows, c, kk int, frozen bool) []float32 {
 	if wc.ok && (frozen || wc.ver == w.Version) && len(wc.wt) == len(w.Data) {
 		return wc.wt
 	}
-	wc.wt = grow(wc.wt, len(w.Data))
+	wc.wt = Grow(wc.wt, len(w.Data))
 	tapMajor(wc.wt, w.Data, rows, c, kk)
 	wc.ok, wc.ver = true, w.Version
 	return wc.wt

@@ -1,17 +1,21 @@
 package train
 
 import (
-	"avatargan/checkpoint"
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image/color"
 	"io"
 	"os"
 
+	"avatargan/internal/atomicfile"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // Record is one line of a run's metrics.jsonl: the statistics of one training iteration.
@@ -31,36 +35,67 @@ type Record struct {
 	Timestamp string    `json:"time"`
 }
 
+// maxRecordLine bounds one metrics.jsonl line: a record is ~200 bytes, so a longer line
+// is damage (a torn write, garbage) and is skipped without being held in memory.
+const maxRecordLine = 64 << 10
+
 // ReadRecords reads a metrics.jsonl file, keeping records with step <= maxStep (so a
-// resumed run drops the lines written after its checkpoint) and skipping a torn last line.
+// resumed run drops the lines written after its checkpoint) and skipping lines that are
+// not records (a torn last line, garbage of any length).
 func ReadRecords(path string, maxStep int) ([]Record, error) {
+	recs, _, err := readRecords(path, maxStep)
+	return recs, err
+}
+
+// readRecords is ReadRecords that also counts the lines it skipped as unreadable.
+// Errors name the file.
+func readRecords(path string, maxStep int) (out []Record, bad int, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
-	var out []Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+	br := bufio.NewReaderSize(f, maxRecordLine)
+	for {
+		line, isPrefix, err := br.ReadLine()
+		if err == io.EOF {
+			return out, bad, nil
+		}
+		if err != nil {
+			return out, bad, fmt.Errorf("%s: %w", path, err)
+		}
+		if isPrefix {
+			// Too long for a record: skip the rest of the line.
+			for isPrefix && err == nil {
+				_, isPrefix, err = br.ReadLine()
+			}
+			if err != nil && err != io.EOF {
+				return out, bad, fmt.Errorf("%s: %w", path, err)
+			}
+			bad++
+			continue
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
 		var r Record
-		if json.Unmarshal(sc.Bytes(), &r) != nil {
+		if json.Unmarshal(line, &r) != nil || r.Step < 1 {
+			bad++
 			continue
 		}
 		if r.Step <= maxStep {
 			out = append(out, r)
 		}
 	}
-	return out, sc.Err()
 }
 
 // writeRecords rewrites metrics.jsonl atomically with exactly recs; used on resume so the
 // file never holds lines from steps the run is about to redo.
 func writeRecords(path string, recs []Record) error {
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for _, r := range recs {
 			if err := enc.Encode(r); err != nil {
@@ -71,15 +106,18 @@ func writeRecords(path string, recs []Record) error {
 	})
 }
 
-// PlotLosses draws the D and G loss curves of recs (smoothed over window steps) to a PNG.
+// PlotLosses draws the D and G loss curves of recs to a PNG. The curves are moving
+// averages over window steps (the raw per-step losses are too noisy to read), and the
+// title and legend say so; the legend sits in a margin right of the plot, never over
+// the curves.
 func PlotLosses(path string, recs []Record, window int) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	p := plot.New()
-	p.Title.Text = "avatargan training losses"
+	p.Title.Text = fmt.Sprintf("avatargan training losses (moving average over %d steps)", window)
 	p.X.Label.Text = "step"
-	p.Y.Label.Text = "loss"
+	p.Y.Label.Text = "loss (moving average)"
 	d := make(plotter.XYs, 0, len(recs))
 	g := make(plotter.XYs, 0, len(recs))
 	var sd, sg float64
@@ -105,15 +143,22 @@ func PlotLosses(path string, recs []Record, window int) error {
 	ld.Color = plotColor(0)
 	lg.Color = plotColor(1)
 	p.Add(ld, lg, plotter.NewGrid())
-	p.Legend.Add("D loss", ld)
-	p.Legend.Add("G loss", lg)
-	p.Legend.Top = true
-	wt, err := p.WriterTo(8*vg.Inch, 4*vg.Inch, "png")
+	// The legend is drawn by hand in a right margin: plot.Legend only draws inside
+	// the data area, where it hides the curves' ends.
+	leg := plot.NewLegend()
+	leg.Add("D loss", ld)
+	leg.Add("G loss", lg)
+	leg.Top, leg.Left = true, true
+	const w, h, margin = 9 * vg.Inch, 4 * vg.Inch, 1.2 * vg.Inch
+	c, err := draw.NewFormattedCanvas(w, h, "png")
 	if err != nil {
 		return err
 	}
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
-		_, err := wt.WriteTo(w)
+	dc := draw.New(c)
+	p.Draw(draw.Crop(dc, 0, -margin, 0, 0))
+	leg.Draw(draw.Crop(dc, w-margin+vg.Points(8), 0, 0, -p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y-p.Title.Padding-vg.Points(8)))
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := c.WriteTo(w)
 		return err
 	})
 }

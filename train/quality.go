@@ -11,8 +11,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 
-	"avatargan/checkpoint"
 	"avatargan/dcgan"
+	"avatargan/internal/atomicfile"
 	"avatargan/metrics"
 	"avatargan/render"
 )
@@ -133,7 +133,7 @@ func PlotQuality(path string, recs []Record, floor float64) error {
 	if err != nil {
 		return err
 	}
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		_, err := wt.WriteTo(w)
 		return err
 	})

@@ -5,6 +5,7 @@
 package train
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,10 +20,11 @@ import (
 	"strconv"
 	"time"
 
-	"avatargan/avatar"
 	"avatargan/checkpoint"
 	"avatargan/dataset"
 	"avatargan/dcgan"
+	"avatargan/internal/atomicfile"
+	"avatargan/internal/state"
 	"avatargan/nn"
 	"avatargan/render"
 )
@@ -81,6 +83,14 @@ type Options struct {
 	Progress Progress
 	// LogEvery is the period of log lines without a progress display.
 	LogEvery time.Duration
+	// Lock, when non-nil, is the lock of Dir taken by the caller (LockDir) before
+	// loading the data, so that a second run is refused before that work; the Run
+	// owns it from Open on. When nil, Open takes it.
+	Lock *DirLock
+	// AllowDataChange resumes a run on images other than those it trained on (a
+	// different fingerprint); without it Open refuses. A moved folder holding the
+	// same files (same fingerprint) is always accepted.
+	AllowDataChange bool
 }
 
 // Progress shows training progress; implemented by the CLI with a progress bar.
@@ -138,6 +148,7 @@ type Run struct {
 	real, z  []float32
 	started  time.Time
 	elapsed0 float64
+	lock     *DirLock
 }
 
 // Open prepares a run in opts.Dir: it resumes the run there when one exists, or starts a
@@ -145,15 +156,38 @@ type Run struct {
 // cfg is ignored except for Epochs, which when > 0 replaces the stored number (to extend
 // or shorten the run; pass 0 to keep it), EvalEvery (>= 0 replaces it; -1 keeps it)
 // and EvalN (> 0 replaces it), which change no training, and Data, which when non-empty
-// records a moved data folder.
-func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
+// records a moved data folder; data must hold the images the run trained on (see
+// Options.AllowDataChange).
+//
+// The Run holds the directory's lock (see LockDir) until Close: a second Open of the
+// same directory, in this process or another, fails at once. Holding it, Open removes
+// temporary files that writes killed mid-way left behind.
+func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
 	if opts.LogEvery == 0 {
 		opts.LogEvery = 30 * time.Second
 	}
+	lock := opts.Lock
+	opts.Lock = nil
+	if lock == nil {
+		if lock, err = LockDir(opts.Dir); err != nil {
+			return nil, err
+		}
+	} else if filepath.Clean(lock.dir) != filepath.Clean(opts.Dir) {
+		lock.Unlock()
+		return nil, fmt.Errorf("train: lock of %s given for run directory %s", lock.dir, opts.Dir)
+	}
+	defer func() {
+		if err != nil {
+			lock.Unlock()
+		}
+	}()
 	if err := os.MkdirAll(filepath.Join(opts.Dir, SamplesDir), 0o755); err != nil {
+		return nil, err
+	}
+	if err := removeStale(opts.Dir, opts.Log); err != nil {
 		return nil, err
 	}
 	resume := Exists(opts.Dir)
@@ -181,13 +215,20 @@ func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
 		if stored.EvalN == 0 {
 			stored.EvalN = DefaultConfig().EvalN // runs from before quality tracking
 		}
+		folder := cmp.Or(cfg.Data, stored.Data)
+		if fp := data.Fingerprint(); fp != stored.DataFingerprint {
+			if !opts.AllowDataChange {
+				return nil, fmt.Errorf("resuming %s: %s holds other images than the run trained on (%d images, fingerprint %.12s; the run had %d from %s, %.12s): a resumed run keeps its data; start a new run, or allow the change explicitly (--allow-data-change)",
+					opts.Dir, folder, data.Len(), fp, stored.Images, stored.Data, stored.DataFingerprint)
+			}
+			fmt.Fprintf(opts.Log, "warning: training continues on other images (%s, %d images) than the run started with; batches will differ from an uninterrupted run\n", folder, data.Len())
+			stored.DataFingerprint, stored.Images = fp, data.Len()
+			rewrite = true
+		}
 		if cfg.Data != "" && cfg.Data != stored.Data {
 			fmt.Fprintf(opts.Log, "data folder: %s -> %s\n", stored.Data, cfg.Data)
 			stored.Data = cfg.Data
 			rewrite = true
-		}
-		if stored.DataFingerprint != data.Fingerprint() {
-			fmt.Fprintf(opts.Log, "warning: the data in %s changed since the run started; batches will differ from an uninterrupted run\n", stored.Data)
 		}
 		cfg = stored
 	} else {
@@ -198,8 +239,8 @@ func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
 	if data.Size() != cfg.Model.Size {
 		return nil, fmt.Errorf("train: data loaded at %d px but the model is %d px", data.Size(), cfg.Model.Size)
 	}
-	if cfg.SampleEvery < 1 || cfg.CheckpointEvery < 1 || cfg.Keep < 1 || cfg.Epochs < 1 {
-		return nil, errors.New("train: sample-every, checkpoint-every, keep and epochs must be at least 1")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.EvalEvery < 0 || (cfg.EvalEvery > 0 && cfg.EvalN < 2) {
 		return nil, errors.New("train: eval-every must be >= 0 and eval-n >= 2")
@@ -211,20 +252,23 @@ func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
 	if cfg.EMA > 0 {
 		tr.EMA = dcgan.NewEMA(tr.G, cfg.EMA)
 	}
-	b, err := data.Batches(dataset.BatchOptions{Batch: cfg.Model.Batch, Seed: cfg.Model.Seed, Shuffle: cfg.Shuffle, Flip: cfg.Flip})
+	b, err := data.Batches(batchOptions(cfg))
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Cfg: cfg, Opts: opts, Trainer: tr, Data: data, batcher: b}
+	r = &Run{Cfg: cfg, Opts: opts, Trainer: tr, Data: data, batcher: b, lock: lock}
 	if resume {
 		path, _ := checkpoint.Latest(opts.Dir)
 		if err := r.load(path); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(opts.Log, "resuming %s at step %d (epoch %d)\n", path, r.Step, r.Step/b.BatchesPerEpoch()+1)
-		recs, err := ReadRecords(filepath.Join(opts.Dir, MetricsFile), r.Step)
+		recs, bad, err := readRecords(filepath.Join(opts.Dir, MetricsFile), r.Step)
 		if err != nil {
 			return nil, err
+		}
+		if bad > 0 {
+			fmt.Fprintf(opts.Log, "warning: %s: dropped %d unreadable line(s)\n", filepath.Join(opts.Dir, MetricsFile), bad)
 		}
 		r.records = recs
 		if len(recs) > 0 {
@@ -243,7 +287,7 @@ func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := checkpoint.WriteFileAtomic(filepath.Join(opts.Dir, ConfigFile), func(w io.Writer) error {
+		if err := atomicfile.Write(filepath.Join(opts.Dir, ConfigFile), func(w io.Writer) error {
 			_, err := w.Write(append(cj, '\n'))
 			return err
 		}); err != nil {
@@ -259,7 +303,21 @@ func Open(cfg Config, data *dataset.Set, opts Options) (*Run, error) {
 	for i := 0; i < 64; i++ {
 		dcgan.Latent(uint64(i), m.Dist, r.fixedZ[i*m.ZDim:(i+1)*m.ZDim])
 	}
+	if _, err := os.Stat(filepath.Join(opts.Dir, RealSamples)); err != nil {
+		if err := r.writeRealSamples(); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// Close releases the run directory's lock. The Run must not train or save after it.
+func (r *Run) Close() error { return r.lock.Unlock() }
+
+// batchOptions are the batcher settings of a run; real_samples.png uses them too, so it
+// shows exactly what training sees.
+func batchOptions(cfg Config) dataset.BatchOptions {
+	return dataset.BatchOptions{Batch: cfg.Model.Batch, Seed: cfg.Model.Seed, Shuffle: cfg.Shuffle, Flip: cfg.Flip}
 }
 
 // TotalSteps is the number of iterations of the whole run.
@@ -429,7 +487,7 @@ func (r *Run) SamplerGenerator() *dcgan.Generator {
 		r.sampler.SetScratch(r.Trainer.G.Scratch())
 	}
 	r.Trainer.EMA.CopyTo(r.sampler)
-	avatar.RecalibrateBN(r.sampler, avatar.Spec{Size: m.Size, ZDim: m.ZDim, GF: m.GF, Dist: m.Dist})
+	dcgan.Recalibrate(r.sampler, m.Dist)
 	return r.sampler
 }
 
@@ -441,7 +499,7 @@ func (r *Run) Sample() error {
 	x := g.Forward(r.fixedZ, 64, false)
 	grid := render.Grid(render.ToImages(x, 64, m.Size), 8, 2)
 	for _, name := range []string{fmt.Sprintf("step-%09d.png", r.Step), "latest.png"} {
-		err := checkpoint.WriteFileAtomic(filepath.Join(r.Opts.Dir, SamplesDir, name), func(w io.Writer) error {
+		err := atomicfile.Write(filepath.Join(r.Opts.Dir, SamplesDir, name), func(w io.Writer) error {
 			return (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(w, grid)
 		})
 		if err != nil {
@@ -475,13 +533,13 @@ func (r *Run) saveAs(path string) error {
 		return err
 	}
 	meta := map[string]string{
-		avatar.MetaFormat: avatar.FormatTrain,
-		avatar.MetaConfig: string(cj),
-		"run":             string(rj),
-		"step":            strconv.Itoa(r.Step),
-		"version":         Version,
+		checkpoint.MetaFormat:  checkpoint.FormatTrain,
+		checkpoint.MetaConfig:  string(cj),
+		checkpoint.MetaRun:     string(rj),
+		checkpoint.MetaStep:    strconv.Itoa(r.Step),
+		checkpoint.MetaVersion: Version,
 	}
-	ts := checkpoint.FromNamed("", r.Trainer.Tensors(), "F32")
+	ts := state.Tensors("", r.Trainer.Tensors(), "F32")
 	return checkpoint.Save(path, ts, meta)
 }
 
@@ -491,14 +549,17 @@ func (r *Run) load(path string) error {
 	if err != nil {
 		return err
 	}
-	if f.Metadata[avatar.MetaFormat] != avatar.FormatTrain {
+	if f.Metadata[checkpoint.MetaFormat] != checkpoint.FormatTrain {
 		return fmt.Errorf("%s is not a training checkpoint", path)
 	}
-	step, err := strconv.Atoi(f.Metadata["step"])
+	step, err := strconv.Atoi(f.Metadata[checkpoint.MetaStep])
 	if err != nil {
 		return fmt.Errorf("%s: bad step metadata: %v", path, err)
 	}
-	if err := f.LoadNamed("", r.Trainer.Tensors(), false); err != nil {
+	if step < 0 || step > MaxEpochs*r.batcher.BatchesPerEpoch() {
+		return fmt.Errorf("%s: step %d is out of range", path, step)
+	}
+	if err := state.Load(f, "", r.Trainer.Tensors(), false); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	r.Step = step

@@ -69,16 +69,28 @@ func tinyConfig() Config {
 	return c
 }
 
-// train opens (or resumes) the run in dir and trains it to maxSteps.
+// trainTo opens (or resumes) the run in dir, trains it to maxSteps and closes it.
 func trainTo(t testing.TB, ctx context.Context, cfg Config, data *dataset.Set, dir string, maxSteps int, p Progress) *Run {
 	t.Helper()
 	r, err := Open(cfg, data, Options{Dir: dir, MaxSteps: maxSteps, Progress: p})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer r.Close()
 	if err := r.Train(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// open opens the run in dir and closes it when the test ends.
+func open(t testing.TB, cfg Config, data *dataset.Set, opts Options) *Run {
+	t.Helper()
+	r, err := Open(cfg, data, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
 	return r
 }
 
@@ -253,12 +265,9 @@ func TestNonFiniteStopsWithoutCheckpoint(t *testing.T) {
 		cfg := tinyConfig()
 		cfg.CheckpointEvery = 1
 		dir := t.TempDir()
-		r, err := Open(cfg, data, Options{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := open(t, cfg, data, Options{Dir: dir})
 		r.Opts.Progress = &poisonAt{at: 3, tr: r.Trainer}
-		err = r.Train(context.Background())
+		err := r.Train(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "non-finite") || !strings.Contains(err.Error(), "step 2") {
 			t.Fatalf("Train error %v, want a non-finite error naming the last good step 2", err)
 		}
@@ -267,10 +276,8 @@ func TestNonFiniteStopsWithoutCheckpoint(t *testing.T) {
 			t.Fatalf("checkpoints %v, want the latest at step 2", cks)
 		}
 		// Resuming starts from the last good state.
-		r2, err := Open(cfg, data, Options{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r.Close()
+		r2 := open(t, cfg, data, Options{Dir: dir})
 		if r2.Step != 2 {
 			t.Fatalf("resumed at %d", r2.Step)
 		}
@@ -282,12 +289,9 @@ func TestNonFiniteStopsWithoutCheckpoint(t *testing.T) {
 		dir := t.TempDir()
 		// Two good steps, then NaN in a weight: the next loss is NaN.
 		trainTo(t, context.Background(), cfg, data, dir, 2, nil)
-		r, err := Open(cfg, data, Options{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := open(t, cfg, data, Options{Dir: dir})
 		r.Trainer.G.FC.Params()[0].Data[0] = float32(math.Inf(1))
-		err = r.Train(context.Background())
+		err := r.Train(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "non-finite") || !strings.Contains(err.Error(), "step 3") {
 			t.Fatalf("Train error %v, want a non-finite loss at step 3", err)
 		}
@@ -306,11 +310,8 @@ func TestNonFiniteStopsWithoutCheckpoint(t *testing.T) {
 		cfg.Model.LRG, cfg.Model.LRD = 1e30, 1e30
 		cfg.CheckpointEvery = 1
 		dir := t.TempDir()
-		r, err := Open(cfg, data, Options{Dir: dir, MaxSteps: 40})
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = r.Train(context.Background())
+		r := open(t, cfg, data, Options{Dir: dir, MaxSteps: 40})
+		err := r.Train(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "non-finite") {
 			t.Fatalf("Train error %v, want a non-finite error", err)
 		}
@@ -425,10 +426,7 @@ func TestRunDirectory(t *testing.T) {
 	if err := os.Remove(cks[1].Path); err != nil {
 		t.Fatal(err)
 	}
-	r2, err := Open(cfg, data, Options{Dir: dir, MaxSteps: 9})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r2 := open(t, cfg, data, Options{Dir: dir, MaxSteps: 9})
 	if r2.Step != 6 {
 		t.Fatalf("resumed at %d", r2.Step)
 	}
@@ -463,19 +461,15 @@ func TestResumeEpochs(t *testing.T) {
 	// Epochs 0 keeps the stored number; other settings in cfg are ignored.
 	other := DefaultConfig()
 	other.Epochs = 0
-	r, err := Open(other, data, Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := open(t, other, data, Options{Dir: dir})
 	if r.Cfg != func() Config { c, _ := LoadConfig(dir); return c }() || r.Cfg.Epochs != 3 || r.Cfg.Model != cfg.Model {
 		t.Fatalf("resumed with %+v", r.Cfg)
 	}
 
 	// An explicit number replaces it, and config.json follows, so a later resume keeps it.
 	other.Epochs = 5
-	if r, err = Open(other, data, Options{Dir: dir}); err != nil {
-		t.Fatal(err)
-	}
+	r.Close()
+	r = open(t, other, data, Options{Dir: dir})
 	if r.Cfg.Epochs != 5 || r.TotalSteps() != 10 {
 		t.Fatalf("epochs %d total %d", r.Cfg.Epochs, r.TotalSteps())
 	}
@@ -490,9 +484,8 @@ func TestResumeEpochs(t *testing.T) {
 	}
 	// Shortening below the current step: nothing to do.
 	other.Epochs = 1
-	if r, err = Open(other, data, Options{Dir: dir}); err != nil {
-		t.Fatal(err)
-	}
+	r.Close()
+	r = open(t, other, data, Options{Dir: dir})
 	if err := r.Train(context.Background()); err != nil || r.Step != 10 {
 		t.Fatalf("step %d err %v", r.Step, err)
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 
 	"avatargan/avatar"
-	"avatargan/checkpoint"
+	"avatargan/internal/atomicfile"
 	"avatargan/models"
 	"avatargan/render"
 )
@@ -31,7 +31,7 @@ func loadModel(path string) (*avatar.Model, error) {
 
 // writePNG writes img to path atomically.
 func writePNG(path string, img image.Image) error {
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error { return png.Encode(w, img) })
+	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
 func cmdGenerate(ctx context.Context, o stdio, args []string) error {
@@ -145,7 +145,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 		err = writePNG(*out, render.Grid(imgs, len(imgs), 2))
 	} else {
 		g := render.GIF(render.PingPong(imgs), *delay)
-		err = checkpoint.WriteFileAtomic(*out, func(w io.Writer) error { return gif.EncodeAll(w, g) })
+		err = atomicfile.Write(*out, func(w io.Writer) error { return gif.EncodeAll(w, g) })
 	}
 	if err != nil {
 		return err

@@ -242,7 +242,8 @@ func TestGenerate(t *testing.T) {
 	if b := decodePNG(t, grid).Bounds(); b.Dx() != 3*18+2 || b.Dy() != 2*18+2 {
 		t.Fatalf("grid %v", b)
 	}
-	// The F16 export and the run give (nearly) the same avatars.
+	// The F32 export gives exactly the run's avatars; the F16 export holds F16 tensors in
+	// about half the bytes and gives nearly the same avatars.
 	exp := filepath.Join(tmp, "g.safetensors")
 	run(t, cmdExport, "--checkpoint", runDir, "--out", exp)
 	dir2 := filepath.Join(tmp, "fromexport")
@@ -250,6 +251,34 @@ func TestGenerate(t *testing.T) {
 	for i, s := range []string{"7", "8", "9"} {
 		if img := decodePNG(t, filepath.Join(dir2, "avatar-"+s+".png")); !slices.Equal(img.Pix, want[i].Pix) {
 			t.Fatalf("exported generator: avatar %s differs", s)
+		}
+	}
+	exp16 := filepath.Join(tmp, "g16.safetensors")
+	run(t, cmdExport, "--checkpoint", runDir, "--out", exp16, "--dtype", "F16")
+	f16, err := checkpoint.Read(exp16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	floats := 0
+	for _, ts := range f16.Tensors {
+		if ts.F32 != nil {
+			floats++
+			if ts.DType != "F16" {
+				t.Fatalf("F16 export: %s is %s", ts.Name, ts.DType)
+			}
+		}
+	}
+	st32, _ := os.Stat(exp)
+	st16, _ := os.Stat(exp16)
+	if floats == 0 || float64(st16.Size()) > 0.6*float64(st32.Size()) {
+		t.Fatalf("F16 export: %d float tensors, %d bytes vs %d for F32", floats, st16.Size(), st32.Size())
+	}
+	dir16 := filepath.Join(tmp, "fromexport16")
+	run(t, cmdGenerate, "-n", "3", "--seed", "7", "--out", dir16, "--checkpoint", exp16)
+	for i, s := range []string{"7", "8", "9"} {
+		img := decodePNG(t, filepath.Join(dir16, "avatar-"+s+".png"))
+		if d := maxPixelDiff(img.Pix, want[i].Pix); d > 8 {
+			t.Fatalf("F16 export: avatar %s differs by up to %d levels", s, d)
 		}
 	}
 
@@ -262,19 +291,50 @@ func TestGenerate(t *testing.T) {
 	fails(t, "invalid value", cmdGenerate, "-n", "many")
 }
 
+// TestEmbeddedModel checks that the binary carries a trained generator and that
+// generate without --checkpoint uses it: the files are the embedded model's avatars of
+// those seeds, at its size, and they are not blank.
 func TestEmbeddedModel(t *testing.T) {
-	// models/generator.safetensors is a placeholder until the embedded model is trained:
-	// without --checkpoint the commands must either work or say what to do.
-	tmp := t.TempDir()
-	o, _, _ := quiet()
-	err := cmdGenerate(context.Background(), o, []string{"-n", "2", "--out", filepath.Join(tmp, "a")})
-	if _, merr := models.Default(); merr != nil {
-		if err == nil || !strings.Contains(err.Error(), "--checkpoint") {
-			t.Fatalf("no embedded model: error %v, want one pointing at --checkpoint", err)
-		}
-	} else if err != nil {
-		t.Fatalf("embedded model: %v", err)
+	m, err := models.Default()
+	if err != nil {
+		t.Fatalf("the embedded model does not load: %v", err)
 	}
+	if s := m.Spec(); s.Size != 48 || s.ZDim != 100 || s.GF != 64 {
+		t.Fatalf("embedded model spec %+v, want the reference 48 px, z 100, gf 64", s)
+	}
+	want, err := m.Generate(m.Seeds(5, 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "a")
+	run(t, cmdGenerate, "-n", "2", "--seed", "5", "--out", dir)
+	for i, s := range []string{"5", "6"} {
+		img := decodePNG(t, filepath.Join(dir, "avatar-"+s+".png"))
+		if !slices.Equal(img.Pix, want[i].Pix) {
+			t.Fatalf("avatar %s is not the embedded model's avatar of seed %s", s, s)
+		}
+		if d := maxPixelDiff(img.Pix, make([]uint8, len(img.Pix))); d < 64 || distinctColours(img) < 100 {
+			t.Fatalf("avatar %s looks blank: %d colours", s, distinctColours(img))
+		}
+	}
+}
+
+// maxPixelDiff is the largest difference of two equally long pixel buffers.
+func maxPixelDiff(a, b []uint8) int {
+	d := 0
+	for i := range a {
+		d = max(d, int(a[i])-int(b[i]), int(b[i])-int(a[i]))
+	}
+	return d
+}
+
+// distinctColours counts the distinct RGB colours of an image.
+func distinctColours(img *image.RGBA) int {
+	seen := map[[3]uint8]bool{}
+	for i := 0; i+3 < len(img.Pix); i += 4 {
+		seen[[3]uint8{img.Pix[i], img.Pix[i+1], img.Pix[i+2]}] = true
+	}
+	return len(seen)
 }
 
 func TestInterpolate(t *testing.T) {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +19,7 @@ import (
 
 	"avatargan/dataset"
 	"avatargan/dcgan"
+	"avatargan/internal/gemm"
 	"avatargan/train"
 )
 
@@ -55,9 +59,18 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&cfg.EvalN, "eval-n", cfg.EvalN, "avatars and real images per --eval-every score")
 	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid every N steps (and at each epoch end)")
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "write a checkpoint every N steps (and at each epoch end)")
-	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep")
+	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep (each holds weights and Adam moments: ~109 MB at the default sizes)")
+	allowData := fs.Bool("allow-data-change", false, "resume even though --data holds other images than the run trained on")
+	threads := fs.Int("threads", 0, "worker threads for training and decoding (0: all CPUs)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *threads < 0 || *threads > 4096 {
+		return fmt.Errorf("--threads %d: want 0 (all CPUs) to 4096", *threads)
+	}
+	if *threads > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*threads))
+		defer gemm.SetThreads(gemm.SetThreads(*threads))
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -79,9 +92,35 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 		}
 		dir = *resume
 	}
+	created := false
 	if dir == "" {
-		dir = filepath.Join("runs", time.Now().Format("20060102-150405"))
+		if *data == "" {
+			return fmt.Errorf("--data is required (a folder of images)")
+		}
+		d, err := train.NewRunDir("runs", time.Now())
+		if err != nil {
+			return err
+		}
+		dir, created = d, true
 	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		created = true
+	}
+	// Lock the run directory before the (possibly long) data load, so a second run on
+	// it is refused at once; the run owns the lock from train.Open on.
+	lock, err := train.LockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if lock != nil {
+			// Failed before train.Open: a run directory made by this command is empty.
+			lock.Unlock()
+			if created {
+				os.RemoveAll(dir)
+			}
+		}
+	}()
 	if train.Exists(dir) {
 		stored, err := train.LoadConfig(dir)
 		if err != nil {
@@ -111,7 +150,11 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	if *data == "" {
 		return fmt.Errorf("--data is required (a folder of images)")
 	}
-	if err := m.Validate(); err != nil {
+	// Bound every setting before the data is loaded (one line each; train.Open checks
+	// again). On resume Epochs 0 means "keep the run's".
+	check := cfg
+	check.Epochs = cmp.Or(check.Epochs, 1)
+	if err := check.Validate(); err != nil {
 		return err
 	}
 	absData, err := filepath.Abs(*data)
@@ -122,25 +165,32 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	f, ok := o.out.(*os.File)
 	tty := ok && term.IsTerminal(int(f.Fd()))
 	fmt.Fprintf(o.out, "loading %s at %d px...\n", absData, m.Size)
-	opts := dataset.Options{Dir: absData, Size: m.Size, CacheDir: *cacheDir}
+	opts := dataset.Options{Dir: absData, Size: m.Size, CacheDir: *cacheDir, Workers: *threads,
+		Waiting: func(err error) {
+			fmt.Fprintf(o.err, "waiting for another process that builds the same dataset cache (%v)\n", err)
+		}}
 	if tty {
 		bar := progressbar.NewOptions(-1, progressbar.OptionSetDescription("decoding"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
 		opts.Progress = func(done, total int) { bar.ChangeMax(total); bar.Set(done) }
 		defer bar.Finish()
 	}
-	set, rep, err := dataset.Load(opts)
+	set, rep, err := dataset.LoadContext(ctx, opts)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(o.out, rep.String())
-	topts := train.Options{Dir: dir, CacheDir: *cacheDir, MaxSteps: *maxSteps, Log: o.out}
+	topts := train.Options{Dir: dir, CacheDir: *cacheDir, MaxSteps: *maxSteps, Log: o.out, Lock: lock, AllowDataChange: *allowData}
+	bar := &barProgress{}
 	if tty {
-		topts.Progress = &barProgress{}
+		topts.Progress = bar
 	}
+	lock = nil // train.Open owns it now
 	run, err := train.Open(cfg, set, topts)
 	if err != nil {
 		return err
 	}
+	defer run.Close()
+	bar.total = min(run.TotalSteps(), cmp.Or(*maxSteps, run.TotalSteps()))
 	fmt.Fprintf(o.out, "run %s: %d epochs x %d steps of %d images; samples in %s\n", dir, run.Cfg.Epochs, run.BatchesPerEpoch(), run.Cfg.Model.Batch, filepath.Join(dir, train.SamplesDir))
 	if err := run.Train(ctx); err != nil {
 		return err
@@ -149,13 +199,20 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	return nil
 }
 
-// barProgress draws one terminal progress bar per epoch with ETA, images/s and losses.
+// barProgress draws one terminal progress bar per epoch: "epoch k/N", the epoch's
+// steps with its ETA, and the whole run's ETA with images/s and the latest losses.
 type barProgress struct {
-	bar *progressbar.ProgressBar
+	bar    *progressbar.ProgressBar
+	epochs int
+	// total is the step the run stops at; first is the first step this process
+	// reported, at time started.
+	total, first int
+	started      time.Time
 }
 
 // Epoch starts a new bar for the epoch (train.Progress).
 func (p *barProgress) Epoch(epoch, epochs, total, done int) {
+	p.epochs = epochs
 	p.bar = progressbar.NewOptions(total,
 		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch, epochs)),
 		progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
@@ -166,8 +223,24 @@ func (p *barProgress) Epoch(epoch, epochs, total, done int) {
 
 // Step advances the bar and shows the latest losses and speed (train.Progress).
 func (p *barProgress) Step(r train.Record) {
-	p.bar.Describe(fmt.Sprintf("epoch %d  D %.3f G %.3f  %.0f img/s", r.Epoch, r.DLoss, r.GLoss, r.ImagesPS))
+	if p.started.IsZero() {
+		// The clock of the total ETA starts at the first step, not at start-up.
+		p.started = time.Now()
+		p.first = r.Step
+	}
+	p.bar.Describe(p.describe(r, time.Since(p.started)))
 	p.bar.Add(1)
+}
+
+// describe is the bar's text after record r, elapsed since this process's first step
+// was reported: the ETA of the whole run assumes the rate of the steps since then.
+func (p *barProgress) describe(r train.Record, elapsed time.Duration) string {
+	eta := ""
+	if done := r.Step - p.first; done > 0 && p.total > r.Step {
+		left := time.Duration(float64(elapsed) / float64(done) * float64(p.total-r.Step))
+		eta = fmt.Sprintf("  run ETA %s", left.Round(time.Second))
+	}
+	return fmt.Sprintf("epoch %d/%d  D %.3f G %.3f  %.0f img/s%s", r.Epoch, p.epochs, r.DLoss, r.GLoss, r.ImagesPS, eta)
 }
 
 // Finish ends the current bar (train.Progress).

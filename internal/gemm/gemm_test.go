@@ -56,8 +56,19 @@ func randSlice(r *rand.Rand, n int) []float32 {
 
 type shape struct{ m, n, k int }
 
+// checkOne fails the test unless Sgemm matches the float64 reference on one random
+// problem. Call it on the test's goroutine; goroutines use gemmErr and report with
+// t.Error, since t.Fatal must not be called from them.
 func checkOne(t *testing.T, r *rand.Rand, transA, transB bool, s shape, alpha, beta float32, pad int) {
 	t.Helper()
+	if err := gemmErr(r, transA, transB, s, alpha, beta, pad); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gemmErr runs Sgemm on one random problem and describes the first element that
+// differs from the float64 reference beyond rounding, or a write into C's padding.
+func gemmErr(r *rand.Rand, transA, transB bool, s shape, alpha, beta float32, pad int) error {
 	m, n, k := s.m, s.n, s.k
 	lda, ldb, ldc := k+pad, n+pad, n+pad
 	ar, ac := m, k
@@ -86,18 +97,19 @@ func checkOne(t *testing.T, r *rand.Rand, transA, transB bool, s shape, alpha, b
 			got := c[i*ldc+j]
 			if j >= n {
 				if got != orig[i*ldc+j] && !(math.IsNaN(float64(got)) && math.IsNaN(float64(orig[i*ldc+j]))) {
-					t.Fatalf("%s tA=%v tB=%v %v pad=%d: wrote padding C[%d,%d]", Kernel(), transA, transB, s, pad, i, j)
+					return fmt.Errorf("%s tA=%v tB=%v %v pad=%d: wrote padding C[%d,%d]", Kernel(), transA, transB, s, pad, i, j)
 				}
 				continue
 			}
 			w := want[i*n+j]
 			tol := 1e-5*mag[i*n+j] + 1e-6
 			if d := math.Abs(float64(got) - w); !(d <= tol) {
-				t.Fatalf("%s threads=%d tA=%v tB=%v %+v alpha=%v beta=%v pad=%d: C[%d,%d]=%v want %v (tol %g)",
+				return fmt.Errorf("%s threads=%d tA=%v tB=%v %+v alpha=%v beta=%v pad=%d: C[%d,%d]=%v want %v (tol %g)",
 					Kernel(), Threads(), transA, transB, s, alpha, beta, pad, i, j, got, w, tol)
 			}
 		}
 	}
+	return nil
 }
 
 func forEachKernel(t *testing.T, f func(t *testing.T)) {
@@ -166,7 +178,10 @@ func TestSgemmConcurrent(t *testing.T) {
 			defer wg.Done()
 			r := rand.New(rand.NewSource(int64(g)))
 			for i := 0; i < 5; i++ {
-				checkOne(t, r, g&1 != 0, g&2 != 0, shape{70 + g, 90, 80}, 1, 0.5, 1)
+				if err := gemmErr(r, g&1 != 0, g&2 != 0, shape{70 + g, 90, 80}, 1, 0.5, 1); err != nil {
+					t.Errorf("goroutine %d: %v", g, err)
+					return
+				}
 			}
 		}(g)
 	}

@@ -1,31 +1,34 @@
-package checkpoint
+// Package state moves a model's live tensors (nn.NamedTensor) to and from safetensors
+// files (package checkpoint), so that neither of those packages needs the other.
+package state
 
 import (
 	"fmt"
 	"slices"
 
+	"avatargan/checkpoint"
 	"avatargan/nn"
 )
 
-// FromNamed converts live model state to tensors for Encode: float data as dtype (F32 or
+// Tensors converts live model state to tensors for Encode: float data as dtype (F32 or
 // F16), counters as I64 scalars. The float tensors alias the model's data.
-func FromNamed(prefix string, nts []nn.NamedTensor, dtype string) []Tensor {
-	out := make([]Tensor, 0, len(nts))
+func Tensors(prefix string, nts []nn.NamedTensor, dtype string) []checkpoint.Tensor {
+	out := make([]checkpoint.Tensor, 0, len(nts))
 	for _, nt := range nts {
 		if nt.Count != nil {
-			out = append(out, I64Tensor(prefix+nt.Name, nt.Shape, []int64{*nt.Count}))
+			out = append(out, checkpoint.I64Tensor(prefix+nt.Name, nt.Shape, []int64{*nt.Count}))
 			continue
 		}
-		out = append(out, Tensor{Name: prefix + nt.Name, DType: dtype, Shape: nt.Shape, F32: nt.Data})
+		out = append(out, checkpoint.Tensor{Name: prefix + nt.Name, DType: dtype, Shape: nt.Shape, F32: nt.Data})
 	}
 	return out
 }
 
-// LoadNamed copies the tensors named prefix+nt.Name from f into the live state nts,
+// Load copies the tensors named prefix+nt.Name from f into the live state nts,
 // checking every shape, so a checkpoint of another configuration is refused with a clear
 // error instead of being half loaded. With optional, missing tensors are skipped;
 // otherwise they are an error.
-func (f *File) LoadNamed(prefix string, nts []nn.NamedTensor, optional bool) error {
+func Load(f *checkpoint.File, prefix string, nts []nn.NamedTensor, optional bool) error {
 	for _, nt := range nts {
 		t, ok := f.Get(prefix + nt.Name)
 		if !ok {

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"avatargan/checkpoint"
+	"avatargan/internal/gemm"
+	"avatargan/train"
+)
+
+// TestTrainRefusals checks the train command's refusals that must come before any data
+// is loaded: a run directory in use, sizes that need absurd memory, non-finite rates,
+// and resuming on other images.
+func TestTrainRefusals(t *testing.T) {
+	fixture(t)
+	tmp := t.TempDir()
+	busy := filepath.Join(tmp, "busy")
+	l, err := train.LockDir(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The data folder does not exist: the lock must be what refuses.
+	fails(t, "in use by another training run", cmdTrain, "--data", filepath.Join(tmp, "nonexistent"), "--out", busy)
+	l.Unlock()
+
+	for _, args := range [][]string{
+		{"--size", "4096"}, {"--gf", "100000"}, {"--z", "1000000000"}, {"--batch", "1099511627776"},
+	} {
+		fails(t, "would need about", cmdTrain, append([]string{"--data", facesDir, "--out", filepath.Join(tmp, "big")}, args...)...)
+	}
+	fails(t, "finite", cmdTrain, "--data", facesDir, "--out", filepath.Join(tmp, "inf"), "--lr-g", "Inf")
+	// A run refused before it starts leaves no directory of its own behind.
+	fails(t, "no such file", cmdTrain, "--data", filepath.Join(tmp, "nonexistent"), "--out", filepath.Join(tmp, "new"), "--cache", cacheDir)
+	if _, err := os.Stat(filepath.Join(tmp, "new")); err == nil {
+		t.Error("a refused run left its new directory behind")
+	}
+	fails(t, "ema", cmdTrain, "--data", facesDir, "--out", filepath.Join(tmp, "nan"), "--ema", "NaN")
+	fails(t, "--threads", cmdTrain, "--data", facesDir, "--threads", "-1")
+
+	// Resuming the fixture's run on other images is refused; --allow-data-change
+	// overrides.
+	other := filepath.Join(tmp, "other")
+	os.MkdirAll(other, 0o755)
+	ents, _ := os.ReadDir(facesDir)
+	for _, e := range ents[:12] {
+		b, _ := os.ReadFile(filepath.Join(facesDir, e.Name()))
+		os.WriteFile(filepath.Join(other, e.Name()), b, 0o644)
+	}
+	dir := filepath.Join(tmp, "run")
+	threads := gemm.Threads()
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--max-steps", "1", "--epochs", "1")...)
+	fails(t, "other images", cmdTrain, "--resume", dir, "--data", other, "--max-steps", "2", "--cache", cacheDir)
+	out := run(t, cmdTrain, "--resume", dir, "--data", other, "--max-steps", "2", "--cache", cacheDir, "--allow-data-change", "--threads", "1")
+	if !strings.Contains(out, "done: step 2") {
+		t.Fatalf("--allow-data-change: %s", out)
+	}
+	if c, _ := train.LoadConfig(dir); c.Images != 12 {
+		t.Fatalf("config after the data change: %+v", c)
+	}
+	if latest, _ := checkpoint.Latest(dir); filepath.Base(latest) != checkpoint.Name(2) {
+		t.Fatalf("latest %s", latest)
+	}
+	if gemm.Threads() != threads {
+		t.Fatalf("--threads 1 left %d GEMM threads, was %d", gemm.Threads(), threads)
+	}
+}
+
+// TestTrainDefaultDir checks that runs without --out get distinct runs/<date-time>
+// directories, and that a run refused before loading leaves no empty one behind.
+func TestTrainDefaultDir(t *testing.T) {
+	fixture(t)
+	wd, _ := os.Getwd()
+	tmp := t.TempDir()
+	if err := os.Chdir(tmp); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(wd)
+	args := tinyTrainArgs("--data", facesDir, "--max-steps", "1", "--epochs", "1")
+	run(t, cmdTrain, args...)
+	run(t, cmdTrain, args...)
+	fails(t, "no such file", cmdTrain, "--data", filepath.Join(tmp, "nonexistent"), "--cache", cacheDir)
+	ents, _ := os.ReadDir(filepath.Join(tmp, "runs"))
+	if len(ents) != 2 {
+		t.Fatalf("runs/ holds %v, want 2 runs", ents)
+	}
+	for _, e := range ents {
+		if !train.Exists(filepath.Join(tmp, "runs", e.Name())) {
+			t.Errorf("runs/%s holds no run", e.Name())
+		}
+	}
+}
+
+// TestBarText checks the progress bar's text: epoch k/N and the whole run's ETA.
+func TestBarText(t *testing.T) {
+	p := &barProgress{epochs: 5, total: 100, first: 10}
+	got := p.describe(train.Record{Step: 20, Epoch: 2, DLoss: 1, GLoss: 2, ImagesPS: 64}, 10*time.Second)
+	// 10 steps in 10 s, 80 to go.
+	if !strings.Contains(got, "epoch 2/5") || !strings.Contains(got, "run ETA 1m20s") {
+		t.Fatalf("bar text %q", got)
+	}
+	if got := p.describe(train.Record{Step: 100, Epoch: 5}, time.Minute); strings.Contains(got, "ETA") {
+		t.Fatalf("finished bar text %q", got)
+	}
+}

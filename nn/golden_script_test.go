@@ -1,0 +1,75 @@
+package nn
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"avatargan/internal/testutil"
+)
+
+// TestGoldenScript checks that scripts/golden.py, the generator of the layer, loss, Adam
+// and tiny-DCGAN values, reproduces every stored PyTorch float64 output from the stored
+// inputs, and that scripts/golden_recipe.py and golden_diffaugment.py write exactly the
+// committed files, so every value the numeric tests trust can be regenerated and
+// audited. It needs
+// Python with PyTorch (Debian's python3-torch).
+func TestGoldenScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs PyTorch; skipped with -short")
+	}
+	py := ""
+	for _, c := range []string{"/usr/bin/python3", "python3"} {
+		if p, err := exec.LookPath(c); err == nil && exec.Command(p, "-c", "import torch").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		testutil.SkipOrFail(t, "no python3 with PyTorch (Debian: apt-get install python3-torch)")
+	}
+	root := testutil.ModuleRoot(t)
+	out, err := exec.Command(py, filepath.Join(root, "scripts", "golden.py")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/golden.py: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+
+	// The generators of the recipe and DiffAugment values write their files afresh
+	// from fixed seeds: run them in a scratch tree and require the committed bytes.
+	tmp := t.TempDir()
+	for _, d := range []string{"scripts", filepath.Join("nn", "testdata"), filepath.Join("dcgan", "testdata")} {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, script := range []string{"golden_recipe.py", "golden_diffaugment.py"} {
+		b, err := os.ReadFile(filepath.Join(root, "scripts", script))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(tmp, "scripts", script), b, 0o644)
+		cmd := exec.Command(py, filepath.Join("scripts", script))
+		cmd.Dir = tmp
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("scripts/%s: %v\n%s", script, err, out)
+		}
+	}
+	n := 0
+	for _, d := range []string{filepath.Join("nn", "testdata"), filepath.Join("dcgan", "testdata")} {
+		ents, _ := os.ReadDir(filepath.Join(tmp, d))
+		for _, e := range ents {
+			got, _ := os.ReadFile(filepath.Join(tmp, d, e.Name()))
+			want, err := os.ReadFile(filepath.Join(root, d, e.Name()))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: the committed file is not what its generator writes (%v)", filepath.Join(d, e.Name()), err)
+			}
+			n++
+		}
+	}
+	if n < 5 {
+		t.Errorf("the generators wrote %d files", n)
+	}
+}
