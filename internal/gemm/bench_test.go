@@ -46,11 +46,21 @@ var benchShapes = []benchShape{
 func BenchmarkSgemm(b *testing.B) {
 	r := rand.New(rand.NewSource(1))
 	for _, s := range benchShapes {
-		b.Run(s.name, func(b *testing.B) { benchShape1(b, r, s) })
+		b.Run(s.name, func(b *testing.B) { benchShape1(b, r, s, F32) })
 	}
 }
 
-func benchShape1(b *testing.B, r *rand.Rand, s benchShape) {
+// BenchmarkGemmBF16 is BenchmarkSgemm with BF16 operands (the avx512bf16 path
+// where the CPU has it; AVATARGAN_GEMM=generic benches the pure-Go bf16 kernel).
+// Quote it against BenchmarkPeak/bf16zmm from the same run.
+func BenchmarkGemmBF16(b *testing.B) {
+	r := rand.New(rand.NewSource(1))
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) { benchShape1(b, r, s, BF16) })
+	}
+}
+
+func benchShape1(b *testing.B, r *rand.Rand, s benchShape, p Precision) {
 	{
 		a := randSlice(r, s.m*s.k)
 		bm := randSlice(r, s.k*s.n)
@@ -66,11 +76,11 @@ func benchShape1(b *testing.B, r *rand.Rand, s benchShape) {
 			b.Run(fmt.Sprintf("t%d", th), func(b *testing.B) {
 				old := SetThreads(th)
 				defer SetThreads(old)
-				Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+				Gemm(p, s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 				b.ResetTimer()
 				cpu0 := cpuSeconds()
 				for i := 0; i < b.N; i++ {
-					Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
+					Gemm(p, s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, bm, ldb, 0, c, s.n)
 				}
 				flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 				b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")

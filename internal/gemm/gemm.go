@@ -8,7 +8,7 @@
 // L1, the A block in L2 and the B block in L3. Micro-kernels are avo-generated
 // assembly (asm/gen.go): AVX-512 8x32 and AVX2+FMA 6x16, with a pure-Go 4x4
 // fallback. The kernel is picked at start-up from the CPU features; the
-// environment variable AVATARGAN_GEMM=avx512|avx2|generic forces one.
+// environment variable AVATARGAN_GEMM=avx512bf16|avx512|avx2|generic forces one.
 //
 // When all of op(A)'s rows fit one mc block (the usual case here: M is a channel
 // count, 64..512) the driver packs A once per k block and each B micro-panel
@@ -21,9 +21,18 @@
 // the transposed product instead, C^T = op(B)^T*op(A)^T, so that the large M runs
 // along the vector axis and A is read in place (small.go); useSmall decides.
 //
-// Dispatch is allocation-free: a call's arguments live in package state guarded
-// by mu, and the pool runs top-level functions (sgemmPart, pforPart) that read
-// them, so steady-state Sgemm and ParallelFor calls allocate nothing (TestAllocs).
+// BF16 (Gemm with Precision BF16, bf16.go) rounds both operands to bfloat16
+// while packing into pair-major panels (two consecutive k values per 32-bit
+// word) and multiplies them with VDPBF16PS (AVX512_BF16) into float32
+// accumulators: an 8x32 kernel whose instruction bytes asm/bf16.go encodes,
+// since neither Go's assembler nor avo knows the instruction. A pure-Go kernel
+// computes the same products on every other path, so tests run anywhere.
+//
+// Dispatch is allocation-free: a call's arguments live in package state owned
+// by the pool's holder, and the pool runs top-level functions (sgemmPart,
+// pforPart) that read them, so steady-state Gemm and ParallelFor calls allocate
+// nothing (TestAllocs). A call that would have to wait for a ParallelFor, which
+// may be its own caller, runs on its goroutine alone instead (lockPool).
 //
 // Peak: BenchmarkPeak runs register-only FMA probes (fmaPeakZMM/YMM). On the
 // 2-vCPU Zen 5 (EPYC) VM this was tuned on, both report ~116 GFLOP/s per core:
@@ -51,20 +60,31 @@ type kernelImpl struct {
 	// small is the small-N kernel (small.go): an r x smallW tile from a packed
 	// a and an in-place b; nil where the path has none.
 	small func(r, kc int, a, b *float32, ldb int, c *float32, ldc int)
+	// bf is the BF16 kernel of the path: native VDPBF16PS on avx512bf16, the
+	// pure-Go bf16Generic elsewhere.
+	bf *bf16Kernel
 }
 
 // workerBuf holds one worker's packing buffers; they only grow, so steady-state
 // calls do not allocate.
 type workerBuf struct {
-	a, b []float32
-	tmp  []float32 // mr x nr scratch tile for partial edge tiles
+	a, b   []float32
+	tmp    []float32 // mr x nr scratch tile for partial edge tiles
+	pa, pb []uint32  // BF16 panels: bf16 pairs
+	small  []float32 // the small-N path's packed op(B)^T, for calls off the pool
 }
 
 var (
-	// mu serialises Sgemm/ParallelFor/SetThreads/SetKernel: the pool and the
-	// per-worker buffers are shared, and the trainer is the only heavy caller, so
-	// a lock is simpler than per-call buffer ownership and costs nothing there.
-	mu        sync.Mutex
+	// pool says who holds the worker pool, the per-worker buffers and the call
+	// state below (see lockPool): one call at a time uses them.
+	pool struct {
+		mu   sync.Mutex
+		cond sync.Cond // signalled when the pool is released
+		held bool
+		pfor bool // the holder is a ParallelFor, whose bodies may call in
+	}
+	// privBufs holds the buffers of calls that run off the pool (offPool).
+	privBufs  = sync.Pool{New: func() any { return new(workerBuf) }}
 	available []kernelImpl // usable on this CPU, fastest first; generic last
 	// cur and numThreads are atomics so that Kernel and Threads never block,
 	// even when called from inside a ParallelFor body.
@@ -74,7 +94,7 @@ var (
 	workers    []chan func(int) // workers[i] feeds pool goroutine i+1; the caller is worker 0
 	wg         sync.WaitGroup
 
-	// The current parallel call's arguments, guarded by mu. Workers get a
+	// The current parallel call's arguments, owned by the pool's holder. Workers get a
 	// top-level function that reads them, not a closure, so that dispatching a
 	// call allocates nothing.
 	job  sgemmJob
@@ -90,6 +110,7 @@ type sgemmJob struct {
 	ki             kernelImpl
 	transA, transB bool
 	small, splitM  bool
+	bf             bool // BF16 operands (ki.bf)
 	m, n, k        int
 	alpha, beta    float32
 	a, b, c        []float32
@@ -98,9 +119,10 @@ type sgemmJob struct {
 }
 
 func init() {
+	pool.cond.L = &pool.mu
 	available = append(asmKernels(), kernelImpl{
 		name: "generic", mr: genericMR, nr: genericNR, mc: 128, kc: 256, nc: 2048,
-		fn: kernelGeneric, small: smallGeneric,
+		fn: kernelGeneric, small: smallGeneric, bf: bf16Generic,
 	})
 	cur.Store(&available[0])
 	numThreads.Store(int64(runtime.GOMAXPROCS(0)))
@@ -111,7 +133,9 @@ func init() {
 	}
 }
 
-// Kernel reports the micro-kernel path in use: "avx512", "avx2" or "generic".
+// Kernel reports the micro-kernel path in use: "avx512bf16", "avx512", "avx2"
+// or "generic". All run F32 and BF16 products; only avx512bf16 runs BF16 in
+// hardware (the others with the pure-Go bf16 kernel).
 func Kernel() string { return cur.Load().name }
 
 // Kernels lists the paths this CPU can run, fastest first, so that tests and
@@ -127,8 +151,7 @@ func Kernels() []string {
 // SetKernel switches the micro-kernel path (one of Kernels()); it exists so that
 // tests and benchmarks can exercise every path on one machine.
 func SetKernel(name string) error {
-	mu.Lock()
-	defer mu.Unlock()
+	// A call copies the kernel it uses when it starts, so switching mid-call is safe.
 	return setKernel(name)
 }
 
@@ -154,7 +177,7 @@ func SetThreads(n int) int {
 }
 
 // run calls fn(0..parts-1) concurrently on the persistent pool (fn(0) on the
-// calling goroutine) and returns when all are done. mu must be held.
+// calling goroutine) and returns when all are done. The pool must be held.
 func run(parts int, fn func(w int)) {
 	for len(workers) < parts-1 {
 		ch := make(chan func(int))
@@ -178,7 +201,8 @@ func worker(id int, ch chan func(int)) {
 
 // ParallelFor splits [0, n) into contiguous chunks of at least grain items and calls
 // fn(lo, hi) on each, on the persistent worker pool; it returns when all are done.
-// fn must not call ParallelFor or Sgemm itself (the pool is held during the call).
+// fn may itself call ParallelFor or Sgemm: such nested calls run on the calling
+// goroutine alone (see lockPool).
 func ParallelFor(n, grain int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -186,19 +210,21 @@ func ParallelFor(n, grain int, fn func(lo, hi int)) {
 	if grain < 1 {
 		grain = 1
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	chunks := (n + grain - 1) / grain
 	if t := Threads(); chunks > t {
 		chunks = t
 	}
-	if chunks <= 1 {
+	if chunks <= 1 || !lockPool() {
 		fn(0, n)
 		return
 	}
+	defer unlockPool()
+	pool.mu.Lock()
+	pool.pfor = true
+	pool.mu.Unlock()
 	pfor.n, pfor.chunks, pfor.fn = n, chunks, fn
+	defer func() { pfor.fn = nil }()
 	run(chunks, pforPart)
-	pfor.fn = nil
 }
 
 func pforPart(w int) {
@@ -206,12 +232,48 @@ func pforPart(w int) {
 	pfor.fn(w*n/chunks, (w+1)*n/chunks)
 }
 
+// lockPool takes the pool for a call and reports true, or reports false when
+// a ParallelFor holds it: the caller may be one of that ParallelFor's bodies,
+// for which waiting would deadlock, so it must run off the pool (offPool). A
+// caller on another goroutine that arrives then also runs off the pool, which
+// is correct, just single-threaded. While an Sgemm holds the pool the caller
+// cannot be nested in it (Sgemm runs no caller code), so it waits its turn.
+func lockPool() bool {
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	for pool.held {
+		if pool.pfor {
+			return false
+		}
+		pool.cond.Wait()
+	}
+	pool.held = true
+	return true
+}
+
+// unlockPool releases the pool taken by lockPool and wakes one waiter.
+func unlockPool() {
+	pool.mu.Lock()
+	pool.held, pool.pfor = false, false
+	pool.mu.Unlock()
+	pool.cond.Signal()
+}
+
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C, all row-major.
 // op(A) is m x k (A is m x k, or k x m when transA), op(B) is k x n (B is k x n, or n x k
 // when transB), C is m x n. lda, ldb, ldc are the row strides of A, B and C as stored.
 // beta == 0 overwrites C without reading it (NaNs in C do not propagate), as in BLAS.
-// It is safe to call from several goroutines; calls are serialised.
+// It is safe to call from several goroutines (calls take turns on the pool) and
+// from inside a ParallelFor body.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	Gemm(F32, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Gemm is Sgemm with operands in precision p. With BF16, alpha*op(A) and op(B)
+// are rounded to bfloat16 while packing (see Precision); the small-N path
+// (useSmall: batch-1 products, bound by memory traffic rather than arithmetic)
+// stays F32, which is never less accurate.
+func Gemm(p Precision, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
 		panic("gemm: negative dimension")
 	}
@@ -234,11 +296,15 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		checkMat("B", b, k, n, ldb)
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
+	if !lockPool() {
+		offPool(p, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	defer unlockPool()
 	j := &job
 	j.ki = *cur.Load()
 	ki := &j.ki
+	j.bf = p == BF16 && !useSmall(ki, m, n, k)
 	j.transA, j.transB, j.m, j.n, j.k = transA, transB, m, n, k
 	j.alpha, j.beta, j.a, j.b, j.c, j.lda, j.ldb, j.ldc = alpha, beta, a, b, c, lda, ldb, ldc
 	defer func() { j.a, j.b, j.c = nil, nil, nil }()
@@ -253,8 +319,12 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		smallPackB(smallA, transB, b, ldb, n, k, alpha)
 		j.tiles = (m + smallW - 1) / smallW
 	} else {
-		mt := (m + ki.mr - 1) / ki.mr
-		nt := (n + ki.nr - 1) / ki.nr
+		mr, nr := ki.mr, ki.nr
+		if j.bf {
+			mr, nr = ki.bf.mr, ki.bf.nr
+		}
+		mt := (m + mr - 1) / mr
+		nt := (n + nr - 1) / nr
 		j.splitM = mt >= nt
 		j.tiles = nt
 		if j.splitM {
@@ -275,35 +345,66 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	run(parts, sgemmPart)
 }
 
+// offPool is a Gemm call that runs on the calling goroutine alone, with
+// private buffers, because the pool is busy (see lockPool).
+func offPool(p Precision, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	ki := cur.Load()
+	wb := privBufs.Get().(*workerBuf)
+	defer privBufs.Put(wb)
+	switch {
+	case useSmall(ki, m, n, k):
+		wb.small = grow(wb.small, n*k)
+		smallPackB(wb.small, transB, b, ldb, n, k, alpha)
+		smallPanels(wb, ki, transA, m, n, k, a, lda, wb.small, beta, c, ldc, 0, (m+smallW-1)/smallW)
+	case p == BF16:
+		serialBF16(wb, ki.bf, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	default:
+		serial(wb, ki, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
+}
+
+// serialPart runs one worker's sub-problem in job's precision.
+func serialPart(wb *workerBuf, j *sgemmJob, m, n int, a []float32, b []float32, c []float32) {
+	if j.bf {
+		serialBF16(wb, j.ki.bf, j.transA, j.transB, m, n, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, c, j.ldc)
+		return
+	}
+	serial(wb, &j.ki, j.transA, j.transB, m, n, j.k, j.alpha, a, j.lda, b, j.ldb, j.beta, c, j.ldc)
+}
+
 // sgemmPart is worker w's share of job.
 func sgemmPart(w int) {
 	j := &job
 	ki := &j.ki
 	m, n, k, a, b, c, lda, ldb, ldc := j.m, j.n, j.k, j.a, j.b, j.c, j.lda, j.ldb, j.ldc
 	lo, hi := w*j.tiles/j.parts, (w+1)*j.tiles/j.parts
+	mr, nr := ki.mr, ki.nr
+	if j.bf {
+		mr, nr = ki.bf.mr, ki.bf.nr
+	}
 	switch {
 	case j.small:
 		smallPanels(bufs[w], ki, j.transA, m, n, k, a, lda, smallA, j.beta, c, ldc, lo, hi)
 	case j.parts == 1:
-		serial(bufs[0], ki, j.transA, j.transB, m, n, k, j.alpha, a, lda, b, ldb, j.beta, c, ldc)
+		serialPart(bufs[0], j, m, n, a, b, c)
 	case j.splitM:
-		i0, i1 := lo*ki.mr, min(hi*ki.mr, m)
+		i0, i1 := lo*mr, min(hi*mr, m)
 		var aw []float32
 		if j.transA {
 			aw = a[i0:]
 		} else {
 			aw = a[i0*lda:]
 		}
-		serial(bufs[w], ki, j.transA, j.transB, i1-i0, n, k, j.alpha, aw, lda, b, ldb, j.beta, c[i0*ldc:], ldc)
+		serialPart(bufs[w], j, i1-i0, n, aw, b, c[i0*ldc:])
 	default:
-		j0, j1 := lo*ki.nr, min(hi*ki.nr, n)
+		j0, j1 := lo*nr, min(hi*nr, n)
 		var bw []float32
 		if j.transB {
 			bw = b[j0*ldb:]
 		} else {
 			bw = b[j0:]
 		}
-		serial(bufs[w], ki, j.transA, j.transB, m, j1-j0, k, j.alpha, a, lda, bw, ldb, j.beta, c[j0:], ldc)
+		serialPart(bufs[w], j, m, j1-j0, a, bw, c[j0:])
 	}
 }
 

@@ -11,15 +11,24 @@ import "golang.org/x/sys/cpu"
 func asmKernels() []kernelImpl {
 	var ks []kernelImpl
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ {
-		ks = append(ks, kernelImpl{
+		avx512 := kernelImpl{
 			name: "avx512", mr: 8, nr: 32, mc: 384, kc: 256, nc: 3072,
-			fn: kernelAVX512, asmPack: true, small: smallAVX512,
-		})
+			fn: kernelAVX512, asmPack: true, small: smallAVX512, bf: bf16Generic,
+		}
+		if cpu.X86.HasAVX512BF16 {
+			// The F32 kernels of avx512 plus VDPBF16PS for BF16. kc counts k
+			// elements: 512 (256 pairs) keeps the B panel at 32 KiB, as F32's 256.
+			k := avx512
+			k.name = "avx512bf16"
+			k.bf = &bf16Kernel{native: true, mr: 8, nr: 32, mc: 384, kc: 512, nc: 3072, fn: kernelBF16AVX512}
+			ks = append(ks, k)
+		}
+		ks = append(ks, avx512)
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		ks = append(ks, kernelImpl{
 			name: "avx2", mr: 6, nr: 16, mc: 240, kc: 320, nc: 3072,
-			fn: kernelAVX2, asmPack: true,
+			fn: kernelAVX2, asmPack: true, bf: bf16Generic,
 		})
 	}
 	return ks

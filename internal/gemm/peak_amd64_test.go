@@ -13,6 +13,9 @@ import (
 // traffic), for zmm and ymm. Quote kernel and Sgemm efficiency against these
 // figures rather than a datasheet number: on the Zen 5 VM this package was
 // tuned on both report ~117 GFLOP/cpu-s, i.e. 512-bit FMAs are double-pumped.
+// bf16zmm is the VDPBF16PS probe (64 flops per instruction: 16 lanes of two
+// bf16 products and their sums), the peak of the BF16 kernel. The subtests run
+// back to back in one process, so their ratio holds even on a busy machine.
 func BenchmarkPeak(b *testing.B) {
 	probes := []struct {
 		name  string
@@ -22,6 +25,8 @@ func BenchmarkPeak(b *testing.B) {
 	}{
 		{"zmm", 16, cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ, fmaPeakZMM},
 		{"ymm", 8, cpu.X86.HasAVX2 && cpu.X86.HasFMA, fmaPeakYMM},
+		// Counted as 32 "lanes" of FMA (2 products per fp32 lane).
+		{"bf16zmm", 32, cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16, dpbf16PeakZMM},
 	}
 	for _, p := range probes {
 		b.Run(p.name, func(b *testing.B) {
@@ -49,5 +54,8 @@ func TestPeakProbes(t *testing.T) {
 	}
 	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
 		fmaPeakYMM(100)
+	}
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16 {
+		dpbf16PeakZMM(100)
 	}
 }

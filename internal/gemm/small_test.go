@@ -39,7 +39,7 @@ func TestSgemmSmallN(t *testing.T) {
 	}
 }
 
-// TestAllocs asserts that steady-state Sgemm (regular and small-N, one and two
+// TestAllocs asserts that steady-state Gemm (F32 and BF16, regular and small-N, one and two
 // workers) and ParallelFor allocate nothing of their own.
 func TestAllocs(t *testing.T) {
 	old := SetThreads(2)
@@ -62,11 +62,13 @@ func TestAllocs(t *testing.T) {
 			ldb = s.k
 		}
 		for _, th := range []int{1, 2} {
-			SetThreads(th)
-			f := func() { Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0.5, c, s.n) }
-			f()
-			if n := testing.AllocsPerRun(20, f); n != 0 {
-				t.Errorf("%s threads=%d: Sgemm makes %v allocs per call", s.name, th, n)
+			for _, p := range []Precision{F32, BF16} {
+				SetThreads(th)
+				f := func() { Gemm(p, s.transA, s.transB, s.m, s.n, s.k, 1, a, lda, b, ldb, 0.5, c, s.n) }
+				f()
+				if n := testing.AllocsPerRun(20, f); n != 0 {
+					t.Errorf("%s threads=%d %v: Gemm makes %v allocs per call", s.name, th, p, n)
+				}
 			}
 		}
 	}

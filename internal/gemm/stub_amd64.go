@@ -45,3 +45,9 @@ func fmaPeakZMM(n int)
 
 // fmaPeakYMM runs n iterations of 12 independent register FMAs (a peak-throughput probe).
 func fmaPeakYMM(n int)
+
+// kernelBF16AVX512 computes an 8x32 tile from bf16-pair panels: c = a*b (+ beta*c when load != 0).
+func kernelBF16AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, beta float32, load int)
+
+// dpbf16PeakZMM runs n iterations of 12 independent register VDPBF16PS (a peak-throughput probe).
+func dpbf16PeakZMM(n int)

@@ -36,6 +36,8 @@ func main() {
 	packN("packN32", 32)
 	fmaPeak("fmaPeakZMM", ZMM)
 	fmaPeak("fmaPeakYMM", YMM)
+	kernelBF16("kernelBF16AVX512", 4, 1024)
+	dpbf16Peak("dpbf16PeakZMM")
 	Generate()
 }
 
