@@ -17,6 +17,10 @@ type Conv2d struct {
 	// input needs no gradient); NoParamGrad skips dW and db (a pass that only
 	// backpropagates through this layer, such as D during a generator step).
 	NoInputGrad, NoParamGrad bool
+	// Precision is the operand precision of the layer's products (forward, dx and
+	// dW): with gemm.BF16 the weights and activations are rounded to bfloat16 as
+	// they enter each GEMM. Weights, gradients, bias and every sum stay float32.
+	Precision gemm.Precision
 
 	// Scratch, when set, holds the temporaries of each call (see Scratch); nil uses
 	// a private one.
@@ -95,7 +99,7 @@ func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
 		ys := s.alloc(c.OutC * np)
 		clear(ys)
 		for _, b := range p.blocks {
-			gemm.Sgemm(false, false, c.OutC, b.nc, b.nr, 1, wt[b.r0:], kdim,
+			gemm.Gemm(c.Precision, false, false, c.OutC, b.nc, b.nr, 1, wt[b.r0:], kdim,
 				c.col[b.r0*np+b.c0:], np, 1, ys[b.c0:], np)
 		}
 		p.fromSplitCols(c.y, ys, c.OutC, c.Bias.Data)
@@ -103,7 +107,7 @@ func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
 	}
 	im2col(c.col, x, c.g)
 	fillRows(c.y, c.Bias.Data, np)
-	gemm.Sgemm(false, false, c.OutC, np, kdim, 1, c.Weight.Data, kdim, c.col, np, 1, c.y, np)
+	gemm.Gemm(c.Precision, false, false, c.OutC, np, kdim, 1, c.Weight.Data, kdim, c.col, np, 1, c.y, np)
 	return c.y
 }
 
@@ -116,14 +120,14 @@ func (c *Conv2d) Backward(dy []float32) []float32 {
 		return c.backwardSplit(dy)
 	}
 	if !c.NoParamGrad {
-		gemm.Sgemm(false, true, c.OutC, kdim, np, 1, dy, np, c.col, np, 1, c.Weight.Grad, kdim)
+		gemm.Gemm(c.Precision, false, true, c.OutC, kdim, np, 1, dy, np, c.col, np, 1, c.Weight.Grad, kdim)
 		channelSums(c.Bias.Grad, dy, np)
 	}
 	if c.NoInputGrad {
 		return nil
 	}
 	// dcol overwrites col: dW above was its last use.
-	gemm.Sgemm(true, false, kdim, np, c.OutC, 1, c.Weight.Data, kdim, dy, np, 0, c.col, np)
+	gemm.Gemm(c.Precision, true, false, kdim, np, c.OutC, 1, c.Weight.Data, kdim, dy, np, 0, c.col, np)
 	c.dx = Grow(c.dx, c.InC*g.N*g.H*g.W)
 	col2im(c.dx, c.col, g, nil)
 	return c.dx
@@ -142,7 +146,7 @@ func (c *Conv2d) backwardSplit(dy []float32) []float32 {
 		dw := s.alloc(len(c.Weight.Grad))
 		clear(dw)
 		for _, b := range p.blocks {
-			gemm.Sgemm(false, true, c.OutC, b.nr, b.nc, 1, ys[b.c0:], np,
+			gemm.Gemm(c.Precision, false, true, c.OutC, b.nr, b.nc, 1, ys[b.c0:], np,
 				c.col[b.r0*np+b.c0:], np, 1, dw[b.r0:], kdim)
 		}
 		addChannelMajor(c.Weight.Grad, dw, c.OutC, c.InC, c.K*c.K)
@@ -154,7 +158,7 @@ func (c *Conv2d) backwardSplit(dy []float32) []float32 {
 	// dcol overwrites col block by block: the blocks are disjoint, and dW above was
 	// col's last use.
 	for _, b := range p.blocks {
-		gemm.Sgemm(true, false, b.nr, b.nc, c.OutC, 1, c.wc.wt[b.r0:], kdim,
+		gemm.Gemm(c.Precision, true, false, b.nr, b.nc, c.OutC, 1, c.wc.wt[b.r0:], kdim,
 			ys[b.c0:], np, 0, c.col[b.r0*np+b.c0:], np)
 	}
 	c.dx = Grow(c.dx, c.InC*g.N*g.H*g.W)
@@ -170,6 +174,8 @@ type ConvTranspose2d struct {
 	Weight, Bias                      *Param
 	// NoInputGrad and NoParamGrad skip dx and dW/db in Backward, as for Conv2d.
 	NoInputGrad, NoParamGrad bool
+	// Precision is the operand precision of the layer's products, as for Conv2d.
+	Precision gemm.Precision
 
 	// Scratch, when set, holds the temporaries of each call (see Scratch): the column
 	// matrix, which Backward recomputes from dy, and the tap-split path's GEMM-order x
@@ -262,7 +268,7 @@ func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
 		col, xs := s.alloc(m*np), s.alloc(len(x))
 		p.toSplitCols(xs, x, c.InC)
 		for _, b := range p.blocks {
-			gemm.Sgemm(true, false, b.nr, b.nc, c.InC, 1, wt[b.r0:], m,
+			gemm.Gemm(c.Precision, true, false, b.nr, b.nc, c.InC, 1, wt[b.r0:], m,
 				xs[b.c0:], np, 0, col[b.r0*np+b.c0:], np)
 		}
 		col2imSplit(c.y, col, p, c.Bias.Data)
@@ -270,7 +276,7 @@ func (c *ConvTranspose2d) Forward(x []float32, n, h, w int) []float32 {
 	}
 	s.begin(m * np)
 	col := s.alloc(m * np)
-	gemm.Sgemm(true, false, m, np, c.InC, 1, c.Weight.Data, m, x, np, 0, col, np)
+	gemm.Gemm(c.Precision, true, false, m, np, c.InC, 1, c.Weight.Data, m, x, np, 0, col, np)
 	col2im(c.y, col, c.g, c.Bias.Data)
 	return c.y
 }
@@ -288,14 +294,14 @@ func (c *ConvTranspose2d) Backward(dy []float32) []float32 {
 	col := s.alloc(m * np)
 	im2col(col, dy, g)
 	if !c.NoParamGrad {
-		gemm.Sgemm(false, true, c.InC, m, np, 1, c.x, np, col, np, 1, c.Weight.Grad, m)
+		gemm.Gemm(c.Precision, false, true, c.InC, m, np, 1, c.x, np, col, np, 1, c.Weight.Grad, m)
 		channelSums(c.Bias.Grad, dy, g.N*g.H*g.W)
 	}
 	if c.NoInputGrad {
 		return nil
 	}
 	c.dx = Grow(c.dx, c.InC*np)
-	gemm.Sgemm(false, false, c.InC, np, m, 1, c.Weight.Data, m, col, np, 0, c.dx, np)
+	gemm.Gemm(c.Precision, false, false, c.InC, np, m, 1, c.Weight.Data, m, col, np, 0, c.dx, np)
 	return c.dx
 }
 
@@ -315,7 +321,7 @@ func (c *ConvTranspose2d) backwardSplit(dy []float32) []float32 {
 		p.toSplitCols(xs, c.x, c.InC)
 		clear(dw)
 		for _, b := range p.blocks {
-			gemm.Sgemm(false, true, c.InC, b.nr, b.nc, 1, xs[b.c0:], np,
+			gemm.Gemm(c.Precision, false, true, c.InC, b.nr, b.nc, 1, xs[b.c0:], np,
 				col[b.r0*np+b.c0:], np, 1, dw[b.r0:], m)
 		}
 		addChannelMajor(c.Weight.Grad, dw, c.InC, c.OutC, c.K*c.K)
@@ -328,7 +334,7 @@ func (c *ConvTranspose2d) backwardSplit(dy []float32) []float32 {
 	dxs := s.alloc(c.InC * np)
 	clear(dxs)
 	for _, b := range p.blocks {
-		gemm.Sgemm(false, false, c.InC, b.nc, b.nr, 1, c.wc.wt[b.r0:], m,
+		gemm.Gemm(c.Precision, false, false, c.InC, b.nc, b.nr, 1, c.wc.wt[b.r0:], m,
 			col[b.r0*np+b.c0:], np, 1, dxs[b.c0:], np)
 	}
 	c.dx = Grow(c.dx, c.InC*np)

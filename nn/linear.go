@@ -15,6 +15,8 @@ type Linear struct {
 	Weight, Bias *Param
 	// NoInputGrad and NoParamGrad skip dx and dW/db in Backward.
 	NoInputGrad, NoParamGrad bool
+	// Precision is the operand precision of the layer's products, as for Conv2d.
+	Precision gemm.Precision
 
 	n        int
 	x, y, dx []float32
@@ -46,7 +48,7 @@ func (l *Linear) Forward(x []float32, n int) []float32 {
 	for i := 0; i < n; i++ {
 		copy(l.y[i*l.Out:(i+1)*l.Out], l.Bias.Data)
 	}
-	gemm.Sgemm(false, true, n, l.Out, l.In, 1, x, l.In, l.Weight.Data, l.In, 1, l.y, l.Out)
+	gemm.Gemm(l.Precision, false, true, n, l.Out, l.In, 1, x, l.In, l.Weight.Data, l.In, 1, l.y, l.Out)
 	return l.y
 }
 
@@ -55,7 +57,7 @@ func (l *Linear) Forward(x []float32, n int) []float32 {
 func (l *Linear) Backward(dy []float32) []float32 {
 	n := l.n
 	if !l.NoParamGrad {
-		gemm.Sgemm(true, false, l.Out, l.In, n, 1, dy, l.Out, l.x, l.In, 1, l.Weight.Grad, l.In)
+		gemm.Gemm(l.Precision, true, false, l.Out, l.In, n, 1, dy, l.Out, l.x, l.In, 1, l.Weight.Grad, l.In)
 		for i := 0; i < n; i++ {
 			for j, v := range dy[i*l.Out : (i+1)*l.Out] {
 				l.Bias.Grad[j] += v
@@ -66,6 +68,6 @@ func (l *Linear) Backward(dy []float32) []float32 {
 		return nil
 	}
 	l.dx = Grow(l.dx, n*l.In)
-	gemm.Sgemm(false, false, n, l.In, l.Out, 1, dy, l.Out, l.Weight.Data, l.In, 0, l.dx, l.In)
+	gemm.Gemm(l.Precision, false, false, n, l.In, l.Out, 1, dy, l.Out, l.Weight.Data, l.In, 0, l.dx, l.In)
 	return l.dx
 }
