@@ -24,6 +24,7 @@ import (
 	"avatargan/dataset"
 	"avatargan/dcgan"
 	"avatargan/internal/atomicfile"
+	"avatargan/internal/gemm"
 	"avatargan/internal/state"
 	"avatargan/nn"
 	"avatargan/render"
@@ -59,6 +60,10 @@ type Config struct {
 	EvalEvery int    `json:"eval_every,omitempty"`
 	EvalN     int    `json:"eval_n,omitempty"`
 	Version   string `json:"version"`
+	// Precision is the operand precision of the networks' products, "f32" or
+	// "bf16" (mixed precision; "" in runs from before it existed means f32).
+	// Checkpoints are float32 either way, so a resumed run may change it.
+	Precision string `json:"precision,omitempty"`
 }
 
 // DefaultConfig is the reference run: the original network and schedule for 50 epochs,
@@ -155,8 +160,9 @@ type Run struct {
 // new one with cfg. data is the loaded dataset. On resume the stored configuration wins:
 // cfg is ignored except for Epochs, which when > 0 replaces the stored number (to extend
 // or shorten the run; pass 0 to keep it), EvalEvery (>= 0 replaces it; -1 keeps it)
-// and EvalN (> 0 replaces it), which change no training, and Data, which when non-empty
-// records a moved data folder; data must hold the images the run trained on (see
+// and EvalN (> 0 replaces it), which change no training, Data, which when non-empty
+// records a moved data folder, and Precision, which when non-empty switches the run's
+// operand precision (checkpoints are float32 in either); data must hold the images the run trained on (see
 // Options.AllowDataChange).
 //
 // The Run holds the directory's lock (see LockDir) until Close: a second Open of the
@@ -230,11 +236,17 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 			stored.Data = cfg.Data
 			rewrite = true
 		}
+		if cfg.Precision != "" && cfg.Precision != stored.precision() {
+			fmt.Fprintf(opts.Log, "precision: %s -> %s\n", stored.precision(), cfg.Precision)
+			stored.Precision = cfg.Precision
+			rewrite = true
+		}
 		cfg = stored
 	} else {
 		cfg.DataFingerprint = data.Fingerprint()
 		cfg.Images = data.Len()
 		cfg.Version = Version
+		cfg.Precision = cfg.precision()
 	}
 	if data.Size() != cfg.Model.Size {
 		return nil, fmt.Errorf("train: data loaded at %d px but the model is %d px", data.Size(), cfg.Model.Size)
@@ -245,10 +257,15 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 	if cfg.EvalEvery < 0 || (cfg.EvalEvery > 0 && cfg.EvalN < 2) {
 		return nil, errors.New("train: eval-every must be >= 0 and eval-n >= 2")
 	}
+	prec, err := gemm.ParsePrecision(cfg.precision())
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	tr, err := dcgan.NewTrainer(cfg.Model)
 	if err != nil {
 		return nil, err
 	}
+	tr.SetPrecision(prec)
 	if cfg.EMA > 0 {
 		tr.EMA = dcgan.NewEMA(tr.G, cfg.EMA)
 	}
@@ -318,6 +335,14 @@ func (r *Run) Close() error { return r.lock.Unlock() }
 // shows exactly what training sees.
 func batchOptions(cfg Config) dataset.BatchOptions {
 	return dataset.BatchOptions{Batch: cfg.Model.Batch, Seed: cfg.Model.Seed, Shuffle: cfg.Shuffle, Flip: cfg.Flip}
+}
+
+// precision is Precision with runs from before the setting read as "f32".
+func (c Config) precision() string {
+	if c.Precision == "" {
+		return "f32"
+	}
+	return c.Precision
 }
 
 // TotalSteps is the number of iterations of the whole run.
@@ -485,6 +510,7 @@ func (r *Run) SamplerGenerator() *dcgan.Generator {
 		// Sampling happens between training steps, so the sampler can use the
 		// trainer's scratch (the column matrices, ~60 MB) instead of its own.
 		r.sampler.SetScratch(r.Trainer.G.Scratch())
+		r.sampler.SetPrecision(r.Trainer.G.Precision())
 	}
 	r.Trainer.EMA.CopyTo(r.sampler)
 	dcgan.Recalibrate(r.sampler, m.Dist)

@@ -17,6 +17,7 @@ import (
 	"avatargan/checkpoint"
 	"avatargan/dataset"
 	"avatargan/dcgan"
+	"avatargan/internal/gemm"
 )
 
 // writeImages writes n random 16x16 PNGs (smooth blobs, so they differ) to dir.
@@ -353,11 +354,12 @@ func TestRunDirectory(t *testing.T) {
 	}
 	want := cfg
 	want.DataFingerprint, want.Images, want.Version = data.Fingerprint(), 10, Version
+	want.Precision = "f32" // a new run records the default
 	if stored != want {
 		t.Fatalf("config.json %+v\nwant %+v", stored, want)
 	}
 	raw, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
-	for _, k := range []string{`"model"`, `"data_fingerprint"`, `"version"`, `"epochs"`, `"ema"`, `"flip"`, `"shuffle"`, `"keep"`} {
+	for _, k := range []string{`"model"`, `"data_fingerprint"`, `"version"`, `"epochs"`, `"ema"`, `"flip"`, `"shuffle"`, `"keep"`, `"precision"`} {
 		if !strings.Contains(string(raw), k) {
 			t.Errorf("config.json lacks %s", k)
 		}
@@ -517,5 +519,61 @@ func TestOpenErrors(t *testing.T) {
 	}
 	if _, err := Open(tinyConfig(), data, Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "not a training checkpoint") {
 		t.Fatalf("foreign checkpoint: %v", err)
+	}
+}
+
+// TestResumeIsExactBF16 is TestResumeIsExact for a mixed-precision run, and
+// checks that a run may switch precision on resume: an F32 run resumed in BF16
+// continues from the same float32 state (the result differs from the F32 run,
+// is finite, and config.json records the switch), and a BF16 checkpoint
+// resumes in F32.
+func TestResumeIsExactBF16(t *testing.T) {
+	data := tinyData(t)
+	cfg := tinyConfig()
+	// Wider than tinyConfig's so that the products are large enough for the
+	// bf16 path (the small-N path of batch-1-sized products stays float32).
+	cfg.Model.GF, cfg.Model.DF, cfg.Model.Batch = 16, 16, 8
+	cfg.Precision = "bf16"
+	const n = 3
+	ref := trainTo(t, context.Background(), cfg, data, t.TempDir(), 2*n, nil)
+	dir := t.TempDir()
+	trainTo(t, context.Background(), cfg, data, dir, n, nil)
+	resumed := trainTo(t, context.Background(), Config{}, data, dir, 2*n, nil)
+	if resumed.Cfg.Precision != "bf16" || resumed.Trainer.G.Precision() != gemm.BF16 {
+		t.Fatalf("resumed run has precision %q / %v, want bf16", resumed.Cfg.Precision, resumed.Trainer.G.Precision())
+	}
+	sameState(t, ref.Trainer, resumed.Trainer)
+
+	// Switch on resume: F32 for n steps, then BF16, against F32 throughout.
+	f32 := cfg
+	f32.Precision = "f32"
+	allF32 := trainTo(t, context.Background(), f32, data, t.TempDir(), 2*n, nil)
+	dir = t.TempDir()
+	trainTo(t, context.Background(), f32, data, dir, n, nil)
+	switched := trainTo(t, context.Background(), Config{Precision: "bf16"}, data, dir, 2*n, nil)
+	stored, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Precision != "bf16" || switched.Trainer.D.Conv[1].Precision != gemm.BF16 {
+		t.Fatalf("after the switch config.json says %q, D's conv1 %v", stored.Precision, switched.Trainer.D.Conv[1].Precision)
+	}
+	a, b := allF32.Trainer.G.Tensors(), switched.Trainer.G.Tensors()
+	same := true
+	for i := range a {
+		for j := range a[i].Data {
+			x, y := float64(a[i].Data[j]), float64(b[i].Data[j])
+			if math.IsNaN(y) || math.IsInf(y, 0) {
+				t.Fatalf("%s[%d] = %v after the switch", b[i].Name, j, y)
+			}
+			same = same && x == y
+		}
+	}
+	if same {
+		t.Error("steps after the switch to bf16 gave the F32 result bit for bit")
+	}
+	back := trainTo(t, context.Background(), Config{Precision: "f32"}, data, dir, 2*n+2, nil)
+	if back.Trainer.G.Precision() != gemm.F32 || back.Step != 2*n+2 {
+		t.Fatalf("switch back: precision %v, step %d", back.Trainer.G.Precision(), back.Step)
 	}
 }

@@ -51,6 +51,7 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 	untrained := fs.Bool("untrained", false, "also measure an untrained generator of the same shape (the starting point)")
 	nearest := fs.Int("nearest", 0, "check this many generated images against the whole training set for copies")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	prec := precisionFlag(fs)
 	sizeFlag := fs.Int("size", 0, "image side for the comparison (default: the model's; with --fake, the first fake image's side, at least 16)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -83,6 +84,9 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 			source = "embedded"
 		}
 		if err != nil {
+			return err
+		}
+		if err := usePrecision(*prec, model); err != nil {
 			return err
 		}
 		size = model.Size()
@@ -171,6 +175,7 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 		if err != nil {
 			return err
 		}
+		um.Generator().SetPrecision(model.Generator().Precision())
 		uf, err := gen(um)
 		if err != nil {
 			return err

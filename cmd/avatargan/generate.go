@@ -43,6 +43,7 @@ func cmdGenerate(ctx context.Context, o stdio, args []string) error {
 	ckpt := fs.String("checkpoint", "", "run directory, training checkpoint or generator file (default: the embedded generator)")
 	upscale := fs.Int("upscale", 1, "enlarge each avatar by this integer factor (nearest neighbour)")
 	trunc := fs.Float64("truncation", 1, "scale the latent vectors (below 1: safer, less varied avatars)")
+	prec := precisionFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +58,9 @@ func cmdGenerate(ctx context.Context, o stdio, args []string) error {
 	}
 	m, err := loadModel(*ckpt)
 	if err != nil {
+		return err
+	}
+	if err := usePrecision(*prec, m); err != nil {
 		return err
 	}
 	seeds := make([]uint64, *n)
@@ -117,6 +121,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 	ckpt := fs.String("checkpoint", "", "run directory, training checkpoint or generator file (default: the embedded generator)")
 	upscale := fs.Int("upscale", 4, "enlarge each frame by this integer factor")
 	delay := fs.Int("delay", 12, "GIF frame delay in hundredths of a second")
+	prec := precisionFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -132,6 +137,9 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 	}
 	m, err := loadModel(*ckpt)
 	if err != nil {
+		return err
+	}
+	if err := usePrecision(*prec, m); err != nil {
 		return err
 	}
 	imgs, err := m.Generate(render.Walk(m.Seeds(*from), m.Seeds(*to), *steps))

@@ -18,6 +18,7 @@ func cmdServe(ctx context.Context, o stdio, args []string) error {
 	window := fs.Duration("batch-window", server.DefaultBatchWindow, fmt.Sprintf("how long to collect concurrent requests into one generator pass (at most %v)", server.MaxBatchWindow))
 	maxBatch := fs.Int("max-batch", server.DefaultMaxBatch, fmt.Sprintf("largest generator batch, 1..%d and at most --queue", server.MaxMaxBatch))
 	queue := fs.Int("queue", server.DefaultQueueCap, "images that may wait; beyond it requests get 503 (at most what 1 GiB holds)")
+	prec := precisionFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -46,7 +47,11 @@ func cmdServe(ctx context.Context, o stdio, args []string) error {
 	}
 	// Pixels may differ (by a level here and there) between GEMM kernels, so the
 	// kernel is part of the identity that ETags and immutable URLs name.
-	id := m.ID() + "-" + gemm.Kernel()
+	if err := usePrecision(*prec, m); err != nil {
+		return err
+	}
+	// The same holds for the operand precision.
+	id := m.ID() + "-" + gemm.Kernel() + "-" + m.Generator().Precision().String()
 	s, err := server.New(m, server.Options{Addr: *addr, Truncation: *trunc, BatchWindow: *window,
 		MaxBatch: *maxBatch, QueueCap: *queue, ModelID: id})
 	if err != nil {

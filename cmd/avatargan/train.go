@@ -62,8 +62,16 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep (each holds weights and Adam moments: ~109 MB at the default sizes)")
 	allowData := fs.Bool("allow-data-change", false, "resume even though --data holds other images than the run trained on")
 	threads := fs.Int("threads", 0, "worker threads for training and decoding (0: all CPUs)")
+	fs.StringVar(&cfg.Precision, "precision", "", "operand precision of the GEMMs: f32, or bf16 for mixed precision (fast with AVX512_BF16); default f32, or on resume the run's, which this may change")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if cfg.Precision != "" {
+		p, err := gemm.ParsePrecision(cfg.Precision)
+		if err != nil {
+			return fmt.Errorf("--precision: %w", err)
+		}
+		warnSlowBF16(p)
 	}
 	if *threads < 0 || *threads > 4096 {
 		return fmt.Errorf("--threads %d: want 0 (all CPUs) to 4096", *threads)

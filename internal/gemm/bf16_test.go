@@ -292,3 +292,23 @@ func TestNestedCalls(t *testing.T) {
 		t.Fatal("nested Sgemm/ParallelFor calls deadlocked")
 	}
 }
+
+// TestFastBF16 checks that the probe behind FastBF16 measures something
+// plausible where it runs (VDPBF16PS between a tenth and ten times the FMA
+// flop rate) and that FastBF16 follows it.
+func TestFastBF16(t *testing.T) {
+	r := BF16PeakRatio()
+	if !NativeBF16() {
+		if FastBF16() {
+			t.Fatal("FastBF16 without native bf16")
+		}
+		return
+	}
+	if !(r > 0.1 && r < 10) {
+		t.Fatalf("BF16PeakRatio = %v", r)
+	}
+	if FastBF16() != (r >= 1.25) {
+		t.Fatalf("FastBF16 = %v with ratio %v", FastBF16(), r)
+	}
+	t.Logf("VDPBF16PS / FMA flop rate: %.2f (FastBF16 %v)", r, FastBF16())
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"avatargan/avatar"
+	"avatargan/internal/gemm"
+)
+
+// precisionFlag adds --precision to an inference command (generate, interpolate,
+// serve, eval).
+func precisionFlag(fs *flag.FlagSet) *string {
+	return fs.String("precision", "auto", "operand precision of the generator's products: f32, bf16, or auto (bf16 where the CPU multiplies bf16 in hardware faster than float32)")
+}
+
+// usePrecision resolves an inference --precision value (auto: gemm.FastBF16)
+// and sets it on each model's generator.
+func usePrecision(value string, models ...*avatar.Model) error {
+	p := gemm.F32
+	switch value {
+	case "auto":
+		if gemm.FastBF16() {
+			p = gemm.BF16
+		}
+	default:
+		var err error
+		if p, err = gemm.ParsePrecision(value); err != nil {
+			return fmt.Errorf("--precision: %w (or auto)", err)
+		}
+		warnSlowBF16(p)
+	}
+	for _, m := range models {
+		if m != nil {
+			m.Generator().SetPrecision(p)
+		}
+	}
+	return nil
+}
+
+// warnSlowBF16 tells the user when bf16 will run on the pure-Go kernel.
+func warnSlowBF16(p gemm.Precision) {
+	if p == gemm.BF16 && !gemm.NativeBF16() {
+		fmt.Fprintf(os.Stderr, "warning: GEMM path %s has no bf16 instructions (AVX512_BF16); bf16 products run in a slow pure-Go kernel\n", gemm.Kernel())
+	}
+}
