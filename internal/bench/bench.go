@@ -62,13 +62,15 @@ func Shapes() []Shape {
 
 // GEMMResult is the speed of one shape.
 type GEMMResult struct {
-	Shape   Shape
-	Threads int
-	GFLOPS  float64
+	Shape     Shape
+	Threads   int
+	Precision gemm.Precision
+	GFLOPS    float64
 }
 
-// GEMM times each shape on the given thread count, reps times, and returns medians.
-func GEMM(shapes []Shape, threads, reps int) []GEMMResult {
+// GEMM times each shape in precision p on the given thread count, reps times, and
+// returns medians.
+func GEMM(shapes []Shape, threads, reps int, p gemm.Precision) []GEMMResult {
 	old := gemm.SetThreads(threads)
 	defer gemm.SetThreads(old)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -84,10 +86,10 @@ func GEMM(shapes []Shape, threads, reps int) []GEMMResult {
 		if s.TransB {
 			ldb = s.K
 		}
-		run := func() { gemm.Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1, a, lda, b, ldb, 0, c, s.N) }
+		run := func() { gemm.Gemm(p, s.TransA, s.TransB, s.M, s.N, s.K, 1, a, lda, b, ldb, 0, c, s.N) }
 		run()
 		d := Median(reps, run)
-		out = append(out, GEMMResult{s, threads, 2 * float64(s.M) * float64(s.N) * float64(s.K) / d.Seconds() / 1e9})
+		out = append(out, GEMMResult{s, threads, p, 2 * float64(s.M) * float64(s.N) * float64(s.K) / d.Seconds() / 1e9})
 	}
 	return out
 }
@@ -100,13 +102,14 @@ type TrainResult struct {
 	GFLOPS     float64 // counting every multiply-add of every tap, padding included
 }
 
-// Train times reps training iterations (one D step, GSteps G steps) of cfg on random
-// data after one warm-up iteration, and returns the median.
-func Train(cfg dcgan.Config, reps int) (TrainResult, error) {
+// Train times reps training iterations (one D step, GSteps G steps) of cfg in
+// precision p on random data after one warm-up iteration, and returns the median.
+func Train(cfg dcgan.Config, reps int, p gemm.Precision) (TrainResult, error) {
 	tr, err := dcgan.NewTrainer(cfg)
 	if err != nil {
 		return TrainResult{}, err
 	}
+	tr.SetPrecision(p)
 	r := rand.New(rand.NewPCG(3, 4))
 	real := randSlice(r, cfg.Batch*3*cfg.Size*cfg.Size)
 	z := randSlice(r, cfg.Batch*cfg.ZDim)
@@ -132,11 +135,12 @@ type GenerateResult struct {
 	ImagesPerS float64
 }
 
-// Generate times eval-mode generator passes of batch images.
-func Generate(cfg dcgan.Config, batch, reps int) GenerateResult {
+// Generate times eval-mode generator passes of batch images in precision p.
+func Generate(cfg dcgan.Config, batch, reps int, p gemm.Precision) GenerateResult {
 	g := dcgan.NewGenerator(cfg.Size, cfg.ZDim, cfg.GF)
 	g.Init(rand.New(rand.NewPCG(5, 6)))
 	g.Freeze() // as a loaded model is
+	g.SetPrecision(p)
 	z := randSlice(rand.New(rand.NewPCG(7, 8)), batch*cfg.ZDim)
 	g.Forward(z, batch, false)
 	d := Median(reps, func() { g.Forward(z, batch, false) })
@@ -193,8 +197,8 @@ func randSlice(r *rand.Rand, n int) []float32 {
 
 // String formats a GEMM result row.
 func (g GEMMResult) String() string {
-	return fmt.Sprintf("%-22s %6d %6d %6d  %s%s  %d thr  %7.1f GFLOP/s", g.Shape.Name, g.Shape.M, g.Shape.N, g.Shape.K,
-		map[bool]string{true: "T", false: "N"}[g.Shape.TransA], map[bool]string{true: "T", false: "N"}[g.Shape.TransB], g.Threads, g.GFLOPS)
+	return fmt.Sprintf("%-22s %6d %6d %6d  %s%s  %-4s %d thr  %7.1f GFLOP/s", g.Shape.Name, g.Shape.M, g.Shape.N, g.Shape.K,
+		map[bool]string{true: "T", false: "N"}[g.Shape.TransA], map[bool]string{true: "T", false: "N"}[g.Shape.TransB], g.Precision, g.Threads, g.GFLOPS)
 }
 
 // LayerResult is the forward+backward time of one layer of the reference net.
@@ -205,15 +209,17 @@ type LayerResult struct {
 }
 
 // Layers times forward then backward of each convolution (with its BatchNorm and
-// activation where the net has one) of the reference net at batch 64, 48 px, as a
-// training step runs them. The input sizes in the names are the layers' inputs.
-func Layers(reps int) []LayerResult {
+// activation where the net has one) of the reference net at batch 64, 48 px, in
+// precision p, as a training step runs them. The input sizes in the names are the
+// layers' inputs.
+func Layers(reps int, p gemm.Precision) []LayerResult {
 	const n = 64
 	r := rand.New(rand.NewPCG(9, 10))
 	var out []LayerResult
 	for i, tc := range []struct{ ci, co, h int }{{3, 64, 48}, {64, 128, 24}, {128, 256, 12}, {256, 512, 6}} {
 		c := nn.NewConv2d("c", tc.ci, tc.co, 5, 2, 2)
 		c.Init(0.02, r)
+		c.Precision = p
 		c.NoInputGrad = i == 0 // D's first layer needs no input gradient
 		act := nn.ActLeakyReLU
 		bn := nn.NewBatchNorm2d("bn", tc.co, act)
@@ -245,6 +251,7 @@ func Layers(reps int) []LayerResult {
 	for i, tc := range []struct{ ci, co, h int }{{512, 256, 3}, {256, 128, 6}, {128, 64, 12}, {64, 3, 24}} {
 		c := nn.NewConvTranspose2d("d", tc.ci, tc.co, 5, 2, 2, 1)
 		c.Init(0.02, r)
+		c.Precision = p
 		bn := nn.NewBatchNorm2d("bn", tc.co, nn.ActReLU)
 		x := randSlice(r, tc.ci*n*tc.h*tc.h)
 		hw := tc.h * tc.h * 4

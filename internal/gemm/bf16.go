@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -72,6 +73,13 @@ func BF16PeakRatio() float64 {
 	})
 	return peakRatio
 }
+
+// PeakGFLOPS measures one core's peak for precision p with a register-only
+// probe (no memory traffic: the rate a GEMM kernel could at best reach), run
+// in bursts for about d on the calling goroutine; it returns the best burst's
+// GFLOP/s, or 0 where there is no probe (no assembly, or no AVX512_BF16 for
+// BF16). Quote GEMM efficiency against it, measured in the same run.
+func PeakGFLOPS(p Precision, d time.Duration) float64 { return peakGFLOPS(p, d) }
 
 var (
 	peakOnce  sync.Once

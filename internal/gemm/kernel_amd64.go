@@ -14,6 +14,34 @@ func init() {
 	}
 }
 
+// peakGFLOPS runs the register-only probe of precision p (zmm FMAs, or ymm
+// without AVX-512, for F32; VDPBF16PS for BF16) in bursts for about d and
+// returns the best burst's rate in GFLOP/s; 0 where the CPU lacks it.
+func peakGFLOPS(p Precision, d time.Duration) float64 {
+	var fn func(int)
+	var flopsPerIter float64
+	switch {
+	case p == BF16 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16:
+		fn, flopsPerIter = dpbf16PeakZMM, 12*64
+	case p == F32 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ:
+		fn, flopsPerIter = fmaPeakZMM, 12*32
+	case p == F32 && cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		fn, flopsPerIter = fmaPeakYMM, 12*16
+	default:
+		return 0
+	}
+	const iters = 1 << 14
+	var best float64
+	for start := time.Now(); time.Since(start) < d; {
+		t0 := time.Now()
+		fn(iters)
+		if s := time.Since(t0).Seconds(); s > 0 {
+			best = max(best, iters*flopsPerIter/s/1e9)
+		}
+	}
+	return best
+}
+
 // probeBF16 times the register-only probes of asm/gen.go (12 chains each: 12
 // FMAs of 32 flops, or 12 VDPBF16PS of 64 flops, per iteration), alternating
 // and keeping each one's best of five, so that a clock ramp or a preemption

@@ -2,8 +2,13 @@
 
 package gemm
 
+import "time"
+
 // asmKernels is empty where there is no assembly: only the generic kernel runs.
 func asmKernels() []kernelImpl { return nil }
+
+// peakGFLOPS has no probes to run without assembly.
+func peakGFLOPS(p Precision, d time.Duration) float64 { return 0 }
 
 // packT8 exists only in assembly; asmPack is never set without it.
 func packT8(kb8 int, src *float32, lds int, dst *float32, ldd int, alpha float32) {
