@@ -124,30 +124,39 @@ func bf16Pair(lo, hi float32) uint32 { return uint32(bf16Bits(lo)) | uint32(bf16
 
 // packABF16 packs rows [i0, i0+mb) x cols [p0, p0+kb) of op(A), times alpha,
 // into mr-row pair-major panels: per k pair, mr words (row i's values at k and
-// k+1), zero-padded past mb rows and past kb.
-func packABF16(dst []uint32, transA bool, a []float32, lda, i0, mb, p0, kb int, alpha float32, mr int) {
+// k+1), zero-padded past mb rows and past kb. asm uses the AVX512_BF16 packs
+// (asm/bf16.go) for whole 8-row panels; they round exactly as bf16Bits.
+func packABF16(dst []uint32, transA bool, a []float32, lda, i0, mb, p0, kb int, alpha float32, mr int, asm bool) {
 	kp := (kb + 1) / 2
+	// at returns alpha*op(A)[r, p], and 0 past kb.
+	at := func(r, p int) float32 {
+		if p >= p0+kb {
+			return 0
+		}
+		if transA {
+			return alpha * a[p*lda+r]
+		}
+		return alpha * a[r*lda+p]
+	}
 	for ip := 0; ip < mb; ip += mr {
 		rows := min(mr, mb-ip)
 		d := dst[ip*kp : ip*kp+mr*kp]
+		r0 := i0 + ip
+		q0 := 0 // pairs below q0 are done for every row
+		if asm && rows == 8 && mr == 8 && kb >= 2 {
+			if transA {
+				_ = a[(p0+kb-1)*lda+r0+7]
+				packPairN8(kb/2, &a[p0*lda+r0], lda, &d[0], alpha)
+				q0 = kb / 2
+			} else if kb >= 16 {
+				_ = a[(r0+7)*lda+p0+kb-1]
+				packT8BF16(kb/16, &a[r0*lda+p0], lda, &d[0], mr, alpha)
+				q0 = kb / 16 * 8
+			}
+		}
 		for i := 0; i < rows; i++ {
-			r := i0 + ip + i
-			if transA { // A is k x m: row r of op(A) is column r of A
-				for q := 0; q < kb/2; q++ {
-					o := (p0+2*q)*lda + r
-					d[q*mr+i] = bf16Pair(alpha*a[o], alpha*a[o+lda])
-				}
-				if kb%2 == 1 {
-					d[(kp-1)*mr+i] = bf16Pair(alpha*a[(p0+kb-1)*lda+r], 0)
-				}
-				continue
-			}
-			src := a[r*lda+p0 : r*lda+p0+kb]
-			for q := 0; q < kb/2; q++ {
-				d[q*mr+i] = bf16Pair(alpha*src[2*q], alpha*src[2*q+1])
-			}
-			if kb%2 == 1 {
-				d[(kp-1)*mr+i] = bf16Pair(alpha*src[kb-1], 0)
+			for q := q0; q < kp; q++ {
+				d[q*mr+i] = bf16Pair(at(r0+i, p0+2*q), at(r0+i, p0+2*q+1))
 			}
 		}
 		for q := 0; q < kp && rows < mr; q++ {
@@ -158,25 +167,35 @@ func packABF16(dst []uint32, transA bool, a []float32, lda, i0, mb, p0, kb int, 
 
 // packBBF16 packs rows [p0, p0+kb) x cols [j0, j0+nb) of op(B) into nr-column
 // pair-major panels: per k pair, nr words (column j's values at k and k+1),
-// zero-padded past nb columns and past kb.
-func packBBF16(dst []uint32, transB bool, b []float32, ldb, j0, nb, p0, kb int, nr int) {
+// zero-padded past nb columns and past kb. asm as for packABF16.
+func packBBF16(dst []uint32, transB bool, b []float32, ldb, j0, nb, p0, kb int, nr int, asm bool) {
 	kp := (kb + 1) / 2
 	for jp := 0; jp < nb; jp += nr {
 		cols := min(nr, nb-jp)
 		d := dst[jp*kp : jp*kp+nr*kp]
 		c0 := j0 + jp
 		if transB { // B is n x k: column j of op(B) is row j of B
-			for j := 0; j < cols; j++ {
-				src := b[(c0+j)*ldb+p0 : (c0+j)*ldb+p0+kb]
-				for q := 0; q < kb/2; q++ {
-					d[q*nr+j] = bf16Pair(src[2*q], src[2*q+1])
-				}
-				if kb%2 == 1 {
-					d[(kp-1)*nr+j] = bf16Pair(src[kb-1], 0)
+			j := 0
+			if asm && kb >= 16 {
+				for ; j+8 <= cols; j += 8 {
+					_ = b[(c0+j+7)*ldb+p0+kb-1]
+					packT8BF16(kb/16, &b[(c0+j)*ldb+p0], ldb, &d[j], nr, 1)
+					for jj := j; jj < j+8; jj++ {
+						packRowPairs(d, nr, jj, b[(c0+jj)*ldb+p0:(c0+jj)*ldb+p0+kb], kb/16*8)
+					}
 				}
 			}
+			for ; j < cols; j++ {
+				packRowPairs(d, nr, j, b[(c0+j)*ldb+p0:(c0+j)*ldb+p0+kb], 0)
+			}
 		} else {
-			for q := 0; q < kp; q++ {
+			q := 0
+			if asm && cols == 32 && nr == 32 && kb >= 2 {
+				_ = b[(p0+kb-1)*ldb+c0+31]
+				packPairN32(kb/2, &b[p0*ldb+c0], ldb, &d[0], 1)
+				q = kb / 2
+			}
+			for ; q < kp; q++ {
 				r0 := b[(p0+2*q)*ldb+c0 : (p0+2*q)*ldb+c0+cols]
 				dd := d[q*nr : q*nr+cols]
 				if 2*q+1 < kb {
@@ -194,6 +213,18 @@ func packBBF16(dst []uint32, transB bool, b []float32, ldb, j0, nb, p0, kb int, 
 		for q := 0; q < kp && cols < nr; q++ {
 			clear(d[q*nr+cols : q*nr+nr])
 		}
+	}
+}
+
+// packRowPairs writes the pairs q >= q0 of one contiguous source row src (kb
+// values along k) into column j of a pair-major panel d of width w.
+func packRowPairs(d []uint32, w, j int, src []float32, q0 int) {
+	kb := len(src)
+	for q := q0; q < kb/2; q++ {
+		d[q*w+j] = bf16Pair(src[2*q], src[2*q+1])
+	}
+	if kb%2 == 1 && (kb-1)/2 >= q0 {
+		d[(kb/2)*w+j] = bf16Pair(src[kb-1], 0)
 	}
 }
 
@@ -256,7 +287,7 @@ func serialBF16(wb *workerBuf, bk *bf16Kernel, transA, transB bool, m, n, k int,
 		for pc := 0; pc < k; pc += kcB {
 			kb := min(kcB, k-pc)
 			kp := (kb + 1) / 2
-			packBBF16(wb.pb, transB, b, ldb, jc, nb, pc, kb, nr)
+			packBBF16(wb.pb, transB, b, ldb, jc, nb, pc, kb, nr, bk.native)
 			bet, load := beta, 0
 			if beta != 0 {
 				load = 1
@@ -266,7 +297,7 @@ func serialBF16(wb *workerBuf, bk *bf16Kernel, transA, transB bool, m, n, k int,
 			}
 			for ic := 0; ic < m; ic += mcB {
 				mb := min(mcB, m-ic)
-				packABF16(wb.pa, transA, a, lda, ic, mb, pc, kb, alpha, mr)
+				packABF16(wb.pa, transA, a, lda, ic, mb, pc, kb, alpha, mr, bk.native)
 				macroBF16(bk, mb, nb, kp, wb.pa, wb.pb, c[ic*ldc+jc:], ldc, bet, load, wb.tmp)
 			}
 		}

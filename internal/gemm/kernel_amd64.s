@@ -2299,6 +2299,228 @@ kernelBF16AVX512_write:
 	VZEROUPPER
 	RET
 
+DATA bf16Interleave<>+0(SB)/2, $0x0000
+DATA bf16Interleave<>+2(SB)/2, $0x0010
+DATA bf16Interleave<>+4(SB)/2, $0x0001
+DATA bf16Interleave<>+6(SB)/2, $0x0011
+DATA bf16Interleave<>+8(SB)/2, $0x0002
+DATA bf16Interleave<>+10(SB)/2, $0x0012
+DATA bf16Interleave<>+12(SB)/2, $0x0003
+DATA bf16Interleave<>+14(SB)/2, $0x0013
+DATA bf16Interleave<>+16(SB)/2, $0x0004
+DATA bf16Interleave<>+18(SB)/2, $0x0014
+DATA bf16Interleave<>+20(SB)/2, $0x0005
+DATA bf16Interleave<>+22(SB)/2, $0x0015
+DATA bf16Interleave<>+24(SB)/2, $0x0006
+DATA bf16Interleave<>+26(SB)/2, $0x0016
+DATA bf16Interleave<>+28(SB)/2, $0x0007
+DATA bf16Interleave<>+30(SB)/2, $0x0017
+DATA bf16Interleave<>+32(SB)/2, $0x0008
+DATA bf16Interleave<>+34(SB)/2, $0x0018
+DATA bf16Interleave<>+36(SB)/2, $0x0009
+DATA bf16Interleave<>+38(SB)/2, $0x0019
+DATA bf16Interleave<>+40(SB)/2, $0x000a
+DATA bf16Interleave<>+42(SB)/2, $0x001a
+DATA bf16Interleave<>+44(SB)/2, $0x000b
+DATA bf16Interleave<>+46(SB)/2, $0x001b
+DATA bf16Interleave<>+48(SB)/2, $0x000c
+DATA bf16Interleave<>+50(SB)/2, $0x001c
+DATA bf16Interleave<>+52(SB)/2, $0x000d
+DATA bf16Interleave<>+54(SB)/2, $0x001d
+DATA bf16Interleave<>+56(SB)/2, $0x000e
+DATA bf16Interleave<>+58(SB)/2, $0x001e
+DATA bf16Interleave<>+60(SB)/2, $0x000f
+DATA bf16Interleave<>+62(SB)/2, $0x001f
+DATA bf16Interleave<>+64(SB)/2, $0x0000
+DATA bf16Interleave<>+66(SB)/2, $0x0008
+DATA bf16Interleave<>+68(SB)/2, $0x0001
+DATA bf16Interleave<>+70(SB)/2, $0x0009
+DATA bf16Interleave<>+72(SB)/2, $0x0002
+DATA bf16Interleave<>+74(SB)/2, $0x000a
+DATA bf16Interleave<>+76(SB)/2, $0x0003
+DATA bf16Interleave<>+78(SB)/2, $0x000b
+DATA bf16Interleave<>+80(SB)/2, $0x0004
+DATA bf16Interleave<>+82(SB)/2, $0x000c
+DATA bf16Interleave<>+84(SB)/2, $0x0005
+DATA bf16Interleave<>+86(SB)/2, $0x000d
+DATA bf16Interleave<>+88(SB)/2, $0x0006
+DATA bf16Interleave<>+90(SB)/2, $0x000e
+DATA bf16Interleave<>+92(SB)/2, $0x0007
+DATA bf16Interleave<>+94(SB)/2, $0x000f
+GLOBL bf16Interleave<>(SB), RODATA|NOPTR, $96
+
+// func packPairN8(kp int, src *float32, lds int, dst *uint32, alpha float32)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL
+TEXT ·packPairN8(SB), NOSPLIT, $0-36
+	MOVQ         kp+0(FP), AX
+	MOVQ         src+8(FP), BX
+	MOVQ         lds+16(FP), CX
+	MOVQ         dst+24(FP), DX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+32(FP), Y30
+	VMOVDQU64    bf16Interleave<>+64(SB), Y31
+
+packPairN8_loop:
+	TESTQ  AX, AX
+	JZ     packPairN8_done
+	LEAQ   (BX)(CX*1), SI
+	VMULPS (BX), Y30, Y0
+	VMULPS (SI), Y30, Y1
+
+	// VCVTNE2PS2BF16 Y0, Y1, Y2
+	LONG      $0x2877f262
+	WORD      $0xd072
+	VPERMW    Y2, Y31, Y3
+	VMOVDQU64 Y3, (DX)
+	LEAQ      (SI)(CX*1), BX
+	ADDQ      $0x00000020, DX
+	DECQ      AX
+	JMP       packPairN8_loop
+
+packPairN8_done:
+	VZEROUPPER
+	RET
+
+// func packPairN32(kp int, src *float32, lds int, dst *uint32, alpha float32)
+// Requires: AVX, AVX512BW, AVX512F
+TEXT ·packPairN32(SB), NOSPLIT, $0-36
+	MOVQ         kp+0(FP), AX
+	MOVQ         src+8(FP), BX
+	MOVQ         lds+16(FP), CX
+	MOVQ         dst+24(FP), DX
+	SHLQ         $0x02, CX
+	VBROADCASTSS alpha+32(FP), Z30
+	VMOVDQU64    bf16Interleave<>+0(SB), Z31
+
+packPairN32_loop:
+	TESTQ  AX, AX
+	JZ     packPairN32_done
+	LEAQ   (BX)(CX*1), SI
+	VMULPS (BX), Z30, Z0
+	VMULPS (SI), Z30, Z1
+
+	// VCVTNE2PS2BF16 Z0, Z1, Z2
+	LONG      $0x4877f262
+	WORD      $0xd072
+	VPERMW    Z2, Z31, Z3
+	VMOVDQU64 Z3, (DX)
+	VMULPS    64(BX), Z30, Z4
+	VMULPS    64(SI), Z30, Z5
+
+	// VCVTNE2PS2BF16 Z4, Z5, Z6
+	LONG      $0x4857f262
+	WORD      $0xf472
+	VPERMW    Z6, Z31, Z7
+	VMOVDQU64 Z7, 64(DX)
+	LEAQ      (SI)(CX*1), BX
+	ADDQ      $0x00000080, DX
+	DECQ      AX
+	JMP       packPairN32_loop
+
+packPairN32_done:
+	VZEROUPPER
+	RET
+
+// func packT8BF16(kq int, src *float32, lds int, dst *uint32, ldd int, alpha float32)
+// Requires: AVX, AVX512F
+TEXT ·packT8BF16(SB), NOSPLIT, $0-44
+	MOVQ         kq+0(FP), AX
+	MOVQ         src+8(FP), BX
+	MOVQ         lds+16(FP), CX
+	MOVQ         dst+24(FP), DX
+	MOVQ         ldd+32(FP), SI
+	SHLQ         $0x02, CX
+	SHLQ         $0x02, SI
+	LEAQ         (CX)(CX*2), R8
+	LEAQ         (SI)(SI*2), R10
+	VBROADCASTSS alpha+40(FP), Z31
+
+packT8BF16_loop:
+	TESTQ  AX, AX
+	JZ     packT8BF16_done
+	LEAQ   (BX)(CX*4), DI
+	VMULPS (BX), Z31, Z16
+
+	// VCVTNEPS2BF16 Z16, Y0
+	LONG   $0x487eb262
+	WORD   $0xc072
+	VMULPS (BX)(CX*1), Z31, Z17
+
+	// VCVTNEPS2BF16 Z17, Y1
+	LONG   $0x487eb262
+	WORD   $0xc972
+	VMULPS (BX)(CX*2), Z31, Z18
+
+	// VCVTNEPS2BF16 Z18, Y2
+	LONG   $0x487eb262
+	WORD   $0xd272
+	VMULPS (BX)(R8*1), Z31, Z19
+
+	// VCVTNEPS2BF16 Z19, Y3
+	LONG   $0x487eb262
+	WORD   $0xdb72
+	VMULPS (DI), Z31, Z20
+
+	// VCVTNEPS2BF16 Z20, Y4
+	LONG   $0x487eb262
+	WORD   $0xe472
+	VMULPS (DI)(CX*1), Z31, Z21
+
+	// VCVTNEPS2BF16 Z21, Y5
+	LONG   $0x487eb262
+	WORD   $0xed72
+	VMULPS (DI)(CX*2), Z31, Z22
+
+	// VCVTNEPS2BF16 Z22, Y6
+	LONG   $0x487eb262
+	WORD   $0xf672
+	VMULPS (DI)(R8*1), Z31, Z23
+
+	// VCVTNEPS2BF16 Z23, Y7
+	LONG       $0x487eb262
+	WORD       $0xff72
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VUNPCKLPS  Y7, Y6, Y14
+	VUNPCKHPS  Y7, Y6, Y15
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xee, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xee, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y14, Y12, Y4
+	VSHUFPS    $0xee, Y14, Y12, Y5
+	VSHUFPS    $0x44, Y15, Y13, Y6
+	VSHUFPS    $0xee, Y15, Y13, Y7
+	LEAQ       (DX)(SI*4), R9
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VMOVDQU    Y8, (DX)
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VMOVDQU    Y9, (DX)(SI*1)
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VMOVDQU    Y10, (DX)(SI*2)
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VMOVDQU    Y11, (DX)(R10*1)
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VMOVDQU    Y12, (R9)
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VMOVDQU    Y13, (R9)(SI*1)
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VMOVDQU    Y14, (R9)(SI*2)
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVDQU    Y15, (R9)(R10*1)
+	ADDQ       $0x00000040, BX
+	LEAQ       (R9)(SI*4), DX
+	DECQ       AX
+	JMP        packT8BF16_loop
+
+packT8BF16_done:
+	VZEROUPPER
+	RET
+
 // func dpbf16PeakZMM(n int)
 // Requires: AVX, AVX512F
 TEXT ·dpbf16PeakZMM(SB), NOSPLIT, $0-8

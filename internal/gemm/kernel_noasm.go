@@ -27,3 +27,17 @@ func packN16(kb int, src *float32, lds int, dst *float32, alpha float32) {
 func packN32(kb int, src *float32, lds int, dst *float32, alpha float32) {
 	panic("gemm: packN32 without assembly")
 }
+
+// packPairN8, packPairN32 and packT8BF16 exist only in assembly; bf16 kernels
+// are native (and use them) only with it.
+func packPairN8(kp int, src *float32, lds int, dst *uint32, alpha float32) {
+	panic("gemm: packPairN8 without assembly")
+}
+
+func packPairN32(kp int, src *float32, lds int, dst *uint32, alpha float32) {
+	panic("gemm: packPairN32 without assembly")
+}
+
+func packT8BF16(kq int, src *float32, lds int, dst *uint32, ldd int, alpha float32) {
+	panic("gemm: packT8BF16 without assembly")
+}

@@ -49,5 +49,14 @@ func fmaPeakYMM(n int)
 // kernelBF16AVX512 computes an 8x32 tile from bf16-pair panels: c = a*b (+ beta*c when load != 0).
 func kernelBF16AVX512(kp int, a *uint32, b *uint32, c *float32, ldc int, beta float32, load int)
 
+// packPairN8 packs kp pairs of rows of 8 floats of src (row stride lds), times alpha, as 8 bf16 pair words each at dst.
+func packPairN8(kp int, src *float32, lds int, dst *uint32, alpha float32)
+
+// packPairN32 packs kp pairs of rows of 32 floats of src (row stride lds), times alpha, as 32 bf16 pair words each at dst.
+func packPairN32(kp int, src *float32, lds int, dst *uint32, alpha float32)
+
+// packT8BF16 transposes an 8 x 16*kq strip of src (row stride lds), times alpha and rounded to bf16 pairs, into dst (row stride ldd words).
+func packT8BF16(kq int, src *float32, lds int, dst *uint32, ldd int, alpha float32)
+
 // dpbf16PeakZMM runs n iterations of 12 independent register VDPBF16PS (a peak-throughput probe).
 func dpbf16PeakZMM(n int)

@@ -12,11 +12,12 @@ import (
 	"testing"
 )
 
-// TestEvexDPBF16PS checks evexDPBF16PS against GNU as: every register number in
-// each of the three operand positions (0..31, so every bit of the EVEX R, R',
-// X, B, vvvv and V' fields is exercised both ways) is assembled by binutils and
-// disassembled with objdump, and the bytes compared.
-func TestEvexDPBF16PS(t *testing.T) {
+// TestEvexBF16 checks the encoders of VDPBF16PS, VCVTNE2PS2BF16 (ymm, zmm) and
+// VCVTNEPS2BF16 against GNU as: every register number in each operand
+// position (0..31, so every bit of the EVEX R, R', X, B, vvvv and V' fields is
+// exercised both ways) is assembled by binutils and disassembled with objdump,
+// and the bytes compared.
+func TestEvexBF16(t *testing.T) {
 	as, err1 := exec.LookPath("as")
 	objdump, err2 := exec.LookPath("objdump")
 	if err1 != nil || err2 != nil {
@@ -25,15 +26,25 @@ func TestEvexDPBF16PS(t *testing.T) {
 		}
 		t.Skip("binutils as/objdump not installed")
 	}
-	type ins struct{ dst, src1, src2 int }
+	type ins struct {
+		att string // GNU syntax
+		enc []byte
+	}
 	var list []ins
 	for r := 0; r < 32; r++ {
-		list = append(list, ins{r, (r + 7) % 32, (r + 19) % 32}, ins{(r + 3) % 32, r, (r + 11) % 32}, ins{(r + 5) % 32, (r + 13) % 32, r})
+		for _, o := range [][3]int{{r, (r + 7) % 32, (r + 19) % 32}, {(r + 3) % 32, r, (r + 11) % 32}, {(r + 5) % 32, (r + 13) % 32, r}} {
+			d, s1, s2 := o[0], o[1], o[2]
+			// AT&T order: src2, src1, dst.
+			list = append(list,
+				ins{fmt.Sprintf("vdpbf16ps %%zmm%d, %%zmm%d, %%zmm%d", s2, s1, d), evexDPBF16PS(d, s1, s2)},
+				ins{fmt.Sprintf("vcvtne2ps2bf16 %%zmm%d, %%zmm%d, %%zmm%d", s2, s1, d), evexCVTNE2PS2BF16(0b10, d, s1, s2)},
+				ins{fmt.Sprintf("vcvtne2ps2bf16 %%ymm%d, %%ymm%d, %%ymm%d", s2, s1, d), evexCVTNE2PS2BF16(0b01, d, s1, s2)},
+				ins{fmt.Sprintf("vcvtneps2bf16 %%zmm%d, %%ymm%d", s2, d), evexCVTNEPS2BF16(d, s2)})
+		}
 	}
 	var src strings.Builder
 	for _, in := range list {
-		// AT&T order: src2, src1, dst.
-		fmt.Fprintf(&src, "vdpbf16ps %%zmm%d, %%zmm%d, %%zmm%d\n", in.src2, in.src1, in.dst)
+		src.WriteString(in.att + "\n")
 	}
 	dir := t.TempDir()
 	s, o := filepath.Join(dir, "t.s"), filepath.Join(dir, "t.o")
@@ -48,19 +59,19 @@ func TestEvexDPBF16PS(t *testing.T) {
 		t.Fatalf("objdump: %v", err)
 	}
 	// Lines look like "   6:\t62 32 36 40 52 e9    \tvdpbf16ps %zmm17,%zmm25,%zmm13".
-	line := regexp.MustCompile(`(?m)^\s*[0-9a-f]+:\s+((?:[0-9a-f]{2} )+)\s*vdpbf16ps`)
+	line := regexp.MustCompile(`(?m)^\s*[0-9a-f]+:\s+((?:[0-9a-f]{2} )+)\s*vcvt|^\s*[0-9a-f]+:\s+((?:[0-9a-f]{2} )+)\s*vdp`)
 	got := line.FindAllStringSubmatch(string(out), -1)
 	if len(got) != len(list) {
 		t.Fatalf("objdump listed %d instructions, want %d:\n%s", len(got), len(list), out)
 	}
 	for i, in := range list {
 		var want []byte
-		for _, h := range strings.Fields(got[i][1]) {
+		for _, h := range strings.Fields(got[i][1] + got[i][2]) {
 			v, _ := strconv.ParseUint(h, 16, 8)
 			want = append(want, byte(v))
 		}
-		if enc := evexDPBF16PS(in.dst, in.src1, in.src2); !bytes.Equal(enc, want) {
-			t.Errorf("VDPBF16PS zmm%d, zmm%d, zmm%d: encoded % x, binutils % x", in.dst, in.src1, in.src2, enc, want)
+		if !bytes.Equal(in.enc, want) {
+			t.Errorf("%s: encoded % x, binutils % x", in.att, in.enc, want)
 		}
 	}
 }

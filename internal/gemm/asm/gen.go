@@ -37,6 +37,10 @@ func main() {
 	fmaPeak("fmaPeakZMM", ZMM)
 	fmaPeak("fmaPeakYMM", YMM)
 	kernelBF16("kernelBF16AVX512", 4, 1024)
+	idx := interleaveIdx()
+	packPairN("packPairN8", 8, idx)
+	packPairN("packPairN32", 32, idx)
+	packT8BF16()
 	dpbf16Peak("dpbf16PeakZMM")
 	Generate()
 }
