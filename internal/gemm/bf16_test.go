@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -311,4 +312,69 @@ func TestFastBF16(t *testing.T) {
 		t.Fatalf("FastBF16 = %v with ratio %v", FastBF16(), r)
 	}
 	t.Logf("VDPBF16PS / FMA flop rate: %.2f (FastBF16 %v)", r, FastBF16())
+}
+
+// specialSlice is random data salted with the values where rounding rules
+// matter: exact ties (even and odd), values just above a tie, subnormals,
+// signed zeros, infinities, NaNs, and values that round up to infinity.
+func specialSlice(r *rand.Rand, n int) []float32 {
+	specials := []float32{
+		1 + 0x1p-8, 1 + 3*0x1p-8, -(1 + 0x1p-8 + 0x1p-20), 0x1p-130, -0x1p-140, 0x1p-126,
+		float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+		math.Float32frombits(0x7f800001), math.Float32frombits(0xffc12345), math.MaxFloat32, 3.3895e38,
+	}
+	s := randSlice(r, n)
+	for i := range s {
+		if r.Intn(3) == 0 {
+			s[i] = specials[r.Intn(len(specials))]
+		}
+	}
+	return s
+}
+
+// TestBF16PacksMatchGo packs the same special-laden operands with the
+// AVX512_BF16 assembly packs and with the Go code, in every layout the
+// assembly handles (and its edges: odd kb, kb not a multiple of 16, partial
+// column groups), and requires identical words: rounding must be the same in
+// both paths, bit for bit.
+func TestBF16PacksMatchGo(t *testing.T) {
+	if !slices.Contains(Kernels(), "avx512bf16") {
+		t.Skip("CPU lacks AVX512_BF16")
+	}
+	r := rand.New(rand.NewSource(17))
+	for _, kb := range []int{2, 7, 16, 37, 64} {
+		for _, trans := range []bool{false, true} {
+			const mb, nb = 16, 45 // two 8-row A panels; a full and a partial 32-column B panel
+			kp := (kb + 1) / 2
+			// A: op(A) is mb x kb.
+			lda := kb + 3
+			if trans {
+				lda = mb + 5
+			}
+			a := specialSlice(r, (max(mb, kb)+1)*lda)
+			ga, aa := make([]uint32, mb*kp), make([]uint32, mb*kp)
+			packABF16(ga, trans, a, lda, 0, mb, 1, kb, 1.5, 8, false)
+			packABF16(aa, trans, a, lda, 0, mb, 1, kb, 1.5, 8, true)
+			for i := range ga {
+				if ga[i] != aa[i] {
+					t.Fatalf("A kb=%d trans=%v: word %d: Go %#08x, asm %#08x", kb, trans, i, ga[i], aa[i])
+				}
+			}
+			// B: op(B) is kb x nb.
+			ldb := nb + 2
+			if trans {
+				ldb = kb + 4
+			}
+			b := specialSlice(r, (max(nb, kb)+2)*ldb)
+			npad := (nb + 31) / 32 * 32
+			gb, ab := make([]uint32, npad*kp), make([]uint32, npad*kp)
+			packBBF16(gb, trans, b, ldb, 1, nb, 1, kb, 32, false)
+			packBBF16(ab, trans, b, ldb, 1, nb, 1, kb, 32, true)
+			for i := range gb {
+				if gb[i] != ab[i] {
+					t.Fatalf("B kb=%d trans=%v: word %d: Go %#08x, asm %#08x", kb, trans, i, gb[i], ab[i])
+				}
+			}
+		}
+	}
 }
