@@ -268,8 +268,8 @@ func kernelBF16Generic(kp int, a, b *uint32, c *float32, ldc int, beta float32, 
 
 // serialBF16 is serial for BF16: the same blocking (B block kc x nc, A block
 // mc x kc, register tiles), with pair-major bf16 panels. Packing rounds each
-// operand element once per use of its block; with the default blocks that is
-// once per call for A and once per mc block of rows for B.
+// operand element once per use of its block: B once per call, A once per nc
+// block of columns.
 func serialBF16(wb *workerBuf, bk *bf16Kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	mr, nr := bk.mr, bk.nr
 	nk := (k + bk.kc - 1) / bk.kc

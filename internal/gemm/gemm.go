@@ -24,9 +24,10 @@
 // BF16 (Gemm with Precision BF16, bf16.go) rounds both operands to bfloat16
 // while packing into pair-major panels (two consecutive k values per 32-bit
 // word) and multiplies them with VDPBF16PS (AVX512_BF16) into float32
-// accumulators: an 8x32 kernel whose instruction bytes asm/bf16.go encodes,
-// since neither Go's assembler nor avo knows the instruction. A pure-Go kernel
-// computes the same products on every other path, so tests run anywhere.
+// accumulators: an 8x32 kernel and VCVTNE2PS2BF16/VCVTNEPS2BF16 packs whose
+// instruction bytes asm/bf16.go encodes, since neither Go's assembler nor avo
+// knows these instructions. Pure-Go packs and kernel compute the same products
+// (the packs bit for bit) on every other path, so tests run anywhere.
 //
 // Dispatch is allocation-free: a call's arguments live in package state owned
 // by the pool's holder, and the pool runs top-level functions (sgemmPart,
