@@ -11,43 +11,61 @@ import (
 	"golang.org/x/sys/cpu"
 
 	"avatargan/avatar"
+	"avatargan/cmd/avatargan/internal/bench"
 	"avatargan/dcgan"
-	"avatargan/internal/bench"
 	"avatargan/internal/gemm"
 	"avatargan/server"
 )
 
 func cmdBench(ctx context.Context, o stdio, args []string) error {
-	fs := newFlags(o, "bench", "[--what gemm,layers,train,generate,serve] [--reps 5]")
-	what := fs.String("what", "gemm,layers,train,generate,serve", "comma-separated: gemm, layers, train, generate, serve")
-	reps := fs.Int("reps", 5, "repetitions per figure (the median is reported)")
+	// The figures bench can measure, in the order it reports them.
+	benchParts := []string{"gemm", "layers", "train", "generate", "serve"}
+	fs := newFlags(o, "bench")
+	what := fs.String("what", strings.Join(benchParts, ","), "comma-separated: "+strings.Join(benchParts, ", "))
+	reps := fs.Int("reps", 5, fmt.Sprintf("repetitions per figure, 1..%d (the median is reported)", bench.MaxReps))
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	parts := strings.Split(*what, ",")
+	for _, p := range parts {
+		if !slices.Contains(benchParts, p) {
+			return usageError{fmt.Errorf("--what %s: unknown part %q%s; want a comma-separated list of %s",
+				*what, p, didYouMean(p, benchParts, false), strings.Join(benchParts, ", "))}
+		}
+	}
+	if *reps < 1 || *reps > bench.MaxReps {
+		return fmt.Errorf("--reps %d: want 1..%d", *reps, bench.MaxReps)
+	}
 	has := func(s string) bool { return slices.Contains(parts, s) }
 	fmt.Fprintf(o.out, "machine: %s/%s, %d threads, AVX-512F %v, AVX2 %v, FMA %v; gemm kernel %s\n",
 		runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cpu.X86.HasAVX512F, cpu.X86.HasAVX2, cpu.X86.HasFMA, gemm.Kernel())
 	cfg := dcgan.DefaultConfig()
+	// The bench functions check ctx between runs; interruptible also covers their setup
+	// (filling GEMM operands of up to 59 M random values takes seconds on a busy machine).
 	if has("gemm") {
 		fmt.Fprintf(o.out, "\nGEMM, medians of %d (M N K, op(A) op(B)):\n", *reps)
 		for _, th := range []int{1, runtime.GOMAXPROCS(0)} {
-			for _, r := range bench.GEMM(bench.Shapes(), th, *reps) {
-				fmt.Fprintln(o.out, r)
+			rs, err := interruptible(ctx, func() ([]bench.GEMMResult, error) { return bench.GEMM(ctx, bench.Shapes(), th, *reps) })
+			if err != nil {
+				return err
 			}
-			if ctx.Err() != nil {
-				return ctx.Err()
+			for _, r := range rs {
+				fmt.Fprintln(o.out, r)
 			}
 		}
 	}
 	if has("layers") {
-		fmt.Printf("\nlayers of the reference net, forward + backward at batch 64, median of %d:\n", *reps)
-		for _, l := range bench.Layers(*reps) {
-			fmt.Printf("  %-40s %8.2f ms  %6.1f GFLOP/s\n", l.Name, float64(l.PerRun.Microseconds())/1e3, l.GFLOPS)
+		fmt.Fprintf(o.out, "\nlayers of the reference net, forward + backward at batch 64, median of %d:\n", *reps)
+		ls, err := interruptible(ctx, func() ([]bench.LayerResult, error) { return bench.Layers(ctx, *reps) })
+		if err != nil {
+			return err
+		}
+		for _, l := range ls {
+			fmt.Fprintf(o.out, "  %-40s %8.2f ms  %6.1f GFLOP/s\n", l.Name, float64(l.PerRun.Microseconds())/1e3, l.GFLOPS)
 		}
 	}
 	if has("train") {
-		r, err := bench.Train(cfg, *reps)
+		r, err := interruptible(ctx, func() (bench.TrainResult, error) { return bench.Train(ctx, cfg, *reps) })
 		if err != nil {
 			return err
 		}
@@ -58,34 +76,50 @@ func cmdBench(ctx context.Context, o stdio, args []string) error {
 	if has("generate") {
 		fmt.Fprintf(o.out, "\ngenerator inference (eval mode), median of %d:\n", *reps)
 		for _, b := range []int{1, 64} {
-			r := bench.Generate(cfg, b, *reps)
+			r, err := interruptible(ctx, func() (bench.GenerateResult, error) { return bench.Generate(ctx, cfg, b, *reps) })
+			if err != nil {
+				return err
+			}
 			fmt.Fprintf(o.out, "  batch %3d: %8.2f ms/call  %7.0f images/s\n", b, float64(r.PerCall.Microseconds())/1e3, r.ImagesPerS)
 		}
 	}
 	if has("serve") {
-		m, err := loadModel("")
-		if err != nil {
-			// No embedded model yet: an untrained generator has the same cost.
-			m, err = avatar.Untrained(avatar.Spec{Size: cfg.Size, ZDim: cfg.ZDim, GF: cfg.GF, Dist: cfg.Dist}, 1)
-			if err != nil {
-				return err
-			}
+		if err := benchServe(ctx, o, cfg); err != nil {
+			return err
 		}
-		s, err := server.New(m, server.Options{ModelID: m.ID()})
+	}
+	return nil
+}
+
+// benchServe measures the HTTP server on loopback. The load generator does not take a
+// context, so on Ctrl-C bench returns without waiting for it (the process is ending).
+func benchServe(ctx context.Context, o stdio, cfg dcgan.Config) error {
+	m, err := loadModel("")
+	if err != nil {
+		// No embedded model: an untrained generator has the same cost.
+		m, err = avatar.Untrained(avatar.Spec{Size: cfg.Size, ZDim: cfg.ZDim, GF: cfg.GF, Dist: cfg.Dist}, 1)
 		if err != nil {
 			return err
 		}
-		ts := httptest.NewServer(s.Handler())
-		fmt.Fprintf(o.out, "\nHTTP /avatar/{seed}.png (48 px PNG) on loopback:\n")
-		for _, c := range []int{1, 8, 32} {
-			n := 400 * c
-			if n > 4000 {
-				n = 4000
-			}
-			fmt.Fprintf(o.out, "  %2d clients: %s\n", c, server.RunLoad(ts.URL, c, n))
-		}
-		ts.Close()
-		s.Close()
 	}
+	s, err := server.New(m, server.Options{ModelID: m.ID()})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ts := httptest.NewServer(s.Handler())
+	fmt.Fprintf(o.out, "\nHTTP /avatar/{seed}.png (48 px PNG) on loopback:\n")
+	for _, c := range []int{1, 8, 32} {
+		res := make(chan server.LoadResult, 1)
+		go func() { res <- server.RunLoad(ts.URL, c, min(400*c, 4000)) }()
+		select {
+		case r := <-res:
+			fmt.Fprintf(o.out, "  %2d clients: %s\n", c, r)
+		case <-ctx.Done():
+			ts.CloseClientConnections()
+			return ctx.Err()
+		}
+	}
+	ts.Close()
 	return nil
 }

@@ -187,7 +187,7 @@ func TestTrainBadInputs(t *testing.T) {
 	fails(t, "no run", cmdTrain, "--resume", filepath.Join(tmp, "none"))
 	fails(t, "--z-dist", cmdTrain, "--data", facesDir, "--z-dist", "cauchy")
 	fails(t, "multiple of 16", cmdTrain, "--data", facesDir, "--size", "20", "--out", filepath.Join(tmp, "d"))
-	fails(t, "not defined", cmdTrain, "--bogus")
+	fails(t, "unknown flag --bogus", cmdTrain, "--bogus")
 	empty := filepath.Join(tmp, "empty")
 	os.Mkdir(empty, 0o755)
 	fails(t, empty, cmdTrain, "--data", empty, "--out", filepath.Join(tmp, "e"), "--cache", cacheDir)
@@ -374,7 +374,7 @@ func TestInterpolate(t *testing.T) {
 		}
 	}
 	fails(t, "--steps 1", cmdInterpolate, "--steps", "1", "--checkpoint", runDir)
-	fails(t, "want a .gif or .png", cmdInterpolate, "--out", filepath.Join(tmp, "w.jpg"), "--checkpoint", runDir)
+	fails(t, "want a .gif, .png, .jpg file", cmdInterpolate, "--out", filepath.Join(tmp, "w.bmp"), "--checkpoint", runDir)
 	fails(t, "--upscale 99", cmdInterpolate, "--upscale", "99", "--checkpoint", runDir)
 }
 
@@ -437,7 +437,7 @@ func TestEval(t *testing.T) {
 	fails(t, "--data is required", cmdEval, "--fake", fake)
 	fails(t, "-n 8", cmdEval, "--data", facesDir, "--fake", fake, "-n", "8")
 	fails(t, "exclusive", cmdEval, "--data", facesDir, "--fake", fake, "--checkpoint", runDir)
-	fails(t, "needs 64", cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "32", "--cache", cacheDir)
+	fails(t, "-n 32: "+facesDir+" has 40 images", cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "32", "--cache", cacheDir)
 	fails(t, "--size 32", cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--size", "32")
 	fails(t, "no image", cmdEval, "--data", facesDir, "--fake", t.TempDir(), "-n", "16")
 	fails(t, `unexpected argument "x"`, cmdEval, "--data", facesDir, "x")
