@@ -136,7 +136,11 @@ func cmdGenerate(ctx context.Context, o stdio, args []string) error {
 	if err := writeImage(ctx, g.out, g.format, img); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.out, "wrote %s (%s, %d avatars, seeds %d..%d)\n", g.out, g.format, g.n, g.seed, last)
+	if g.n == 1 {
+		fmt.Fprintf(o.out, "wrote %s (%s, the avatar of seed %d)\n", g.out, g.format, g.seed)
+	} else {
+		fmt.Fprintf(o.out, "wrote %s (%s, %d avatars, seeds %d..%d)\n", g.out, g.format, g.n, g.seed, last)
+	}
 	return nil
 }
 

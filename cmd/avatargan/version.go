@@ -8,12 +8,13 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"avatargan/internal/gemm"
 	"avatargan/models"
 )
 
-// cmdVersion prints the module version, the VCS commit the binary was built from and the
-// embedded model's id (the one serve uses in ETags) with the SHA-256 of its file, which is
-// what a bug report needs.
+// cmdVersion prints the module version, the VCS commit the binary was built from, the
+// GEMM kernel and the embedded model's id (serve's model id is it plus the kernel) with
+// the SHA-256 of its file: what a bug report needs.
 func cmdVersion(ctx context.Context, o stdio, args []string) error {
 	fs := newFlags(o, "version")
 	if err := parse(fs, args); err != nil {
@@ -39,7 +40,7 @@ func cmdVersion(ctx context.Context, o stdio, args []string) error {
 			commit = rev + " (" + at + modified + ")"
 		}
 	}
-	fmt.Fprintf(o.out, "avatargan %s\ncommit %s\n%s %s/%s\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(o.out, "avatargan %s\ncommit %s\n%s %s/%s, gemm kernel %s\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, gemm.Kernel())
 	m, err := models.Default()
 	if err != nil {
 		fmt.Fprintf(o.out, "embedded model: none (%v)\n", err)
