@@ -1,0 +1,360 @@
+"""Continue an avatargan run with PyTorch, on one process or many (torchrun).
+
+    PYTHONPATH=python torchrun --nproc_per_node N -m avatargan_torch.train \\
+        --run RUN_DIR [--data DIR] [--max-steps N]
+
+It loads the run's latest checkpoint (weights, Adam moments, BatchNorm statistics, EMA,
+step; the configuration from RUN_DIR/config.json), trains avatargan's schedule on the
+pixels of avatargan's own dataset cache with avatargan's latents and data order, and
+writes checkpoints into the run in avatargan's format (atomically, every
+checkpoint_every steps, at each epoch end and at the end), so `avatargan train` resumes
+the run and `avatargan generate`/`serve`/`export` load it.
+
+Data parallelism: the global batch of a step (the run's batch, or --batch-per-process
+times the number of processes) is split into equal, contiguous slices, one per process.
+Each process computes the losses of its slice; the gradients are averaged over the
+processes (one all-reduce per network update) before every Adam step, so all replicas
+take identical steps. BatchNorm normalises with the statistics of each process's slice
+(SyncBatchNorm on CUDA with --sync-bn); running statistics are averaged over the
+processes before each checkpoint. With one process this is avatargan's computation.
+
+The discriminator's separate real and fake passes and the two G steps per batch are why
+this averages gradients explicitly instead of wrapping the networks in
+DistributedDataParallel, whose reducer expects one forward per backward.
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from . import checkpoint, data, gorand
+from .model import Discriminator, Generator
+
+# The model-configuration keys this trainer implements, with the values that leave a
+# recipe option off. A run whose configuration sets anything else is refused.
+KNOWN_MODEL_KEYS = {"Size", "ZDim", "GF", "DF", "Batch", "LRG", "LRD", "Beta1", "Beta2", "GSteps", "Dist", "Seed"}
+OFF_VALUES = {}
+
+
+class Recipe:
+    """The parts of a model configuration the step depends on."""
+
+    def __init__(self, m):
+        unknown = sorted(k for k in m if k not in KNOWN_MODEL_KEYS and m[k] != OFF_VALUES.get(k, _Missing))
+        if unknown:
+            raise SystemExit(f"avatargan_torch.train: the run uses {', '.join(f'{k}={m[k]!r}' for k in unknown)}, "
+                             "which this PyTorch trainer does not implement; continue it with `avatargan train`")
+        self.size, self.zdim, self.gf, self.df = m["Size"], m["ZDim"], m["GF"], m["DF"]
+        self.lr_g, self.lr_d = m["LRG"], m["LRD"]
+        self.betas_g = self.betas_d = (m["Beta1"], m["Beta2"])
+        self.gsteps, self.dist = m["GSteps"], m["Dist"]
+        self.loss = "bce"
+        self.d_bn, self.d_sn = True, False
+
+
+class _Missing:
+    pass
+
+
+def make_models(r, device):
+    G = Generator(r.size, r.zdim, r.gf).to(device)
+    D = Discriminator(r.size, r.df, bn=r.d_bn, sn=r.d_sn).to(device)
+    optG = torch.optim.Adam(G.parameters(), lr=r.lr_g, betas=r.betas_g, eps=1e-8)
+    optD = torch.optim.Adam(D.parameters(), lr=r.lr_d, betas=r.betas_d, eps=1e-8)
+    return G, D, optG, optD
+
+
+def d_losses(r, real_logits, fake_logits):
+    if r.loss == "hinge":
+        return F.relu(1 - real_logits).mean(), F.relu(1 + fake_logits).mean()
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)),
+            F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def g_loss(r, logits):
+    if r.loss == "hinge":
+        return -logits.mean()
+    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+class Reducer:
+    """Averages gradients and statistics over the processes (a no-op for one)."""
+
+    def __init__(self, world):
+        self.world = world
+
+    def grads(self, module):
+        if self.world == 1:
+            return
+        ps = [p for p in module.parameters() if p.grad is not None]
+        flat = torch.cat([p.grad.reshape(-1) for p in ps])
+        dist.all_reduce(flat)
+        flat /= self.world
+        o = 0
+        for p in ps:
+            n = p.numel()
+            p.grad.copy_(flat[o:o + n].view_as(p.grad))
+            o += n
+
+    def mean(self, values):
+        t = torch.tensor(values, dtype=torch.float64)
+        if self.world > 1:
+            dist.all_reduce(t)
+            t /= self.world
+        return t.tolist()
+
+    def running_stats(self, *modules):
+        """Replaces every BatchNorm's running mean and variance by the average over the
+        processes (the mean is then exactly the global batch's running mean)."""
+        if self.world == 1:
+            return
+        for m in modules:
+            for name, b in m.named_buffers():
+                if name.endswith("running_mean") or name.endswith("running_var"):
+                    dist.all_reduce(b)
+                    b /= self.world
+
+    def any(self, flag):
+        if self.world == 1:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0])
+        dist.all_reduce(t)
+        return t.item() > 0
+
+
+def train_step(r, G, D, optG, optD, x, z, reducer=None):
+    """One iteration of avatargan's schedule on this process's slice x (NCHW in [-1, 1])
+    and z: one D Adam step on loss(D(x), real) + loss(D(G(z)), fake), real and fake passed
+    through D separately, then GSteps G Adam steps, each with a fresh forward of the same z
+    (G and D in training mode throughout, as avatargan). Returns the global statistics
+    [d_loss, d_x, d_g_z, g_loss]; raises FloatingPointError before an update a non-finite
+    loss would poison."""
+    reducer = reducer or Reducer(1)
+    G.train()
+    D.train()
+    for p in D.parameters():
+        p.requires_grad_(True)
+    with torch.no_grad():
+        fake = G(z)
+    optD.zero_grad(set_to_none=False)
+    lr = D(x)
+    lr_loss, _ = d_losses(r, lr, lr)
+    lr_loss.backward()
+    lf = D(fake)
+    _, lf_loss = d_losses(r, lf, lf)
+    lf_loss.backward()
+    reducer.grads(D)
+    loss_d, d_x, d_g_z = reducer.mean([lr_loss.item() + lf_loss.item(),
+                                       torch.sigmoid(lr.detach().double()).mean().item(),
+                                       torch.sigmoid(lf.detach().double()).mean().item()])
+    if not math.isfinite(loss_d):
+        raise FloatingPointError(f"non-finite D loss {loss_d}")
+    optD.step()
+    for p in D.parameters():
+        p.requires_grad_(False)  # G steps need dD/dx only
+    lg = 0.0
+    for k in range(r.gsteps):
+        optG.zero_grad(set_to_none=False)
+        loss = g_loss(r, D(G(z)))
+        loss.backward()
+        reducer.grads(G)
+        (lg,) = reducer.mean([loss.item()])
+        if not math.isfinite(lg):
+            raise FloatingPointError(f"non-finite G loss {lg} at G step {k + 1}")
+        optG.step()
+    for p in D.parameters():
+        p.requires_grad_(True)
+    return [loss_d, d_x, d_g_z, lg]
+
+
+def ema_update(ema, G, decay, t):
+    """dcgan.EMA.Update after the t-th iteration: s = d*s + (1-d)*w with the warm-up
+    d = min(decay, (1+t)/(10+t)), in float32."""
+    d = min(decay, (1 + t) / (10 + t))
+    a, b = torch.tensor(d, dtype=torch.float32), torch.tensor(1 - d, dtype=torch.float32)
+    with torch.no_grad():
+        for n, p in G.named_parameters():
+            s = ema[n]
+            s.copy_(a * s + b * p)
+
+
+def resolve_cache(args, run_cfg, size, log):
+    """The dataset cache to read: --data FILE.avgds, or the cache avatargan keeps for
+    --data DIR (default: the run's data folder) at the model size."""
+    src = args.data or run_cfg.get("data")
+    if not src:
+        raise SystemExit("avatargan_torch.train: --data is required (the run records no data folder)")
+    if os.path.isfile(src):
+        path = src
+    else:
+        path = data.cache_path(src, size, args.cache)
+        if not os.path.isfile(path):
+            raise SystemExit(f"avatargan_torch.train: no avatargan dataset cache for {src} at {size} px ({path}); "
+                             f"run `avatargan train` on this folder once (it builds the cache), or pass --cache DIR / --data FILE.avgds")
+        fp = data.fingerprint(src)
+    cache = data.Cache(path)
+    if cache.size != size:
+        raise SystemExit(f"avatargan_torch.train: {path} holds {cache.size} px images, the model is {size} px")
+    if not os.path.isfile(src) and fp != cache.fingerprint:
+        raise SystemExit(f"avatargan_torch.train: {src} changed since {path} was built; run `avatargan train` on it once to rebuild the cache")
+    if cache.fingerprint != run_cfg.get("data_fingerprint"):
+        log(f"warning: the data in {path} differs from the run's; batches will differ from an uninterrupted run")
+    return cache
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m avatargan_torch.train", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", required=True, help="avatargan run directory to continue")
+    ap.add_argument("--data", help="image folder (its avatargan cache is read) or a .avgds cache file (default: the run's data folder)")
+    ap.add_argument("--cache", help="avatargan's dataset cache directory (default: the user cache dir, as avatargan)")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop at this total step (0: run all epochs)")
+    ap.add_argument("--batch-per-process", type=int, default=0,
+                    help="images per process and step (default: the run's batch / processes, which keeps the effective batch); "
+                         "another value changes the run's batch to this x processes")
+    ap.add_argument("--device", default="", help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--sync-bn", action="store_true", help="CUDA only: BatchNorm statistics over the whole batch (SyncBatchNorm)")
+    ap.add_argument("--log-every", type=float, default=30, help="seconds between log lines")
+    args = ap.parse_args(argv)
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda":
+        device = f"cuda:{local}"
+        torch.cuda.set_device(device)
+    if world > 1:
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", timeout=datetime.timedelta(minutes=10))
+    if args.sync_bn and not device.startswith("cuda"):
+        raise SystemExit("avatargan_torch.train: --sync-bn needs CUDA (PyTorch's SyncBatchNorm does not run on CPU)")
+
+    def log(msg):
+        if rank == 0:
+            print(msg, flush=True)
+
+    run_cfg = json.load(open(os.path.join(args.run, "config.json")))
+    m = run_cfg["model"]
+    r = Recipe(m)
+    per = args.batch_per_process or m["Batch"] // world
+    if not args.batch_per_process and m["Batch"] % world:
+        raise SystemExit(f"avatargan_torch.train: the run's batch {m['Batch']} does not split over {world} processes; "
+                         "give --batch-per-process (the effective batch becomes that x processes)")
+    batch = per * world
+    if per < 2:
+        raise SystemExit(f"avatargan_torch.train: {per} image per process: BatchNorm needs at least 2")
+    changed = batch != m["Batch"]
+    if changed:
+        log(f"batch: {m['Batch']} -> {batch} (the run's configuration changes; learning rates stay {m['LRG']}/{m['LRD']})")
+        m["Batch"] = batch
+
+    torch.manual_seed(0)
+    G, D, optG, optD = make_models(r, device)
+    path = checkpoint.latest(args.run)
+    step, ema, meta = checkpoint.load_state(path, G, D, optG, optD)
+    if ema is None and run_cfg.get("ema", 0) > 0:
+        ema = {n: p.detach().clone() for n, p in G.named_parameters()}
+    if args.sync_bn:
+        G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
+        D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
+    cache = resolve_cache(args, run_cfg, r.size, log)
+    batcher = data.Batcher(cache, batch, m["Seed"], run_cfg.get("shuffle", True), run_cfg.get("flip", False))
+    steps_per_epoch = batcher.per
+    total = run_cfg["epochs"] * steps_per_epoch
+    if args.max_steps > 0:
+        total = min(total, args.max_steps)
+    log(f"resuming {path} at step {step} (epoch {step // steps_per_epoch + 1}) with PyTorch {torch.__version__} on {world} x {device}"
+        f" ({'nccl' if device.startswith('cuda') else 'gloo'} when > 1): batch {per} per process, effective batch {batch}; "
+        f"{cache.count} images from {cache.path}; stopping at step {total}")
+    if changed and rank == 0:
+        checkpoint.write_json_atomic(os.path.join(args.run, "config.json"), run_cfg)
+
+    metrics = os.path.join(args.run, "metrics.jsonl")
+    elapsed0 = 0.0
+    if rank == 0:
+        recs = []
+        if os.path.exists(metrics):
+            for line in open(metrics):
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if rec.get("step", 0) <= step:
+                    recs.append(line if line.endswith("\n") else line + "\n")
+                    elapsed0 = rec.get("elapsed_s", elapsed0)
+        tmp = metrics + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(recs)
+        os.replace(tmp, metrics)
+
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    reducer = Reducer(world)
+    lo, hi = rank * per, (rank + 1) * per
+    start, last_log, saved = time.time(), 0.0, step
+    win_t, win_n, ips = time.time(), 0, 0.0
+
+    def save():
+        reducer.running_stats(G, D)
+        if rank == 0:
+            checkpoint.save_state(args.run, step, _plain(G), _plain(D), optG, optD, ema, run_cfg, meta.get("version", "avatargan-0.1"))
+            checkpoint.prune(args.run, run_cfg.get("keep", 3))
+        if world > 1:
+            dist.barrier()
+
+    while step < total:
+        if reducer.any(stop["flag"]):
+            break
+        x = batcher.images(step, lo, hi).to(device)
+        z = torch.from_numpy(gorand.step_latents(m["Seed"], step, batch, r.zdim, r.dist)[lo:hi]).to(device)
+        try:
+            loss_d, d_x, d_g_z, lg = train_step(r, G, D, optG, optD, x, z, reducer)
+        except FloatingPointError as e:
+            raise SystemExit(f"step {step + 1}: {e}; stopping without a checkpoint (the latest one, step {saved}, is the last good state)")
+        if ema is not None:
+            ema_update(ema, G, run_cfg["ema"], checkpoint.adam_step(optD, D))
+        step += 1
+        win_n += batch
+        now = time.time()
+        if now - win_t > 2 or ips == 0:
+            ips, win_t, win_n = win_n / max(now - win_t, 1e-9), now, 0
+        epoch = (step - 1) // steps_per_epoch + 1
+        if rank == 0:
+            rec = {"step": step, "epoch": epoch, "d_loss": loss_d, "d_x": d_x, "d_g_z": d_g_z, "g_loss": lg,
+                   "images_per_s": ips, "elapsed_s": elapsed0 + now - start,
+                   "time": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            with open(metrics, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            if now - last_log >= args.log_every or step == total:
+                last_log = now
+                print(f"step {step}/{total} epoch {epoch}  D {loss_d:.4f}  G {lg:.4f}  D(x) {d_x:.3f}  D(G(z)) {d_g_z:.3f}  {ips:.1f} images/s", flush=True)
+        if step % run_cfg["checkpoint_every"] == 0 or step % steps_per_epoch == 0 or step == total:
+            save()
+            saved = step
+    if saved != step:
+        save()
+        log(f"stopped at step {step}; checkpoint saved, run again to resume")
+    log(f"done: step {step}; latest checkpoint in {args.run}")
+    if world > 1:
+        dist.destroy_process_group()
+
+
+def _plain(module):
+    """The module with SyncBatchNorm's state under BatchNorm2d's names (they are the same)."""
+    return module
+
+
+if __name__ == "__main__":
+    main()
