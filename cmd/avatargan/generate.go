@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/gif"
@@ -12,7 +13,10 @@ import (
 
 	"avatargan/avatar"
 	"avatargan/checkpoint"
+	"avatargan/dcgan"
+	"avatargan/internal/atomicfile"
 	"avatargan/models"
+	"avatargan/onnx"
 	"avatargan/render"
 	"avatargan/train"
 )
@@ -238,17 +242,17 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 	return nil
 }
 
-// exportFormat returns the file format an export --out name asks for by its extension.
-// Only safetensors is written; other names are refused rather than written as
-// safetensors under a misleading extension.
+// exportFormat returns the file format an export --out name asks for by its extension
+// (safetensors or onnx); other names are refused rather than written under a misleading
+// extension.
 func exportFormat(out string) (string, error) {
 	switch ext := filepath.Ext(out); ext {
 	case ".safetensors":
 		return "safetensors", nil
 	case ".onnx":
-		return "", fmt.Errorf("--out %s: this build exports safetensors only; name the file .safetensors", out)
+		return "onnx", nil
 	default:
-		return "", fmt.Errorf("--out %s: want a .safetensors file", out)
+		return "", fmt.Errorf("--out %s: want a .safetensors or .onnx file", out)
 	}
 }
 
@@ -272,20 +276,33 @@ func checkExportTarget(out, input string) error {
 
 func cmdExport(ctx context.Context, o stdio, args []string) error {
 	fs := newFlags(o, "export")
-	ckpt := fs.String("checkpoint", "", "(required) run directory or training checkpoint `PATH`; a run's EMA weights when it kept them")
-	out := fs.String("out", "generator.safetensors", "output `FILE`, .safetensors")
-	dtype := fs.String("dtype", "F32", "F32 (loads into the PyTorch reference unchanged) or F16 (half the size)")
+	ckpt := fs.String("checkpoint", "", "run directory or training checkpoint `PATH`; a run's EMA weights when it kept them (default: the embedded generator)")
+	out := fs.String("out", "generator.safetensors", "output `FILE`: .safetensors (PyTorch) or .onnx (ONNX opset 13, F32, batch dynamic)")
+	format := fs.String("format", "", "safetensors or onnx (default: from --out's extension, which must agree)")
+	dtype := fs.String("dtype", "F32", "safetensors only: F32 (loads into the PyTorch module unchanged) or F16 (half the size)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *ckpt == "" {
-		return fmt.Errorf("--checkpoint is required")
-	}
-	if *dtype != "F32" && *dtype != "F16" {
-		return fmt.Errorf("--dtype %s: want F32 or F16", *dtype)
-	}
-	if _, err := exportFormat(*out); err != nil {
+	byExt, err := exportFormat(*out)
+	if err != nil {
 		return err
+	}
+	if *format == "" {
+		*format = byExt
+	} else if *format != byExt && (*format == "safetensors" || *format == "onnx") {
+		return fmt.Errorf("--format %s but --out %s: name the file .%s", *format, *out, *format)
+	}
+	switch *format {
+	case "safetensors":
+		if *dtype != "F32" && *dtype != "F16" {
+			return fmt.Errorf("--dtype %s: want F32 or F16", *dtype)
+		}
+	case "onnx":
+		if *dtype != "F32" {
+			return fmt.Errorf("--dtype %s: the ONNX export is F32 only", *dtype)
+		}
+	default:
+		return fmt.Errorf("--format %s: want safetensors or onnx", *format)
 	}
 	if err := checkExportTarget(*out, *ckpt); err != nil {
 		return err
@@ -297,10 +314,31 @@ func cmdExport(ctx context.Context, o stdio, args []string) error {
 	if err := mkdirFor(*out); err != nil {
 		return err
 	}
+	s := m.Spec()
+	if *format == "onnx" {
+		dist := "uniform U(-1, 1)"
+		if s.Dist == dcgan.Normal {
+			dist = "normal N(0, 1)"
+		}
+		spec, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		model, err := onnx.Generator(m.Generator(), train.Version, [][2]string{
+			{"avatargan.spec", string(spec)}, {"avatargan.latent", dist}, {"avatargan.pixels", "(x+1)*127.5, rounded and clamped to 0..255"}})
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.Write(*out, model.Write); err != nil {
+			return err
+		}
+		fmt.Fprintf(o.out, "wrote %s: ONNX opset %d, input %q float32 [batch, %d] (%s), output %q float32 [batch, 3, %d, %d] in [-1, 1]\n",
+			*out, onnx.Opset, onnx.Input, s.ZDim, dist, onnx.Output, s.Size, s.Size)
+		return nil
+	}
 	if err := m.SaveContext(ctx, *out, *dtype); err != nil {
 		return err
 	}
-	s := m.Spec()
-	fmt.Fprintf(o.out, "wrote %s: generator only, %s, reference names without prefix;\nload in PyTorch with Generator(size=%d, z=%d, gf=%d).load_state_dict(safetensors.torch.load_file(%q))\n", *out, *dtype, s.Size, s.ZDim, s.GF, *out)
+	fmt.Fprintf(o.out, "wrote %s: generator only, %s, reference names without prefix;\nload in PyTorch with Generator(size=%d, z=%d, gf=%d).load_state_dict(...) (see python/avatargan_torch)\n", *out, *dtype, s.Size, s.ZDim, s.GF)
 	return nil
 }
