@@ -11,39 +11,10 @@ import (
 	"testing"
 
 	"avatargan/avatar"
+	"avatargan/internal/testtool"
 	"avatargan/models"
 	"avatargan/onnx"
 )
-
-// needTool skips (or under CI=true fails) when a tool the test needs is missing.
-func needTool(t *testing.T, what string, err error) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s: %v (CI installs it: see .ci/run)", what, err)
-	}
-	t.Skipf("%s not available: %v", what, err)
-}
-
-// python returns a python3 that imports mod: $AVATARGAN_PYTHON, Debian's
-// /usr/bin/python3 (where python3-torch and python3-onnx live) or python3 on PATH.
-func python(t *testing.T, mod string) string {
-	t.Helper()
-	var cands []string
-	if p := os.Getenv("AVATARGAN_PYTHON"); p != "" {
-		cands = append(cands, p)
-	}
-	cands = append(cands, "/usr/bin/python3", "python3")
-	var last error
-	for _, c := range cands {
-		if err := exec.Command(c, "-c", "import "+mod).Run(); err == nil {
-			return c
-		} else {
-			last = err
-		}
-	}
-	needTool(t, "python3 with "+mod, last)
-	return ""
-}
 
 // exportEmbedded writes the ONNX export of the embedded generator (the real weights,
 // EMA with recalibrated BatchNorm statistics) to a temporary file.
@@ -71,7 +42,7 @@ func exportEmbedded(t *testing.T) (path string, zdim, size int, model *avatar.Mo
 // TestChecker runs python3-onnx's full checker (with shape inference) on the export of
 // the embedded generator and checks the declared input and output.
 func TestChecker(t *testing.T) {
-	py := python(t, "onnx")
+	py := testtool.Python(t, "onnx")
 	path, zdim, size, _ := exportEmbedded(t)
 	script := `
 import sys, onnx
@@ -97,10 +68,10 @@ print(dims(m.graph.input[0]), dims(m.graph.output[0]))
 func TestOnnxruntimeMatches(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		needTool(t, "node", err)
+		testtool.Missing(t, "node", err)
 	}
 	if _, err := os.Stat(filepath.Join("testdata", "node_modules", "onnxruntime-node")); err != nil {
-		needTool(t, "onnxruntime-node (cd onnx/testdata && npm ci --ignore-scripts)", err)
+		testtool.Missing(t, "onnxruntime-node (cd onnx/testdata && npm ci --ignore-scripts)", err)
 	}
 	path, zdim, size, m := exportEmbedded(t)
 	const n = 16
