@@ -28,9 +28,10 @@ type torchRun struct {
 	data             *dataset.Set
 }
 
-func newTorchRun(t *testing.T, dist dcgan.Dist) *torchRun {
+func newTorchRun(t *testing.T, recipe string, dist dcgan.Dist) *torchRun {
 	t.Helper()
 	tr := &torchRun{py: testtool.Python(t, "torch")}
+	var err error
 	tr.pythonPath = filepath.Join(testtool.RepoRoot(t), "python")
 	tmp := t.TempDir()
 	tr.folder, tr.cacheDir = filepath.Join(tmp, "faces"), filepath.Join(tmp, "cache")
@@ -41,8 +42,11 @@ func newTorchRun(t *testing.T, dist dcgan.Dist) *torchRun {
 	}
 	tr.data = set
 	c := DefaultConfig()
-	c.Model = dcgan.Config{Size: 16, ZDim: 16, GF: 8, DF: 8, Batch: 8,
-		LRG: 2e-4, LRD: 2e-4, Beta1: 0.5, Beta2: 0.999, GSteps: 2, Dist: dist, Seed: 5}
+	m := dcgan.DefaultConfig()
+	m.Size, m.ZDim, m.GF, m.DF, m.Batch, m.Dist, m.Seed = 16, 16, 8, 8, 8, dist, 5
+	if c.Model, err = dcgan.Recipe(recipe, m); err != nil {
+		t.Fatal(err)
+	}
 	c.Epochs, c.Shuffle, c.Flip, c.EMA = 10, true, true, 0.999
 	c.SampleEvery, c.CheckpointEvery, c.Keep = 1000, 1000, 5
 	c.Data = tr.folder
@@ -69,12 +73,15 @@ func copyDir(t *testing.T, src, dst string) {
 	}
 }
 
-// nullBias matches the biases of layers followed by BatchNorm (and their Adam moments,
-// EMA and the running means of that BatchNorm): BatchNorm removes any per-channel
-// constant, so their exact gradient is zero and both engines compute rounding noise
-// (|g| ~1e-9), which Adam's normalisation turns into steps of order lr in either
-// direction.
-var nullBias = regexp.MustCompile(`^(generator|ema|adam_g)\.(fc|deconv[123])\.bias|^(discriminator|adam_d)\.conv[123]\.bias|^generator\.bn[0-3]\.running_mean|^discriminator\.bn[1-3]\.running_mean`)
+// nullBiasG and nullBiasD match the biases of layers followed by BatchNorm (and their
+// Adam moments, EMA and the running means of that BatchNorm): BatchNorm removes any
+// per-channel constant, so their exact gradient is zero and both engines compute
+// rounding noise (|g| ~1e-9), which Adam's normalisation turns into steps of order lr in
+// either direction.
+var (
+	nullBiasG = regexp.MustCompile(`^(generator|ema|adam_g)\.(fc|deconv[123])\.bias|^generator\.bn[0-3]\.running_mean`)
+	nullBiasD = regexp.MustCompile(`^(discriminator|adam_d)\.conv[123]\.bias|^discriminator\.bn[1-3]\.running_mean`)
+)
 
 // TestTorchStepMatches continues one checkpoint (step 6: the second epoch, so the
 // shuffle and flips of an epoch > 0 are used; normal latents, so Go's ziggurat is
@@ -88,8 +95,22 @@ var nullBias = regexp.MustCompile(`^(generator|ema|adam_g)\.(fc|deconv[123])\.bi
 //     update per step, and their gradient moments at noise level (|exp_avg| < 1e-6).
 //
 // The losses of the iteration must agree within 1e-5.
+//
+// Recipes: the original (BCE, BatchNorm in D, normal latents here), sngan (hinge loss,
+// spectral norm without BatchNorm in D, Adam (0, 0.9), one G step) and sngan-da (sngan
+// with DiffAugment color,translation,cutout).
 func TestTorchStepMatches(t *testing.T) {
-	tr := newTorchRun(t, dcgan.Normal)
+	for _, recipe := range []string{"original", "sngan", "sngan-da"} {
+		t.Run(recipe, func(t *testing.T) { torchStepMatches(t, recipe) })
+	}
+}
+
+func torchStepMatches(t *testing.T, recipe string) {
+	dist := dcgan.Uniform
+	if recipe == "original" {
+		dist = dcgan.Normal
+	}
+	tr := newTorchRun(t, recipe, dist)
 	base := filepath.Join(t.TempDir(), "run")
 	trainTo(t, context.Background(), tr.cfg, tr.data, base, 6, nil)
 	goDir, ptDir := filepath.Join(t.TempDir(), "go"), filepath.Join(t.TempDir(), "pt")
@@ -111,11 +132,25 @@ func TestTorchStepMatches(t *testing.T) {
 	}
 	m := tr.cfg.Model
 	// Adam's update is at most lr*(1-b1)/sqrt(1-b2) * sqrt(1-b2^t)/(1-b1^t) in size (Kingma
-	// & Ba, sec. 2.1, for 1-b1 > sqrt(1-b2)); G takes GSteps Adam steps, D one.
-	adamBound := func(step int64) float64 {
-		return m.LRG * (1 - m.Beta1) / math.Sqrt(1-m.Beta2) * math.Sqrt(1-math.Pow(m.Beta2, float64(step))) / (1 - math.Pow(m.Beta1, float64(step)))
+	// & Ba, sec. 2.1, for 1-b1 > sqrt(1-b2)); G takes GSteps Adam steps, D one. Two
+	// engines' steps differ by at most twice that.
+	adamBound := func(lr, b1, b2 float64, t int) float64 {
+		return lr * (1 - b1) / math.Sqrt(1-b2) * math.Sqrt(1-math.Pow(b2, float64(t))) / (1 - math.Pow(b1, float64(t)))
 	}
-	nullTol := 2 * float64(m.GSteps) * adamBound(6*int64(m.GSteps)+1)
+	var tolG, tolD float64
+	for k := 1; k <= m.GSteps; k++ {
+		tolG += 2 * adamBound(m.LRG, m.Beta1, m.Beta2, 6*m.GSteps+k)
+	}
+	tolD = 2 * adamBound(m.LRD, m.Beta1D, m.Beta2D, 7)
+	nullTol := func(name string) (float64, bool) {
+		if nullBiasG.MatchString(name) {
+			return tolG, true
+		}
+		if m.DNorm == dcgan.DBatchNorm && nullBiasD.MatchString(name) {
+			return tolD, true
+		}
+		return 0, false
+	}
 	worst := 0.0
 	for i := range a.Tensors {
 		x := &a.Tensors[i]
@@ -139,18 +174,19 @@ func TestTorchStepMatches(t *testing.T) {
 			diff = max(diff, math.Abs(float64(x.F32[j])-float64(y.F32[j])))
 			scale = max(scale, math.Abs(float64(x.F32[j])))
 		}
+		tol, null := nullTol(x.Name)
 		switch {
-		case nullBias.MatchString(x.Name) && strings.HasSuffix(x.Name, ".exp_avg"):
+		case null && strings.HasSuffix(x.Name, ".exp_avg"):
 			if scale >= 1e-6 {
 				t.Errorf("%s: max |exp_avg| %.3g, want noise (< 1e-6): is this gradient not zero?", x.Name, scale)
 			}
-		case nullBias.MatchString(x.Name) && strings.HasSuffix(x.Name, ".exp_avg_sq"):
+		case null && strings.HasSuffix(x.Name, ".exp_avg_sq"):
 			if scale >= 1e-12 {
 				t.Errorf("%s: max exp_avg_sq %.3g, want noise (< 1e-12)", x.Name, scale)
 			}
-		case nullBias.MatchString(x.Name):
-			if diff > nullTol {
-				t.Errorf("%s: max |avatargan - PyTorch| = %.3g > %.3g (twice Adam's largest steps)", x.Name, diff, nullTol)
+		case null:
+			if diff > tol {
+				t.Errorf("%s: max |avatargan - PyTorch| = %.3g > %.3g (twice Adam's largest steps)", x.Name, diff, tol)
 			}
 		default:
 			if diff > 1e-4*scale {
@@ -201,7 +237,7 @@ func freePort(t *testing.T) int {
 // avatargan resumes the run from PyTorch's checkpoint (train.Open and two more steps)
 // and that avatargan's loader (generate, serve, export) loads it.
 func TestTorchDDPContinuesRun(t *testing.T) {
-	tr := newTorchRun(t, dcgan.Uniform)
+	tr := newTorchRun(t, "original", dcgan.Uniform)
 	tr.cfg.CheckpointEvery = 2
 	dir := filepath.Join(t.TempDir(), "run")
 	trainTo(t, context.Background(), tr.cfg, tr.data, dir, 3, nil)

@@ -93,8 +93,8 @@ def load_generator(path, map_location="cpu"):
         g = Generator(spec["size"], spec["zdim"], spec["gf"])
         sd = tensors
     elif meta.get("format") == "avatargan-train":
-        cfg = json.loads(meta["config"])
-        g = Generator(cfg["Size"], cfg["ZDim"], cfg["GF"])
+        cfg = {k.lower(): v for k, v in json.loads(meta["config"]).items()}
+        g = Generator(cfg["size"], cfg["zdim"], cfg["gf"])
         sd = {k[len("generator."):]: v for k, v in tensors.items() if k.startswith("generator.")}
     else:
         raise ValueError(f"{path}: not an avatargan generator or checkpoint (no format metadata)")

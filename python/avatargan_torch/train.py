@@ -35,33 +35,52 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from . import checkpoint, data, gorand
+from . import augment, checkpoint, data, gorand
 from .model import Discriminator, Generator
 
-# The model-configuration keys this trainer implements, with the values that leave a
-# recipe option off. A run whose configuration sets anything else is refused.
-KNOWN_MODEL_KEYS = {"Size", "ZDim", "GF", "DF", "Batch", "LRG", "LRD", "Beta1", "Beta2", "GSteps", "Dist", "Seed"}
-OFF_VALUES = {}
+# The model-configuration keys this trainer implements (config.json's "model", in the
+# snake_case form or the older capitalised one). A run whose configuration has any other
+# key is refused rather than trained differently.
+KNOWN_MODEL_KEYS = {"size", "zdim", "gf", "df", "batch", "lr_g", "lr_d", "lrg", "lrd", "beta1", "beta2",
+                    "beta1_d", "beta2_d", "g_steps", "gsteps", "dist", "seed", "loss", "spectral_norm",
+                    "d_norm", "augment"}
+
+
+def _enum(v, names, what):
+    if isinstance(v, str):
+        if v not in names:
+            raise SystemExit(f"avatargan_torch.train: unknown {what} {v!r} (this trainer knows {', '.join(names)})")
+        return v
+    if not 0 <= int(v) < len(names):
+        raise SystemExit(f"avatargan_torch.train: unknown {what} {v!r}")
+    return names[int(v)]
 
 
 class Recipe:
-    """The parts of a model configuration the step depends on."""
+    """A run's model configuration (dcgan.Config) as the training step needs it."""
 
-    def __init__(self, m):
-        unknown = sorted(k for k in m if k not in KNOWN_MODEL_KEYS and m[k] != OFF_VALUES.get(k, _Missing))
+    def __init__(self, model):
+        m = {k.lower(): v for k, v in model.items()}  # Go's JSON keys match case-insensitively
+        unknown = sorted(k for k in m if k not in KNOWN_MODEL_KEYS)
         if unknown:
-            raise SystemExit(f"avatargan_torch.train: the run uses {', '.join(f'{k}={m[k]!r}' for k in unknown)}, "
-                             "which this PyTorch trainer does not implement; continue it with `avatargan train`")
-        self.size, self.zdim, self.gf, self.df = m["Size"], m["ZDim"], m["GF"], m["DF"]
-        self.lr_g, self.lr_d = m["LRG"], m["LRD"]
-        self.betas_g = self.betas_d = (m["Beta1"], m["Beta2"])
-        self.gsteps, self.dist = m["GSteps"], m["Dist"]
-        self.loss = "bce"
-        self.d_bn, self.d_sn = True, False
+            raise SystemExit(f"avatargan_torch.train: the run's configuration has {', '.join(unknown)}, "
+                             "which this PyTorch trainer does not implement; continue the run with `avatargan train`")
+        self.size, self.zdim, self.gf, self.df, self.batch = m["size"], m["zdim"], m["gf"], m["df"], m["batch"]
+        self.lr_g, self.lr_d = m.get("lr_g", m.get("lrg")), m.get("lr_d", m.get("lrd"))
+        self.betas_g = (m["beta1"], m["beta2"])
+        self.betas_d = (m.get("beta1_d", m["beta1"]), m.get("beta2_d", m["beta2"]))
+        self.gsteps = m.get("g_steps", m.get("gsteps"))
+        self.dist = gorand.NORMAL if _enum(m.get("dist", 0), ["uniform", "normal"], "latent distribution") == "normal" else gorand.UNIFORM
+        self.seed = m["seed"]
+        self.loss = _enum(m.get("loss", 0), ["bce", "hinge"], "loss")
+        self.d_sn = bool(m.get("spectral_norm", False))
+        self.d_bn = _enum(m.get("d_norm", 0), ["batch", "none"], "d_norm") == "batch"
+        self.augment = augment.parse_policy(m.get("augment") or "")
 
-
-class _Missing:
-    pass
+    def describe(self):
+        return (f"loss {self.loss}, D {'BatchNorm' if self.d_bn else 'no norm'}{', spectral norm' if self.d_sn else ''}, "
+                f"Adam G {self.lr_g} {self.betas_g} D {self.lr_d} {self.betas_d}, {self.gsteps} G step(s)"
+                + (f", DiffAugment {','.join(n for n in augment.POLICY_NAMES if n in self.augment)}" if self.augment else ""))
 
 
 def make_models(r, device):
@@ -130,25 +149,44 @@ class Reducer:
         return t.item() > 0
 
 
-def train_step(r, G, D, optG, optD, x, z, reducer=None):
-    """One iteration of avatargan's schedule on this process's slice x (NCHW in [-1, 1])
-    and z: one D Adam step on loss(D(x), real) + loss(D(G(z)), fake), real and fake passed
-    through D separately, then GSteps G Adam steps, each with a fresh forward of the same z
-    (G and D in training mode throughout, as avatargan). Returns the global statistics
+class Slice:
+    """This process's part of the global batch: images lo..hi of `batch`."""
+
+    def __init__(self, lo, hi, batch):
+        self.lo, self.hi, self.batch = lo, hi, batch
+
+
+def _augmented(r, x, k, t, part):
+    """x with the DiffAugment of D evaluation k at D-step count t (nothing without a
+    policy); the parameters are drawn for the whole global batch and sliced."""
+    if not r.augment:
+        return x
+    params = augment.draw(r.seed, t, k, part.batch, r.size, r.size)[part.lo:part.hi]
+    return augment.apply(x, r.augment, params)
+
+
+def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
+    """One iteration of avatargan's schedule (dcgan.Trainer.Step) on this process's slice
+    x (NCHW in [-1, 1]) and z: one D Adam step on loss(D(x), real) + loss(D(G(z)), fake),
+    real and fake passed through D separately, then GSteps G Adam steps, each with a fresh
+    forward of the same z (G and D in training mode throughout, as avatargan; with
+    DiffAugment every D evaluation augments its input). Returns the global statistics
     [d_loss, d_x, d_g_z, g_loss]; raises FloatingPointError before an update a non-finite
     loss would poison."""
     reducer = reducer or Reducer(1)
+    part = part or Slice(0, x.shape[0], x.shape[0])
     G.train()
     D.train()
     for p in D.parameters():
         p.requires_grad_(True)
+    t = checkpoint.adam_step(optD, D)
     with torch.no_grad():
         fake = G(z)
     optD.zero_grad(set_to_none=False)
-    lr = D(x)
+    lr = D(_augmented(r, x, 0, t, part))
     lr_loss, _ = d_losses(r, lr, lr)
     lr_loss.backward()
-    lf = D(fake)
+    lf = D(_augmented(r, fake, 1, t, part))
     _, lf_loss = d_losses(r, lf, lf)
     lf_loss.backward()
     reducer.grads(D)
@@ -158,12 +196,13 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None):
     if not math.isfinite(loss_d):
         raise FloatingPointError(f"non-finite D loss {loss_d}")
     optD.step()
+    t += 1
     for p in D.parameters():
         p.requires_grad_(False)  # G steps need dD/dx only
     lg = 0.0
     for k in range(r.gsteps):
         optG.zero_grad(set_to_none=False)
-        loss = g_loss(r, D(G(z)))
+        loss = g_loss(r, D(_augmented(r, G(z), 2 + k, t, part)))
         loss.backward()
         reducer.grads(G)
         (lg,) = reducer.mean([loss.item()])
@@ -243,17 +282,18 @@ def main(argv=None):
     run_cfg = json.load(open(os.path.join(args.run, "config.json")))
     m = run_cfg["model"]
     r = Recipe(m)
-    per = args.batch_per_process or m["Batch"] // world
-    if not args.batch_per_process and m["Batch"] % world:
-        raise SystemExit(f"avatargan_torch.train: the run's batch {m['Batch']} does not split over {world} processes; "
+    per = args.batch_per_process or r.batch // world
+    if not args.batch_per_process and r.batch % world:
+        raise SystemExit(f"avatargan_torch.train: the run's batch {r.batch} does not split over {world} processes; "
                          "give --batch-per-process (the effective batch becomes that x processes)")
     batch = per * world
     if per < 2:
         raise SystemExit(f"avatargan_torch.train: {per} image per process: BatchNorm needs at least 2")
-    changed = batch != m["Batch"]
+    changed = batch != r.batch
     if changed:
-        log(f"batch: {m['Batch']} -> {batch} (the run's configuration changes; learning rates stay {m['LRG']}/{m['LRD']})")
-        m["Batch"] = batch
+        log(f"batch: {r.batch} -> {batch} (the run's configuration changes; learning rates stay {r.lr_g}/{r.lr_d})")
+        m["batch" if "batch" in m else "Batch"] = batch
+        r.batch = batch
 
     torch.manual_seed(0)
     G, D, optG, optD = make_models(r, device)
@@ -265,7 +305,7 @@ def main(argv=None):
         G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
         D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
     cache = resolve_cache(args, run_cfg, r.size, log)
-    batcher = data.Batcher(cache, batch, m["Seed"], run_cfg.get("shuffle", True), run_cfg.get("flip", False))
+    batcher = data.Batcher(cache, batch, r.seed, run_cfg.get("shuffle", True), run_cfg.get("flip", False))
     steps_per_epoch = batcher.per
     total = run_cfg["epochs"] * steps_per_epoch
     if args.max_steps > 0:
@@ -273,6 +313,9 @@ def main(argv=None):
     log(f"resuming {path} at step {step} (epoch {step // steps_per_epoch + 1}) with PyTorch {torch.__version__} on {world} x {device}"
         f" ({'nccl' if device.startswith('cuda') else 'gloo'} when > 1): batch {per} per process, effective batch {batch}; "
         f"{cache.count} images from {cache.path}; stopping at step {total}")
+    log(f"recipe: {r.describe()}")
+    if run_cfg.get("eval_every"):
+        log("note: quality tracking (eval_every) is avatargan's; this trainer writes no SWD records or ckpt-best")
     if changed and rank == 0:
         checkpoint.write_json_atomic(os.path.join(args.run, "config.json"), run_cfg)
 
@@ -303,6 +346,7 @@ def main(argv=None):
 
     reducer = Reducer(world)
     lo, hi = rank * per, (rank + 1) * per
+    part = Slice(lo, hi, batch)
     start, last_log, saved = time.time(), 0.0, step
     win_t, win_n, ips = time.time(), 0, 0.0
 
@@ -318,9 +362,9 @@ def main(argv=None):
         if reducer.any(stop["flag"]):
             break
         x = batcher.images(step, lo, hi).to(device)
-        z = torch.from_numpy(gorand.step_latents(m["Seed"], step, batch, r.zdim, r.dist)[lo:hi]).to(device)
+        z = torch.from_numpy(gorand.step_latents(r.seed, step, batch, r.zdim, r.dist)[lo:hi]).to(device)
         try:
-            loss_d, d_x, d_g_z, lg = train_step(r, G, D, optG, optD, x, z, reducer)
+            loss_d, d_x, d_g_z, lg = train_step(r, G, D, optG, optD, x, z, reducer, part)
         except FloatingPointError as e:
             raise SystemExit(f"step {step + 1}: {e}; stopping without a checkpoint (the latest one, step {saved}, is the last good state)")
         if ema is not None:
