@@ -94,8 +94,11 @@ def step_latents(seed, step, batch, zdim, dist):
     return _draw(rng, batch * zdim, dist).reshape(batch, zdim)
 
 
-def seed_latent(seed, zdim, dist):
-    """dcgan.Latent: the latent vector of an avatar seed."""
+def seed_latent(seed, zdim, dist=UNIFORM):
+    """dcgan.Latent: the latent vector of an avatar seed (float32 [zdim]); dist is
+    UNIFORM/NORMAL or "uniform"/"normal"."""
+    if isinstance(dist, str):
+        dist = NORMAL if dist == "normal" else UNIFORM
     return _draw(PCG(seed, 0x9E3779B97F4A7C15), zdim, dist)
 
 

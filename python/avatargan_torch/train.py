@@ -258,6 +258,8 @@ def main(argv=None):
     ap.add_argument("--batch-per-process", type=int, default=0,
                     help="images per process and step (default: the run's batch / processes, which keeps the effective batch); "
                          "another value changes the run's batch to this x processes")
+    ap.add_argument("--lr-scale", type=float, default=1.0,
+                    help="multiply both learning rates by this and record them in the run (e.g. after raising the effective batch)")
     ap.add_argument("--device", default="", help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--sync-bn", action="store_true", help="CUDA only: BatchNorm statistics over the whole batch (SyncBatchNorm)")
     ap.add_argument("--log-every", type=float, default=30, help="seconds between log lines")
@@ -295,6 +297,15 @@ def main(argv=None):
         m["batch" if "batch" in m else "Batch"] = batch
         r.batch = batch
 
+    if args.lr_scale != 1.0:
+        if not args.lr_scale > 0:
+            raise SystemExit("avatargan_torch.train: --lr-scale must be positive")
+        for new, old in (("lr_g", "LRG"), ("lr_d", "LRD")):
+            key = new if new in m else old
+            m[key] = m[key] * args.lr_scale
+        log(f"learning rates: G {r.lr_g} -> {r.lr_g * args.lr_scale}, D {r.lr_d} -> {r.lr_d * args.lr_scale}")
+        r.lr_g, r.lr_d = r.lr_g * args.lr_scale, r.lr_d * args.lr_scale
+        changed = True
     torch.manual_seed(0)
     G, D, optG, optD = make_models(r, device)
     path = checkpoint.latest(args.run)
