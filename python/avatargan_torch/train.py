@@ -28,7 +28,6 @@ import json
 import math
 import os
 import signal
-import sys
 import time
 
 import torch
@@ -107,8 +106,9 @@ def g_loss(r, logits):
 class Reducer:
     """Averages gradients and statistics over the processes (a no-op for one)."""
 
-    def __init__(self, world):
-        self.world = world
+    def __init__(self, world, device="cpu"):
+        # NCCL reduces device tensors only: the statistics travel on the device too.
+        self.world, self.device = world, device
 
     def grads(self, module):
         if self.world == 1:
@@ -124,10 +124,11 @@ class Reducer:
             o += n
 
     def mean(self, values):
-        t = torch.tensor(values, dtype=torch.float64)
-        if self.world > 1:
-            dist.all_reduce(t)
-            t /= self.world
+        if self.world == 1:
+            return [float(v) for v in values]
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        t /= self.world
         return t.tolist()
 
     def running_stats(self, *modules):
@@ -144,7 +145,7 @@ class Reducer:
     def any(self, flag):
         if self.world == 1:
             return flag
-        t = torch.tensor([1.0 if flag else 0.0])
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
         dist.all_reduce(t)
         return t.item() > 0
 
@@ -355,7 +356,7 @@ def main(argv=None):
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    reducer = Reducer(world)
+    reducer = Reducer(world, device)
     lo, hi = rank * per, (rank + 1) * per
     part = Slice(lo, hi, batch)
     start, last_log, saved = time.time(), 0.0, step
@@ -364,7 +365,7 @@ def main(argv=None):
     def save():
         reducer.running_stats(G, D)
         if rank == 0:
-            checkpoint.save_state(args.run, step, _plain(G), _plain(D), optG, optD, ema, run_cfg, meta.get("version", "avatargan-0.1"))
+            checkpoint.save_state(args.run, step, G, D, optG, optD, ema, run_cfg, meta.get("version", "avatargan-0.1"))
             checkpoint.prune(args.run, run_cfg.get("keep", 3))
         if world > 1:
             dist.barrier()
@@ -378,13 +379,21 @@ def main(argv=None):
             loss_d, d_x, d_g_z, lg = train_step(r, G, D, optG, optD, x, z, reducer, part)
         except FloatingPointError as e:
             raise SystemExit(f"step {step + 1}: {e}; stopping without a checkpoint (the latest one, step {saved}, is the last good state)")
+        # A NaN can reach the weights while the losses stay finite (a ReLU maps NaN to 0):
+        # check them after every update, as avatargan does.
+        bad = next((n for n, p in list(G.named_parameters()) + list(D.named_parameters()) if not torch.isfinite(p).all()), None)
+        if bad:
+            raise SystemExit(f"step {step + 1}: {bad} holds a non-finite value after the update; stopping without a checkpoint "
+                             f"(the latest one, step {saved}, is the last good state)")
         if ema is not None:
             ema_update(ema, G, run_cfg["ema"], checkpoint.adam_step(optD, D))
         step += 1
         win_n += batch
         now = time.time()
         if now - win_t > 2 or ips == 0:
-            ips, win_t, win_n = win_n / max(now - win_t, 1e-9), now, 0
+            ips = win_n / max(now - win_t, 1e-9)
+            if now - win_t > 2:
+                win_t, win_n = now, 0
         epoch = (step - 1) // steps_per_epoch + 1
         if rank == 0:
             rec = {"step": step, "epoch": epoch, "d_loss": loss_d, "d_x": d_x, "d_g_z": d_g_z, "g_loss": lg,
@@ -404,11 +413,6 @@ def main(argv=None):
     log(f"done: step {step}; latest checkpoint in {args.run}")
     if world > 1:
         dist.destroy_process_group()
-
-
-def _plain(module):
-    """The module with SyncBatchNorm's state under BatchNorm2d's names (they are the same)."""
-    return module
 
 
 if __name__ == "__main__":
