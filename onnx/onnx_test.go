@@ -12,6 +12,7 @@ import (
 
 	"avatargan/avatar"
 	"avatargan/internal/testtool"
+	"avatargan/internal/testutil"
 	"avatargan/models"
 	"avatargan/onnx"
 )
@@ -68,10 +69,10 @@ print(dims(m.graph.input[0]), dims(m.graph.output[0]))
 func TestOnnxruntimeMatches(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		testtool.Missing(t, "node", err)
+		testutil.SkipOrFail(t, "%s not available (.ci/run installs it): %v", "node", err)
 	}
 	if _, err := os.Stat(filepath.Join("testdata", "node_modules", "onnxruntime-node")); err != nil {
-		testtool.Missing(t, "onnxruntime-node (cd onnx/testdata && npm ci --ignore-scripts)", err)
+		testutil.SkipOrFail(t, "%s not available (.ci/run installs it): %v", "onnxruntime-node (cd onnx/testdata && npm ci --ignore-scripts)", err)
 	}
 	path, zdim, size, m := exportEmbedded(t)
 	const n = 16

@@ -17,6 +17,7 @@ import (
 	"avatargan/dataset"
 	"avatargan/dcgan"
 	"avatargan/internal/testtool"
+	"avatargan/internal/testutil"
 )
 
 // torchRun is a small run for the PyTorch interop tests: 40 images of 16 px in a folder
@@ -32,7 +33,7 @@ func newTorchRun(t *testing.T, recipe string, dist dcgan.Dist) *torchRun {
 	t.Helper()
 	tr := &torchRun{py: testtool.Python(t, "torch")}
 	var err error
-	tr.pythonPath = filepath.Join(testtool.RepoRoot(t), "python")
+	tr.pythonPath = filepath.Join(testutil.ModuleRoot(t), "python")
 	tmp := t.TempDir()
 	tr.folder, tr.cacheDir = filepath.Join(tmp, "faces"), filepath.Join(tmp, "cache")
 	writeImages(t, tr.folder, 40)

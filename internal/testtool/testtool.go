@@ -1,24 +1,15 @@
-// Package testtool finds the external tools some tests run (python3 with torch or onnx,
-// node) and applies the project's rule for missing ones: a skip with a message, except
-// under CI=true, where CI has installed them and a missing tool is a failure.
+// Package testtool finds the external programs some tests run (a python3 that imports
+// torch or onnx); a missing one is testutil.SkipOrFail's skip, or failure under CI.
+// Only _test.go files import it.
 package testtool
 
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
-)
 
-// Missing skips t, or fails it under CI=true, because what is not available.
-func Missing(t testing.TB, what string, err error) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s: %v (CI installs it: see .ci/run)", what, err)
-	}
-	t.Skipf("%s not available: %v", what, err)
-}
+	"avatargan/internal/testutil"
+)
 
 // Python returns a python3 that can import mod: $AVATARGAN_PYTHON, then Debian's
 // /usr/bin/python3 (where python3-torch and python3-onnx install; a python3 earlier on
@@ -38,7 +29,7 @@ func Python(t testing.TB, mod string) string {
 		}
 		last = &pyErr{c, err, string(out)}
 	}
-	Missing(t, "python3 with "+mod, last)
+	testutil.SkipOrFail(t, "python3 with %s not available (.ci/run installs it): %v", mod, last)
 	return ""
 }
 
@@ -60,14 +51,4 @@ func lastLine(s string) string {
 		}
 	}
 	return s
-}
-
-// RepoRoot returns the repository's root directory (where go.mod is).
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("testtool: no caller information")
-	}
-	return filepath.Join(filepath.Dir(file), "..", "..")
 }
