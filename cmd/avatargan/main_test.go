@@ -403,7 +403,7 @@ func TestExport(t *testing.T) {
 		t.Fatalf("embedded export: %q", out)
 	}
 	// ONNX, chosen by --format or by the extension (the model itself is tested in package onnx).
-	for _, args := range [][]string{{"--format", "onnx", "--out", filepath.Join(tmp, "g.bin")}, {"--out", filepath.Join(tmp, "g.onnx")}} {
+	for _, args := range [][]string{{"--format", "onnx", "--out", filepath.Join(tmp, "g.onnx")}, {"--out", filepath.Join(tmp, "h.onnx")}} {
 		out := run(t, cmdExport, append([]string{"--checkpoint", runDir}, args...)...)
 		if !strings.Contains(out, `input "z" float32 [batch, 8]`) || !strings.Contains(out, "[batch, 3, 16, 16]") {
 			t.Fatalf("onnx export: %q", out)
@@ -412,7 +412,7 @@ func TestExport(t *testing.T) {
 			t.Fatalf("onnx file: %v %v", st, err)
 		}
 	}
-	fails(t, "F32 only", cmdExport, "--checkpoint", runDir, "--out", filepath.Join(tmp, "h.onnx"), "--dtype", "F16")
+	fails(t, "F32 only", cmdExport, "--checkpoint", runDir, "--out", filepath.Join(tmp, "i.onnx"), "--dtype", "F16")
 	fails(t, "--format tflite", cmdExport, "--checkpoint", runDir, "--format", "tflite")
 	fails(t, "--dtype BF16", cmdExport, "--checkpoint", runDir, "--dtype", "BF16")
 	fails(t, "no checkpoint", cmdExport, "--checkpoint", tmp, "--out", filepath.Join(tmp, "y.safetensors"))

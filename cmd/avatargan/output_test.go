@@ -75,14 +75,14 @@ func TestOutputNames(t *testing.T) {
 	fails(t, "--grid writes one image", cmdGenerate, append(ck, "-n", "4", "--grid", "--out", filepath.Join(tmp, "gdir"))...)
 	fails(t, "need --grid or a directory", cmdGenerate, append(ck, "-n", "3", "--out", filepath.Join(tmp, "three.jpg"))...)
 
-	// export: .safetensors only, never into a run, never over its input; folders created.
+	// export: .safetensors or .onnx, never into a run, never over its input; folders created.
 	exp := filepath.Join(tmp, "out", "new", "g.safetensors")
 	run(t, cmdExport, append(ck, "--out", exp)...)
 	if _, err := checkpoint.Read(exp); err != nil {
 		t.Fatal(err)
 	}
-	fails(t, "exports safetensors only", cmdExport, append(ck, "--out", filepath.Join(tmp, "m.onnx"))...)
-	fails(t, "want a .safetensors file", cmdExport, append(ck, "--out", filepath.Join(tmp, "m.bin"))...)
+	fails(t, "but --out", cmdExport, append(ck, "--format", "safetensors", "--out", filepath.Join(tmp, "m.onnx"))...)
+	fails(t, "want a .safetensors or .onnx file", cmdExport, append(ck, "--out", filepath.Join(tmp, "m.bin"))...)
 	latest, _ := checkpoint.Latest(runDir)
 	before, _ := os.ReadFile(latest)
 	fails(t, "training checkpoint's name", cmdExport, append(ck, "--out", latest)...)
