@@ -5,12 +5,14 @@
 package avatar
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
+	"io"
 	"os"
 	"strconv"
 	"sync"
@@ -30,15 +32,21 @@ type Spec struct {
 	Dist dcgan.Dist `json:"dist"`
 }
 
-// chunk bounds the batch of one generator pass: the layers' buffers grow with the batch
-// (deconv3's column buffer is ~0.9 MB per image), so large n is done in pieces.
-const chunk = 128
+// maxChunk bounds the batch of one generator pass, and chunkBytes the memory of its
+// layer buffers (deconv3's column buffer alone is ~0.9 MB per image at 48 px): large n
+// is done in pieces, fewer images per piece for larger models (about 40 at 48 px, which
+// also keeps the time between two checks of a context short).
+const (
+	maxChunk   = 128
+	chunkBytes = 64 << 20
+)
 
 // Model is a generator in evaluation mode. It is safe for concurrent use: calls to
 // Generate are serialised because the generator reuses its layer buffers.
 type Model struct {
-	spec Spec
-	id   string
+	spec  Spec
+	id    string
+	chunk int // images per generator pass
 
 	mu sync.Mutex
 	g  *dcgan.Generator
@@ -49,7 +57,11 @@ type Model struct {
 // change whenever the weights do.
 func New(g *dcgan.Generator, spec Spec, id string) *Model {
 	g.Freeze()
-	return &Model{spec: spec, id: id, g: g}
+	chunk := maxChunk
+	if m, err := dcgan.EstimateGenerator(spec.Size, spec.ZDim, spec.GF); err == nil {
+		chunk = int(max(1, min(maxChunk, chunkBytes/m.Image)))
+	}
+	return &Model{spec: spec, id: id, chunk: chunk, g: g}
 }
 
 // ZDim returns the latent size.
@@ -84,26 +96,47 @@ func (m *Model) Seeds(seeds ...uint64) []float32 {
 // Tensor runs the generator in evaluation mode on the concatenated latents z and returns
 // the images as NCHW float32 in [-1, 1].
 func (m *Model) Tensor(z []float32) ([]float32, error) {
+	return m.TensorContext(context.Background(), z)
+}
+
+// TensorContext is Tensor that gives up between generator passes once ctx is done,
+// returning ctx's error: a large batch is generated in pieces of a few dozen images.
+func (m *Model) TensorContext(ctx context.Context, z []float32) ([]float32, error) {
 	zd := m.spec.ZDim
 	if len(z) == 0 || len(z)%zd != 0 {
 		return nil, fmt.Errorf("avatar: %d latent values is not a positive multiple of %d", len(z), zd)
 	}
 	n := len(z) / zd
 	per := 3 * m.spec.Size * m.spec.Size
+	if int64(n) > MaxImageBytes/int64(4*per) {
+		return nil, fmt.Errorf("avatar: %d images of %d px would need more than %s", n, m.spec.Size, dcgan.GiB(MaxImageBytes))
+	}
 	out := make([]float32, n*per)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(n, lo+chunk)
+	for lo := 0; lo < n; lo += m.chunk {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(n, lo+m.chunk)
 		y := m.g.Forward(z[lo*zd:hi*zd], hi-lo, false)
 		copy(out[lo*per:hi*per], y)
 	}
 	return out, nil
 }
 
+// MaxImageBytes bounds the float32 output of one Tensor or Generate call; callers that
+// need more images generate them in pieces.
+const MaxImageBytes = 2 << 30
+
 // Generate renders one image per latent vector in z.
 func (m *Model) Generate(z []float32) ([]*image.RGBA, error) {
-	x, err := m.Tensor(z)
+	return m.GenerateContext(context.Background(), z)
+}
+
+// GenerateContext is Generate that gives up between generator passes once ctx is done.
+func (m *Model) GenerateContext(ctx context.Context, z []float32) ([]*image.RGBA, error) {
+	x, err := m.TensorContext(ctx, z)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +184,7 @@ func LoadWith(path string, live bool) (*Model, error) {
 		}
 		path = latest
 	}
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +193,47 @@ func LoadWith(path string, live bool) (*Model, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
+}
+
+// MaxFileSize bounds the files Load reads: a reference training checkpoint is ~110 MB,
+// and the largest network dcgan accepts has 4 GiB of weights.
+const MaxFileSize = checkpoint.MaxFileSize
+
+// readFile reads a model file, refusing anything but a regular file of at most
+// MaxFileSize bytes before reading it: /dev/zero would grow forever and opening a FIFO
+// would block (even through Ctrl-C), so those are refused from a stat, before opening.
+func readFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err = f.Stat(); err != nil { // the file opened, in case path was replaced
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%s: %d bytes exceeds the %d byte limit of a model file", path, st.Size(), MaxFileSize)
+	}
+	// Read at most one byte more than the size we saw, so a file that grows meanwhile
+	// cannot push the read past the limit.
+	data, err := io.ReadAll(io.LimitReader(f, st.Size()+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) != st.Size() {
+		return nil, fmt.Errorf("%s: changed while being read", path)
+	}
+	return data, nil
 }
 
 // Decode reads a generator from the bytes of a safetensors file (see Load).
@@ -219,11 +293,14 @@ func decode(data []byte, live bool) (*Model, error) {
 // needed after loading EMA weights, whose statistics the live run never measured.
 func RecalibrateBN(g *dcgan.Generator, spec Spec) { dcgan.Recalibrate(g, spec.Dist) }
 
+// newGenerator builds a generator of spec after checking, before allocating anything,
+// that the shape is valid and fits in memory: spec comes from a file's metadata.
 func newGenerator(spec Spec) (*dcgan.Generator, error) {
-	cfg := dcgan.DefaultConfig()
-	cfg.Size, cfg.ZDim, cfg.GF, cfg.Dist = spec.Size, spec.ZDim, spec.GF, spec.Dist
-	if err := cfg.Validate(); err != nil {
+	if err := dcgan.CheckGenerator(spec.Size, spec.ZDim, spec.GF); err != nil {
 		return nil, err
+	}
+	if spec.Dist != dcgan.Uniform && spec.Dist != dcgan.Normal {
+		return nil, fmt.Errorf("avatar: unknown latent distribution %d", spec.Dist)
 	}
 	return dcgan.NewGenerator(spec.Size, spec.ZDim, spec.GF), nil
 }
@@ -233,6 +310,11 @@ func newGenerator(spec Spec) (*dcgan.Generator, error) {
 // is "F32" or "F16" (half the size; a converting loader is needed on the PyTorch side
 // only for F16). The file is written atomically.
 func (m *Model) Save(path, dtype string) error {
+	return m.SaveContext(context.Background(), path, dtype)
+}
+
+// SaveContext is Save that stops writing once ctx is done, leaving no file behind.
+func (m *Model) SaveContext(ctx context.Context, path, dtype string) error {
 	spec, err := json.Marshal(m.spec)
 	if err != nil {
 		return err
@@ -240,5 +322,22 @@ func (m *Model) Save(path, dtype string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ts := state.Tensors("", m.g.Tensors(), dtype)
-	return checkpoint.Save(path, ts, map[string]string{MetaFormat: FormatGenerator, MetaSpec: string(spec)})
+	meta := map[string]string{MetaFormat: FormatGenerator, MetaSpec: string(spec)}
+	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+		return checkpoint.Encode(ctxWriter{ctx, w}, ts, meta)
+	})
+}
+
+// ctxWriter fails writes once ctx is done, so that an encoder writing a large file
+// stops at its next write.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }

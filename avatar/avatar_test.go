@@ -2,6 +2,7 @@ package avatar_test
 
 import (
 	"context"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"avatargan/avatar"
 	"avatargan/checkpoint"
@@ -384,5 +386,82 @@ func TestUntrained(t *testing.T) {
 	}
 	if _, err := avatar.Untrained(avatar.Spec{Size: 10, ZDim: 8, GF: 4}, 1); err == nil {
 		t.Fatal("size 10 accepted")
+	}
+}
+
+// A small file cannot make the loader allocate without bound: shapes in its metadata are
+// checked against dcgan's memory limits before any tensor is made, and only regular files
+// are read (/dev/zero would grow forever, a FIFO would block forever, even through
+// Ctrl-C). Each error is one line.
+func TestLoadRefusesHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	one := []checkpoint.Tensor{{Name: "w", DType: "F32", Shape: []int{1}, F32: []float32{1}}}
+	save := func(name string, meta map[string]string) string {
+		p := filepath.Join(dir, name)
+		if err := checkpoint.Save(p, one, meta); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gen := func(spec string) map[string]string {
+		return map[string]string{avatar.MetaFormat: avatar.FormatGenerator, avatar.MetaSpec: spec}
+	}
+	cases := []struct{ name, path, want string }{
+		{"size 16384", save("big.safetensors", gen(`{"size":16384,"zdim":100,"gf":64}`)), "size 16384"},
+		{"gf 1e6", save("wide.safetensors", gen(`{"size":48,"zdim":100,"gf":1000000}`)), "gf 1000000"},
+		{"gf 2^61", save("wider.safetensors", gen(`{"size":48,"zdim":100,"gf":2305843009213693952}`)), "gf 2305843009213693952"},
+		{"zdim 1e9", save("z.safetensors", gen(`{"size":48,"zdim":1000000000,"gf":64}`)), "zdim 1000000000"},
+		{"dist 7", save("dist.safetensors", gen(`{"size":16,"zdim":8,"gf":4,"dist":7}`)), "dist 7"},
+		{"train config gf 1e6", save("cfg.safetensors", map[string]string{avatar.MetaFormat: avatar.FormatTrain,
+			avatar.MetaConfig: `{"Size":48,"ZDim":100,"GF":1000000,"DF":64,"Batch":64}`}), "gf 1000000"},
+		{"device", "/dev/zero", "not a regular file"},
+	}
+	if fi, err := os.Stat(cases[0].path); err != nil || fi.Size() > 200 {
+		t.Fatalf("hostile file is %v bytes (%v), want a small one", fi.Size(), err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := mkfifo(fifo); err == nil {
+		cases = append(cases, struct{ name, path, want string }{"fifo", fifo, "not a regular file"})
+	} else {
+		t.Logf("no FIFO case: %v", err)
+	}
+	for _, c := range cases {
+		done := make(chan error, 1)
+		go func() { _, err := avatar.Load(c.path); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s: error %v, want one line mentioning %q", c.name, err, c.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Load still running after 10 s", c.name)
+		}
+	}
+}
+
+// Generation stops between passes once the context is done.
+func TestGenerateContext(t *testing.T) {
+	m, err := avatar.Untrained(avatar.Spec{Size: 16, ZDim: 8, GF: 4}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := m.GenerateContext(ctx, m.Seeds(1, 2, 3)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled GenerateContext: %v", err)
+	}
+	if _, err := m.GenerateContext(context.Background(), m.Seeds(1, 2, 3)); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "g.safetensors")
+	if err := m.SaveContext(ctx, p, "F32"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled SaveContext: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(p)); len(ents) != 0 {
+		t.Fatalf("cancelled SaveContext left %v", ents)
+	}
+	// Too many images for one call is an error, not an out-of-memory crash.
+	if _, err := m.Tensor(make([]float32, 8*(avatar.MaxImageBytes/(4*3*16*16)+1))); err == nil {
+		t.Fatal("oversized Tensor call accepted")
 	}
 }

@@ -13,6 +13,11 @@
 // A Set then yields float32 NCHW batches in [-1, 1] through a Batcher, whose
 // order and flips for epoch e are a pure function of (seed, e) so training
 // can resume at any (epoch, batch) exactly.
+//
+// The cache file's format (header, JSON path list, HWC pixels, CRC-32C) is documented
+// with its writer in cache.go and in docs/dataset-cache.md: other programs read it (the
+// PyTorch trainer in python/avatargan_torch does), so changing it means bumping
+// cacheVersion.
 package dataset
 
 import (

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -17,11 +18,20 @@ type Match struct {
 // 33k-image training set is scanned in ~110 MB pieces rather than all at once.
 const nearestBlock = 4096
 
+// nearestPairs bounds the fake-real pairs screened by one GEMM.
+const nearestPairs = 1 << 21
+
 // NearestReal finds, for each fake image, the closest real image in L2 (pixel) distance:
 // the memorisation check that a generator is not reproducing training images. An RMS near
 // 0 flags a copy. Distances are screened with a GEMM (|f|^2 + |r|^2 - 2 f.r in float32) and
 // the winner's distance is recomputed exactly in integers.
 func NearestReal(fake, real [][]uint8, size int) ([]Match, error) {
+	return NearestRealContext(context.Background(), fake, real, size)
+}
+
+// NearestRealContext is NearestReal that stops between blocks of real images once ctx is
+// done, returning ctx's error.
+func NearestRealContext(ctx context.Context, fake, real [][]uint8, size int) ([]Match, error) {
 	d := size * size * 3
 	if len(fake) == 0 || len(real) == 0 {
 		return nil, fmt.Errorf("metrics: NearestReal needs non-empty sets")
@@ -55,9 +65,15 @@ func NearestReal(fake, real [][]uint8, size int) ([]Match, error) {
 	for i := range best {
 		best[i] = float32(math.Inf(1))
 	}
-	cross := make([]float32, nf*min(nearestBlock, len(real)))
-	for r0 := 0; r0 < len(real); r0 += nearestBlock {
-		nr := min(nearestBlock, len(real)-r0)
+	// Blocks of at most ~2M fake-real pairs (a few GFLOP at 48 px) keep the time between
+	// cancellation checks well under a second.
+	block := max(64, min(nearestBlock, nearestPairs/nf))
+	cross := make([]float32, nf*min(block, len(real)))
+	for r0 := 0; r0 < len(real); r0 += block {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		nr := min(block, len(real)-r0)
 		rm, rn := toF(real[r0 : r0+nr])
 		gemm.Sgemm(false, true, nf, nr, d, 1, fm, d, rm, d, 0, cross, nr)
 		gemm.ParallelFor(nf, 1, func(lo, hi int) {

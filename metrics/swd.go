@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,9 +35,9 @@ func DefaultOptions() Options {
 
 // Result is an SWD measurement.
 type Result struct {
-	Resolutions []int     // level sizes in pixels, finest first
-	PerLevel    []float64 // SWD x1e3 per level, in Resolutions order
-	Average     float64   // mean of PerLevel, the usual single-number summary
+	Resolutions []int     `json:"resolutions"` // level sizes in pixels, finest first
+	PerLevel    []float64 `json:"per_level"`   // SWD x1e3 per level, in Resolutions order
+	Average     float64   `json:"average"`     // mean of PerLevel, the usual single-number summary
 }
 
 // String formats the result like the original's metric names (SWDx1e3_48 ... _avg).
@@ -175,7 +176,8 @@ type levelSet struct {
 
 func (ls *levelSet) count() int { return len(ls.corners) }
 
-func newLevelSet(imgs [][]uint8, hashes []uint64, size, level, levels int, o Options) *levelSet {
+// newLevelSet builds the level set of imgs; it returns nil once done is closed.
+func newLevelSet(done <-chan struct{}, imgs [][]uint8, hashes []uint64, size, level, levels int, o Options) *levelSet {
 	n := len(imgs)
 	s := Resolutions(size, 1)[level]
 	ls := &levelSet{s: s, patch: o.PatchSize, per: o.PatchesPerImage}
@@ -184,6 +186,9 @@ func newLevelSet(imgs [][]uint8, hashes []uint64, size, level, levels int, o Opt
 	part := make([][6]float64, n) // per-image sum and sum of squares per channel
 	gemm.ParallelFor(n, 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
+			if stopped(done) {
+				return
+			}
 			li, _ := levelImage(imgs[i], size, level, levels)
 			img := ls.imgs[i*s*s*3 : (i+1)*s*s*3]
 			copy(img, li)
@@ -206,6 +211,9 @@ func newLevelSet(imgs [][]uint8, hashes []uint64, size, level, levels int, o Opt
 			part[i] = acc
 		}
 	})
+	if stopped(done) {
+		return nil
+	}
 	var tot [6]float64
 	for _, p := range part { // sequential, in canonical order: deterministic
 		for k := range tot {
@@ -257,10 +265,10 @@ var gatherRows = 8192 // a variable so that tests can force several chunks
 
 // project fills proj (nd rows of ls.count() floats) with the projections of all of the
 // set's descriptors on the nd directions in dirs.
-func (ls *levelSet) project(proj, dirs []float32, nd int, buf []float32) {
+func (ls *levelSet) project(done <-chan struct{}, proj, dirs []float32, nd int, buf []float32) {
 	n := ls.count()
 	dim := ls.patch * ls.patch * 3
-	for start := 0; start < n; start += gatherRows {
+	for start := 0; start < n && !stopped(done); start += gatherRows {
 		rows := min(gatherRows, n-start)
 		gemm.ParallelFor(rows, 256, func(lo, hi int) {
 			ls.gather(buf[lo*dim:], start+lo, start+hi)
@@ -275,6 +283,12 @@ func (ls *levelSet) project(proj, dirs []float32, nd int, buf []float32) {
 // The result depends only on the two multisets of images and o, not on their order or on
 // the number of threads.
 func SWD(real, fake [][]uint8, size int, o Options) (Result, error) {
+	return SWDContext(context.Background(), real, fake, size, o)
+}
+
+// SWDContext is SWD that stops within a fraction of a second once ctx is done (n = 8192
+// takes tens of seconds), returning ctx's error.
+func SWDContext(ctx context.Context, real, fake [][]uint8, size int, o Options) (Result, error) {
 	if err := o.validate(size); err != nil {
 		return Result{}, err
 	}
@@ -288,6 +302,7 @@ func SWD(real, fake [][]uint8, size int, o Options) (Result, error) {
 			}
 		}
 	}
+	done := ctx.Done()
 	realC, realH := canonical(real)
 	fakeC, fakeH := canonical(fake)
 	res := Resolutions(size, o.MinRes)
@@ -298,19 +313,37 @@ func SWD(real, fake [][]uint8, size int, o Options) (Result, error) {
 		// pyramid temporaries are garbage by then, and each GC costs milliseconds here as the
 		// big buffers hold no pointers.
 		runtime.GC()
-		a := newLevelSet(realC, realH, size, lv, len(res), o)
-		b := newLevelSet(fakeC, fakeH, size, lv, len(res), o)
+		a := newLevelSet(done, realC, realH, size, lv, len(res), o)
+		b := newLevelSet(done, fakeC, fakeH, size, lv, len(res), o)
+		if a == nil || b == nil {
+			return Result{}, ctx.Err()
+		}
 		runtime.GC()
-		out.PerLevel[lv] = 1e3 * slicedWasserstein(a, b, o, lv)
+		d := slicedWasserstein(done, a, b, o, lv)
+		if stopped(done) {
+			return Result{}, ctx.Err()
+		}
+		out.PerLevel[lv] = 1e3 * d
 		out.Average += out.PerLevel[lv] / float64(len(res))
 	}
 	return out, nil
 }
 
+// stopped reports whether done is closed; a nil done never is.
+func stopped(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
 // slicedWasserstein is the mean over o.Repeats*o.Directions random directions of the 1-D
 // W1 distance between the two sets' projected descriptors (the original's mean over
 // repeats of means over directions is the same number, as every repeat has as many).
-func slicedWasserstein(a, b *levelSet, o Options, level int) float64 {
+// Once done is closed it returns early with a meaningless value.
+func slicedWasserstein(done <-chan struct{}, a, b *levelSet, o Options, level int) float64 {
 	dim := o.PatchSize * o.PatchSize * 3
 	total := o.Directions * o.Repeats
 	dirs := directions(o.Seed, level, total, dim)
@@ -324,14 +357,14 @@ func slicedWasserstein(a, b *levelSet, o Options, level int) float64 {
 	projB := make([]float32, block*nb)
 	buf := make([]float32, gatherRows*dim)
 	dist := make([]float64, total)
-	for d0 := 0; d0 < total; d0 += block {
+	for d0 := 0; d0 < total && !stopped(done); d0 += block {
 		nd := min(block, total-d0)
-		a.project(projA, dirs[d0*dim:], nd, buf)
-		b.project(projB, dirs[d0*dim:], nd, buf)
+		a.project(done, projA, dirs[d0*dim:], nd, buf)
+		b.project(done, projB, dirs[d0*dim:], nd, buf)
 		gemm.ParallelFor(nd, 1, func(lo, hi int) {
 			s1 := make([]uint32, max(na, nb))
 			s2 := make([]uint32, max(na, nb))
-			for d := lo; d < hi; d++ {
+			for d := lo; d < hi && !stopped(done); d++ {
 				ra, rb := projA[d*na:(d+1)*na], projB[d*nb:(d+1)*nb]
 				sortFloat32(ra, s1, s2)
 				sortFloat32(rb, s1, s2)

@@ -1,12 +1,16 @@
 package metrics
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"avatargan/internal/testutil"
 )
@@ -287,7 +291,7 @@ func TestNormalisation(t *testing.T) {
 	imgs := blobs(r, 10, 48)
 	c, hs := canonical(imgs)
 	o := smallOptions()
-	ls := newLevelSet(c, hs, 48, 0, 2, o)
+	ls := newLevelSet(nil, c, hs, 48, 0, 2, o)
 	buf := make([]float32, ls.count()*147)
 	ls.gather(buf, 0, ls.count())
 	for ch := 0; ch < 3; ch++ {
@@ -466,5 +470,58 @@ func TestNearestReal(t *testing.T) {
 	}
 	if m[1].Real != bestJ || math.Abs(m[1].RMS-math.Sqrt(bestD/(16*16*3))) > 1e-9 {
 		t.Errorf("noise: %+v, want real %d rms %v", m[1], bestJ, math.Sqrt(bestD/(16*16*3)))
+	}
+}
+
+// SWDContext and NearestRealContext stop soon after their context is cancelled, at any
+// point of the computation (eval at n = 8192 runs for a minute; Ctrl-C must not wait),
+// and results use snake_case JSON names.
+func TestCancel(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	a, b := noise(r, 1024, 48), noise(r, 1024, 48)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := SWDContext(done, a, b, 48, DefaultOptions()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled before the start: %v", err)
+	}
+	if _, err := NearestRealContext(done, a[:4], b, 48); !errors.Is(err, context.Canceled) {
+		t.Fatalf("NearestRealContext cancelled before the start: %v", err)
+	}
+	// Uncancelled, this takes ~8 s on 2 shared cores. Cancelled after 50 or 300 ms, it
+	// must return after well under a second of work: measured in CPU time where the
+	// system reports it (both threads count, hence 2 s), as wall time depends on what
+	// else the machine runs (7 s was seen beside three training runs).
+	for _, after := range []time.Duration{50 * time.Millisecond, 300 * time.Millisecond} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var cpu0 time.Duration
+		var wall0 time.Time
+		cancelled := make(chan struct{})
+		timer := time.AfterFunc(after, func() {
+			cpu0, _ = processCPU()
+			wall0 = time.Now()
+			cancel()
+			close(cancelled)
+		})
+		_, err := SWDContext(ctx, a, b, 48, DefaultOptions())
+		cpu1, haveCPU := processCPU()
+		wall1 := time.Now()
+		timer.Stop()
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled after %v: error %v", after, err)
+		}
+		<-cancelled
+		late, limit := wall1.Sub(wall0), 2*time.Second
+		if haveCPU {
+			late = cpu1 - cpu0
+		}
+		t.Logf("cancelled after %v: returned after %v more (%s)", after, late, map[bool]string{true: "CPU", false: "wall"}[haveCPU])
+		if late > limit {
+			t.Errorf("cancelled after %v: returned after %v more, want well under a second", after, late)
+		}
+	}
+	js, _ := json.Marshal(Result{Resolutions: []int{16}, PerLevel: []float64{1}, Average: 1})
+	if string(js) != `{"resolutions":[16],"per_level":[1],"average":1}` {
+		t.Errorf("JSON %s", js)
 	}
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch anchor for `avatargan bench`: times the reference DCGAN
-(../shared/reference/dcgan_reference.py) on synthetic data with the original schedule
+"""PyTorch anchor for `avatargan bench`: times avatargan's DCGAN in PyTorch
+(python/avatargan_torch, the reference network's modules) on synthetic data with the original schedule
 (batch 64, 48 px, one D step then two G steps with the same z, Adam 2e-4/0.5), and
 generator inference at batch 64 and 1. Prints medians, like `avatargan bench`.
 
@@ -14,7 +14,7 @@ The anchor is what a PyTorch user gets today, on 2 threads by default:
 - A tuned malloc: the script re-executes itself with LD_PRELOAD of jemalloc or
   tcmalloc when one is installed (Debian: libjemalloc2), and says which one it used.
 
-Usage: python3 scripts/pytorch_anchor.py [--reference PATH] [--threads 2] [--reps 5]
+Usage: python3 scripts/pytorch_anchor.py [--threads 2] [--reps 5]
        [--deconv adjoint|native] [--malloc auto|system]
 Needs PyTorch (Debian: apt-get install python3-torch; run with /usr/bin/python3).
 """
@@ -104,17 +104,16 @@ def adjoint_deconvs(model, torch):
 def main():
     ap = argparse.ArgumentParser()
     here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--reference", default=os.path.join(here, "..", "..", "shared", "reference"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--deconv", choices=["adjoint", "native"], default="adjoint")
     ap.add_argument("--malloc", choices=["auto", "system"], default="auto")
     a = ap.parse_args()
     malloc = preload_malloc(a.malloc)
-    sys.path.insert(0, a.reference)
+    sys.path.insert(0, os.path.join(here, "..", "python"))
     import torch
     import torch.nn.functional as F
-    from dcgan_reference import Discriminator, Generator
+    from avatargan_torch import Discriminator, Generator
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)

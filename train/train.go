@@ -394,13 +394,13 @@ func (r *Run) Train(ctx context.Context) error {
 		st, err := r.Trainer.Step(r.real[:n*3*r.Cfg.Model.Size*r.Cfg.Model.Size], r.z[:n*r.Cfg.Model.ZDim])
 		if err != nil {
 			r.finishProgress()
-			return fmt.Errorf("step %d: %w; stopping without a checkpoint (the latest one, step %d, is the last good state)", r.Step+1, err, saved)
+			return fmt.Errorf("step %d: %w; stopping without a checkpoint (%s)", r.Step+1, err, r.lastGood(saved))
 		}
 		// A NaN can reach the weights while the losses stay finite (a ReLU maps NaN to
 		// 0), so the weights themselves are checked after every update.
 		if name, v, bad := nonFinite(r.Trainer.G.Tensors(), r.Trainer.D.Tensors()); bad {
 			r.finishProgress()
-			return fmt.Errorf("step %d: %s holds a non-finite value %v after the update; stopping without a checkpoint (the latest one, step %d, is the last good state)", r.Step+1, name, v, saved)
+			return fmt.Errorf("step %d: %s holds a non-finite value %v after the update; stopping without a checkpoint (%s)", r.Step+1, name, v, r.lastGood(saved))
 		}
 		r.Step++
 		winImages += n
@@ -438,7 +438,7 @@ func (r *Run) Train(ctx context.Context) error {
 		if r.Step%r.Cfg.CheckpointEvery == 0 || epochEnd || r.Step == total {
 			if err := r.Save(); err != nil {
 				r.finishProgress()
-				return fmt.Errorf("%w (the latest checkpoint, step %d, is the last good state)", err, saved)
+				return fmt.Errorf("%w (%s)", err, r.lastGood(saved))
 			}
 			saved = r.Step
 		}
@@ -469,7 +469,7 @@ func (r *Run) Train(ctx context.Context) error {
 	r.finishProgress()
 	if saved != r.Step {
 		if err := r.Save(); err != nil {
-			return fmt.Errorf("%w (the latest checkpoint, step %d, is the last good state)", err, saved)
+			return fmt.Errorf("%w (%s)", err, r.lastGood(saved))
 		}
 		if err := r.Sample(); err != nil {
 			return err
@@ -609,4 +609,14 @@ func nonFinite(sets ...[]nn.NamedTensor) (name string, v float32, bad bool) {
 		}
 	}
 	return "", 0, false
+}
+
+// lastGood names the last good state for an error message: the checkpoint of step saved,
+// or, when the run has written none yet, says so rather than naming a file that does
+// not exist.
+func (r *Run) lastGood(saved int) string {
+	if _, err := os.Stat(filepath.Join(r.Opts.Dir, checkpoint.Name(saved))); err != nil {
+		return "no checkpoint was written yet: the run starts over"
+	}
+	return fmt.Sprintf("the latest checkpoint, step %d, is the last good state", saved)
 }

@@ -306,6 +306,18 @@ func TestNonFiniteStopsWithoutCheckpoint(t *testing.T) {
 		}
 	})
 
+	t.Run("first step", func(t *testing.T) {
+		// A failure before any checkpoint must not name a "step 0" checkpoint that
+		// does not exist.
+		dir := t.TempDir()
+		r := open(t, tinyConfig(), data, Options{Dir: dir})
+		r.Trainer.G.FC.Params()[0].Data[0] = float32(math.Inf(1))
+		err := r.Train(context.Background())
+		if err == nil || strings.Contains(err.Error(), "step 0") || !strings.Contains(err.Error(), "no checkpoint was written yet") {
+			t.Fatalf("Train error %v, want one saying that no checkpoint exists yet", err)
+		}
+	})
+
 	t.Run("huge learning rate", func(t *testing.T) {
 		cfg := tinyConfig()
 		cfg.Model.LRG, cfg.Model.LRD = 1e30, 1e30

@@ -24,7 +24,7 @@ func TestCropCommand(t *testing.T) {
 	os.WriteFile(filepath.Join(in, "broken.jpg"), []byte("\xff\xd8\xff junk"), 0o644)
 	out := filepath.Join(t.TempDir(), "faces")
 	var so, se bytes.Buffer
-	err = cmdCrop(context.Background(), stdio{&so, &se}, []string{"--in", in, "--out", out, "--all", "--min-face", "24", "--size", "48"})
+	err = cmdCrop(context.Background(), stdio{out: &so, err: &se}, []string{"--in", in, "--out", out, "--all", "--min-face", "24", "--size", "48"})
 	if err != nil {
 		t.Fatalf("%v\n%s%s", err, so.String(), se.String())
 	}
@@ -35,11 +35,11 @@ func TestCropCommand(t *testing.T) {
 	if len(crops) == 0 {
 		t.Errorf("no crops written; summary:\n%s", so.String())
 	}
-	err = cmdCrop(context.Background(), stdio{&so, &se}, []string{"--in", in, "--out", filepath.Join(in, "x")})
+	err = cmdCrop(context.Background(), stdio{out: &so, err: &se}, []string{"--in", in, "--out", filepath.Join(in, "x")})
 	if err == nil || !strings.Contains(err.Error(), "inside") {
 		t.Errorf("--out inside --in: error %v", err)
 	}
-	if err := cmdCrop(context.Background(), stdio{&so, &se}, []string{"--in", in}); err == nil {
+	if err := cmdCrop(context.Background(), stdio{out: &so, err: &se}, []string{"--in", in}); err == nil {
 		t.Error("missing --out accepted")
 	}
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"image"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -18,7 +20,7 @@ import (
 	"avatargan/render"
 )
 
-// evalReport is what eval prints with --json.
+// evalReport is what eval prints with --json: snake_case names, like config.json.
 type evalReport struct {
 	Source      string          `json:"source"`
 	N           int             `json:"n"`
@@ -39,204 +41,271 @@ type nearestReport struct {
 	Closest   string  `json:"closest_real"`
 }
 
-func cmdEval(ctx context.Context, o stdio, args []string) error {
-	fs := newFlags(o, "eval", "--data DIR [--checkpoint PATH | --fake DIR] [-n 8192] [--seed S] [--json]")
-	data := fs.String("data", "", "folder of real images (the training set)")
-	cacheDir := fs.String("cache", "", "dataset cache directory (default: the user cache dir)")
-	ckpt := fs.String("checkpoint", "", "run directory, training checkpoint or generator file (default: the embedded generator)")
-	live := fs.Bool("live", false, "with a training checkpoint, evaluate the live generator instead of its EMA")
-	fake := fs.String("fake", "", "evaluate a folder of images instead of a generator")
-	n := fs.Int("n", 8192, "images per set")
-	seed := fs.Uint64("seed", 1, "seed of the real-image draw, the generated avatars and the metric's randomness")
-	untrained := fs.Bool("untrained", false, "also measure an untrained generator of the same shape (the starting point)")
-	nearest := fs.Int("nearest", 0, "check this many generated images against the whole training set for copies")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	prec := precisionFlag(fs)
-	sizeFlag := fs.Int("size", 0, "image side for the comparison (default: the model's; with --fake, the first fake image's side, at least 16)")
+// maxEvalN bounds eval -n before anything is computed from it (2n real images are
+// drawn); 8192, the paper's n, takes about a minute on two cores.
+const maxEvalN = 1 << 20
+
+// evalOptions are eval's flags.
+type evalOptions struct {
+	data, cache, ckpt, fake string
+	live, untrained, asJSON bool
+	n, nearest, size        int
+	nGiven                  bool // -n was given: refuse to lower it
+	seed                    uint64
+	precision               string // --precision: auto, f32 or bf16
+}
+
+func parseEval(o stdio, args []string) (evalOptions, error) {
+	var e evalOptions
+	fs := newFlags(o, "eval")
+	fs.StringVar(&e.data, "data", "", "(required) folder `DIR` of real images (the training set)")
+	fs.StringVar(&e.cache, "cache", "", "dataset cache directory `DIR` (default: the user cache dir)")
+	fs.StringVar(&e.ckpt, "checkpoint", "", "run directory, training checkpoint or generator file `PATH` (default: the embedded generator)")
+	fs.BoolVar(&e.live, "live", false, "with a training checkpoint, evaluate the live generator instead of its EMA")
+	fs.StringVar(&e.fake, "fake", "", "evaluate a folder `DIR` of images instead of a generator")
+	fs.IntVar(&e.n, "n", 8192, "images per set; when not given, lowered to what the folders hold, with a note")
+	fs.Uint64Var(&e.seed, "seed", 1, "seed of the real-image draw, the generated avatars and the metric's randomness")
+	fs.BoolVar(&e.untrained, "untrained", false, "also measure an untrained generator of the same shape (the starting point)")
+	fs.IntVar(&e.nearest, "nearest", 0, "check this many generated images against the whole training set for copies")
+	fs.BoolVar(&e.asJSON, "json", false, "print JSON instead of a table")
+	fs.StringVar(&e.precision, "precision", "auto", precisionUsage)
+	fs.IntVar(&e.size, "size", 0, "image side for the comparison (default: the model's; with --fake, the first fake image's side, at least 16)")
 	if err := parse(fs, args); err != nil {
+		return e, err
+	}
+	fs.Visit(func(f *flag.Flag) { e.nGiven = e.nGiven || f.Name == "n" })
+	switch {
+	case e.data == "":
+		return e, fmt.Errorf("--data is required (the real images)")
+	case e.n < 16 || e.n > maxEvalN:
+		return e, fmt.Errorf("-n %d: want 16..%d", e.n, maxEvalN)
+	case e.size != 0 && (e.size < 16 || e.size > 1024):
+		return e, fmt.Errorf("--size %d: want 16..1024", e.size)
+	case e.nearest < 0:
+		return e, fmt.Errorf("--nearest %d: want 0 or more", e.nearest)
+	case e.fake != "" && (e.ckpt != "" || e.live || e.untrained):
+		return e, fmt.Errorf("--fake and --checkpoint (or --live, --untrained) are exclusive")
+	}
+	if err := checkPrecision(e.precision); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+func cmdEval(ctx context.Context, o stdio, args []string) error {
+	e, err := parseEval(o, args)
+	if err != nil {
 		return err
-	}
-	if *data == "" {
-		return fmt.Errorf("--data is required (the real images)")
-	}
-	if *n < 16 {
-		return fmt.Errorf("-n %d: want at least 16", *n)
-	}
-	if *sizeFlag != 0 && *sizeFlag < 16 {
-		return fmt.Errorf("--size %d: want at least 16", *sizeFlag)
 	}
 	start := time.Now()
 	var model *avatar.Model
 	var fakes [][]uint8
-	var err error
-	size := 0
-	source := *fake
-	if *fake != "" {
-		if *ckpt != "" {
-			return fmt.Errorf("--fake and --checkpoint are exclusive")
-		}
-	} else {
-		if *ckpt != "" {
-			model, err = avatar.LoadWith(*ckpt, *live)
-			source = *ckpt
-		} else {
-			model, err = loadModel("")
-			source = "embedded"
-		}
-		if err != nil {
+	source, size := e.fake, e.size
+	if e.fake == "" {
+		if model, source, err = evalModel(ctx, e); err != nil {
 			return err
 		}
-		if err := usePrecision(*prec, model); err != nil {
+		if err := usePrecision(e.precision, model); err != nil {
 			return err
 		}
 		size = model.Size()
-		if *sizeFlag != 0 && *sizeFlag != size {
-			return fmt.Errorf("--size %d: the generator makes %d px images", *sizeFlag, size)
-		}
+	} else if fakes, size, err = loadFakes(ctx, o, e); err != nil {
+		return err
 	}
-	if *fake != "" {
-		// Without a model the fake folder decides the size (its images are usually all
-		// the same): the first image's shorter side, unless --size says otherwise.
-		size = *sizeFlag
-		if size == 0 {
-			if size, err = firstImageSide(*fake); err != nil {
-				return err
-			}
-			size = max(size, 16)
-		}
-		set, rep, err := dataset.Load(dataset.Options{Dir: *fake, Size: size, NoCache: true})
-		if err != nil {
-			return err
-		}
-		if rep.Skipped > 0 {
-			fmt.Fprintln(o.err, rep.String())
-		}
-		for i := 0; i < set.Len() && len(fakes) < *n; i++ {
-			fakes = append(fakes, set.Image(i))
-		}
-		if len(fakes) < *n {
-			fmt.Fprintf(o.err, "note: %s has %d usable images; using n = %d\n", *fake, len(fakes), len(fakes))
-			*n = len(fakes)
-		}
-	}
-	set, rep, err := dataset.Load(dataset.Options{Dir: *data, Size: size, CacheDir: *cacheDir})
+	set, rep, err := dataset.LoadContext(ctx, dataset.Options{Dir: e.data, Size: size, CacheDir: e.cache})
 	if err != nil {
 		return err
 	}
-	if !*asJSON {
+	if !e.asJSON {
 		fmt.Fprintln(o.err, rep.String())
 	}
-	if set.Len() < 2**n {
-		return fmt.Errorf("%s has %d images; -n %d needs %d (two disjoint real sets)", *data, set.Len(), *n, 2**n)
+	n, err := evalN(o, e, set.Len(), fakes)
+	if err != nil {
+		return err
 	}
 	// Two disjoint real sets: one compared with the fakes, one with the first (the floor).
-	perm := rand.New(rand.NewPCG(*seed, 0xe7a1)).Perm(set.Len())
-	realA := make([][]uint8, *n)
-	realB := make([][]uint8, *n)
-	for i := 0; i < *n; i++ {
-		realA[i] = set.Image(perm[i])
-		realB[i] = set.Image(perm[*n+i])
-	}
-	gen := func(m *avatar.Model) ([][]uint8, error) {
-		out := make([][]uint8, 0, *n)
-		for lo := 0; lo < *n; lo += 256 {
-			seeds := make([]uint64, 0, 256)
-			for i := lo; i < min(*n, lo+256); i++ {
-				seeds = append(seeds, *seed<<32+uint64(i))
-			}
-			imgs, err := m.Generate(m.Seeds(seeds...))
-			if err != nil {
-				return nil, err
-			}
-			for _, img := range imgs {
-				out = append(out, render.RGB(img))
-			}
-		}
-		return out, nil
+	perm := rand.New(rand.NewPCG(e.seed, 0xe7a1)).Perm(set.Len())
+	realA, realB := make([][]uint8, n), make([][]uint8, n)
+	for i := range n {
+		realA[i], realB[i] = set.Image(perm[i]), set.Image(perm[n+i])
 	}
 	if model != nil {
-		if fakes, err = gen(model); err != nil {
+		if fakes, err = generateRGB(ctx, model, n, e.seed); err != nil {
 			return err
 		}
 	}
+	fakes = fakes[:n]
 	mo := metrics.DefaultOptions()
-	mo.Seed = *seed
-	rf, err := metrics.SWD(realA, fakes, size, mo)
-	if err != nil {
+	mo.Seed = e.seed
+	r := evalReport{Source: source, N: n, Seed: e.seed}
+	if r.Fake, err = metrics.SWDContext(ctx, realA, fakes, size, mo); err != nil {
 		return err
 	}
-	floor, err := metrics.SWD(realA, realB, size, mo)
-	if err != nil {
+	if r.Floor, err = metrics.SWDContext(ctx, realA, realB, size, mo); err != nil {
 		return err
 	}
-	r := evalReport{Source: source, N: *n, Seed: *seed, Resolutions: rf.Resolutions, Fake: rf, Floor: floor, Ratio: rf.Average / floor.Average}
-	if *untrained && model != nil {
-		um, err := avatar.Untrained(model.Spec(), 1)
-		if err != nil {
+	r.Resolutions, r.Ratio = r.Fake.Resolutions, r.Fake.Average/r.Floor.Average
+	if e.untrained {
+		if r.Untrained, err = untrainedSWD(ctx, model, n, e.seed, realA, mo); err != nil {
 			return err
 		}
-		um.Generator().SetPrecision(model.Generator().Precision())
-		uf, err := gen(um)
-		if err != nil {
-			return err
-		}
-		ur, err := metrics.SWD(realA, uf, size, mo)
-		if err != nil {
-			return err
-		}
-		r.Untrained = &ur
 	}
-	if *nearest > 0 {
-		k := min(*nearest, len(fakes))
-		all := make([][]uint8, set.Len())
-		for i := range all {
-			all[i] = set.Image(i)
-		}
-		ms, err := metrics.NearestReal(fakes[:k], all, size)
-		if err != nil {
+	if e.nearest > 0 {
+		if r.Nearest, err = nearestCheck(ctx, fakes[:min(e.nearest, n)], set, e.data); err != nil {
 			return err
 		}
-		nr := &nearestReport{Checked: k, MinRMS: 1e9}
-		rms := make([]float64, len(ms))
-		for i, m := range ms {
-			rms[i] = m.RMS
-			if m.RMS < nr.MinRMS {
-				nr.MinRMS, nr.Closest = m.RMS, filepath.Join(*data, set.Path(m.Real))
-			}
-		}
-		nr.MedianRMS = median(rms)
-		r.Nearest = nr
 	}
 	r.Seconds = time.Since(start).Seconds()
-	if *asJSON {
+	if e.asJSON {
 		enc := json.NewEncoder(o.out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	fmt.Fprintf(o.out, "sliced Wasserstein distance x1e3 (n = %d, seed %d; lower is better)\n", *n, *seed)
-	fmt.Fprintf(o.out, "%-22s", "level")
-	for _, res := range r.Resolutions {
-		fmt.Fprintf(o.out, "%10s", fmt.Sprintf("%dpx", res))
+	r.table(o.out)
+	return nil
+}
+
+// evalModel loads the generator eval measures and names its source.
+func evalModel(ctx context.Context, e evalOptions) (*avatar.Model, string, error) {
+	if e.ckpt == "" {
+		m, err := loadModelContext(ctx, "")
+		return m, "embedded", err
 	}
-	fmt.Fprintf(o.out, "%10s\n", "average")
-	row := func(name string, x metrics.Result) {
-		fmt.Fprintf(o.out, "%-22s", name)
-		for _, v := range x.PerLevel {
-			fmt.Fprintf(o.out, "%10.2f", v)
+	m, err := interruptible(ctx, func() (*avatar.Model, error) { return avatar.LoadWith(e.ckpt, e.live) })
+	if err == nil && e.size != 0 && e.size != m.Size() {
+		err = fmt.Errorf("--size %d: the generator makes %d px images", e.size, m.Size())
+	}
+	return m, e.ckpt, err
+}
+
+// loadFakes loads the --fake folder at --size or, by default, the side of its first
+// image (its images are usually all the same), at least 16.
+func loadFakes(ctx context.Context, o stdio, e evalOptions) ([][]uint8, int, error) {
+	size := e.size
+	if size == 0 {
+		side, err := firstImageSide(e.fake)
+		if err != nil {
+			return nil, 0, err
 		}
-		fmt.Fprintf(o.out, "%10.2f\n", x.Average)
+		size = min(max(side, 16), 1024)
 	}
-	row("generated vs real", rf)
-	row("real vs real (floor)", floor)
+	set, rep, err := dataset.LoadContext(ctx, dataset.Options{Dir: e.fake, Size: size, NoCache: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	if rep.Skipped > 0 {
+		fmt.Fprintln(o.err, rep.String())
+	}
+	fakes := make([][]uint8, set.Len())
+	for i := range fakes {
+		fakes[i] = set.Image(i)
+	}
+	return fakes, size, nil
+}
+
+// evalN returns the set size: -n when the folders allow it. An explicit -n they cannot
+// meet is refused; the default is lowered to what they hold, with a note, since SWD
+// values compare only at equal n.
+func evalN(o stdio, e evalOptions, reals int, fakes [][]uint8) (int, error) {
+	n := min(e.n, reals/2)
+	why := fmt.Sprintf("%s has %d images (two disjoint real sets of n)", e.data, reals)
+	if e.fake != "" && len(fakes) < n {
+		n = len(fakes)
+		why = fmt.Sprintf("%s has %d usable images", e.fake, len(fakes))
+	}
+	switch {
+	case n == e.n:
+		return n, nil
+	case e.nGiven:
+		return 0, fmt.Errorf("-n %d: %s; give a smaller -n", e.n, why)
+	case n < 16:
+		return 0, fmt.Errorf("%s; eval needs n of at least 16", why)
+	}
+	fmt.Fprintf(o.err, "note: %s; using n = %d (SWD figures compare only at equal n)\n", why, n)
+	return n, nil
+}
+
+// generateRGB returns n avatars of m, of seeds seed<<32+i, as packed RGB.
+func generateRGB(ctx context.Context, m *avatar.Model, n int, seed uint64) ([][]uint8, error) {
+	out := make([][]uint8, 0, n)
+	for lo := 0; lo < n; lo += genPiece {
+		seeds := make([]uint64, min(genPiece, n-lo))
+		for i := range seeds {
+			seeds[i] = seed<<32 + uint64(lo+i)
+		}
+		imgs, err := m.GenerateContext(ctx, m.Seeds(seeds...))
+		if err != nil {
+			return nil, err
+		}
+		for _, img := range imgs {
+			out = append(out, render.RGB(img))
+		}
+	}
+	return out, nil
+}
+
+// untrainedSWD measures an untrained generator of m's shape against real.
+func untrainedSWD(ctx context.Context, m *avatar.Model, n int, seed uint64, real [][]uint8, mo metrics.Options) (*metrics.Result, error) {
+	um, err := avatar.Untrained(m.Spec(), 1)
+	if err != nil {
+		return nil, err
+	}
+	um.Generator().SetPrecision(m.Generator().Precision()) // as the model it is compared with
+	uf, err := generateRGB(ctx, um, n, seed)
+	if err != nil {
+		return nil, err
+	}
+	r, err := metrics.SWDContext(ctx, real, uf, m.Size(), mo)
+	return &r, err
+}
+
+// nearestCheck finds each fake's nearest image in the whole training set.
+func nearestCheck(ctx context.Context, fakes [][]uint8, set *dataset.Set, data string) (*nearestReport, error) {
+	all := make([][]uint8, set.Len())
+	for i := range all {
+		all[i] = set.Image(i)
+	}
+	ms, err := metrics.NearestRealContext(ctx, fakes, all, set.Size())
+	if err != nil {
+		return nil, err
+	}
+	nr := &nearestReport{Checked: len(fakes), MinRMS: 1e9}
+	rms := make([]float64, len(ms))
+	for i, m := range ms {
+		rms[i] = m.RMS
+		if m.RMS < nr.MinRMS {
+			nr.MinRMS, nr.Closest = m.RMS, filepath.Join(data, set.Path(m.Real))
+		}
+	}
+	nr.MedianRMS = median(rms)
+	return nr, nil
+}
+
+// table prints r for people.
+func (r evalReport) table(w io.Writer) {
+	fmt.Fprintf(w, "sliced Wasserstein distance x1e3 (n = %d, seed %d; lower is better)\n", r.N, r.Seed)
+	fmt.Fprintf(w, "%-22s", "level")
+	for _, res := range r.Resolutions {
+		fmt.Fprintf(w, "%10s", fmt.Sprintf("%dpx", res))
+	}
+	fmt.Fprintf(w, "%10s\n", "average")
+	row := func(name string, x metrics.Result) {
+		fmt.Fprintf(w, "%-22s", name)
+		for _, v := range x.PerLevel {
+			fmt.Fprintf(w, "%10.2f", v)
+		}
+		fmt.Fprintf(w, "%10.2f\n", x.Average)
+	}
+	row("generated vs real", r.Fake)
+	row("real vs real (floor)", r.Floor)
 	if r.Untrained != nil {
 		row("untrained vs real", *r.Untrained)
 	}
-	fmt.Fprintf(o.out, "ratio to floor: %.2f   (%s, %.1f s)\n", r.Ratio, source, r.Seconds)
+	fmt.Fprintf(w, "ratio to floor: %.2f   (%s, %.1f s)\n", r.Ratio, r.Source, r.Seconds)
 	if r.Nearest != nil {
-		fmt.Fprintf(o.out, "nearest training image of %d generated: min RMS %.1f, median %.1f (of 255); closest: %s\n",
+		fmt.Fprintf(w, "nearest training image of %d generated: min RMS %.1f, median %.1f (of 255); closest: %s\n",
 			r.Nearest.Checked, r.Nearest.MinRMS, r.Nearest.MedianRMS, r.Nearest.Closest)
 	}
-	return nil
 }
 
 func median(x []float64) float64 {
@@ -256,7 +325,7 @@ func firstImageSide(dir string) (int, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
+		if !d.Type().IsRegular() {
 			return nil
 		}
 		f, err := os.Open(path)

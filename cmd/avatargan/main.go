@@ -13,85 +13,92 @@ import (
 	"syscall"
 )
 
-const usage = `avatargan: anime avatars from a DCGAN, trained and run on the CPU.
+// Exit statuses: a command line the program cannot act on (unknown command or flag, bad
+// flag syntax) exits 2, a failed command 1 and an interrupted one 130, as shells report
+// a process killed by SIGINT.
+const (
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
 
-Usage:
-  avatargan generate    [-n 64] [--seed S] [--grid] [--out avatars.png|DIR] [--checkpoint PATH]
-  avatargan interpolate --from A --to B [--steps 10] [--out walk.gif|strip.png] [--checkpoint PATH]
-  avatargan train       --data DIR [--out RUN_DIR] [--epochs 50] [flags]
-  avatargan eval        --data DIR [--checkpoint PATH | --fake DIR [--size N]] [-n 8192] [--json]
-  avatargan serve       [--addr 127.0.0.1:8080] [--checkpoint PATH]
-  avatargan export      --checkpoint PATH --out generator.safetensors
-  avatargan bench       [--what gemm,layers,train,generate,serve] [--reps 5]
-  avatargan crop        --in DIR --out DIR [--size 96] [--all] [--min-face 64] [flags]
+// command is one subcommand: its name, a one-line summary for the help text and the
+// function that runs it. Commands parse their flags with newFlags and parse, from which
+// the help text's synopses are generated (see usage), so the two cannot disagree.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, o stdio, args []string) error
+}
 
-Without --checkpoint, generate, interpolate, eval and serve use the generator embedded
-in the binary. "avatargan COMMAND -h" lists a command's flags.
-`
+// commands returns the subcommands in the order the help text lists them.
+func commands() []command {
+	return []command{
+		{"generate", "make avatars: avatar i is the one of seed S+i", cmdGenerate},
+		{"interpolate", "walk from one avatar to another (an animated GIF or a strip)", cmdInterpolate},
+		{"train", "train a generator on a folder of images (Ctrl-C saves; run again to resume)", cmdTrain},
+		{"eval", "measure a generator or a folder of images against real ones (SWD)", cmdEval},
+		{"serve", "serve avatars and a web page over HTTP", cmdServe},
+		{"export", "write a generator-only file that the PyTorch reference loads", cmdExport},
+		{"crop", "make a training set of face crops from a folder of illustrations", cmdCrop},
+		{"bench", "measure this machine's speed on the reference network", cmdBench},
+		{"version", "print the version, commit and embedded model", cmdVersion},
+	}
+}
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+	os.Exit(runMain(os.Args[1:], stdio{out: os.Stdout, err: os.Stderr}))
+}
+
+// runMain runs the command line args and returns the exit status.
+func runMain(args []string, o stdio) int {
+	if len(args) == 0 {
+		fmt.Fprint(o.err, usage())
+		return exitUsage
 	}
-	cmds := map[string]func(ctx context.Context, o stdio, args []string) error{
-		"train":       cmdTrain,
-		"generate":    cmdGenerate,
-		"interpolate": cmdInterpolate,
-		"export":      cmdExport,
-		"eval":        cmdEval,
-		"serve":       cmdServe,
-		"bench":       cmdBench,
-		"crop":        cmdCrop,
+	name := args[0]
+	if name == "help" || name == "-h" || name == "-help" || name == "--help" {
+		fmt.Fprint(o.out, usage())
+		return 0
 	}
-	name := os.Args[1]
-	if name == "help" || name == "-h" || name == "--help" {
-		fmt.Print(usage)
-		return
+	var cmd *command
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+		if c.name == name {
+			cmd = &c
+		}
 	}
-	run, ok := cmds[name]
-	if !ok {
-		fmt.Fprintf(os.Stderr, "avatargan: unknown command %q\n\n%s", name, usage)
-		os.Exit(2)
+	if cmd == nil {
+		fmt.Fprintf(o.err, "avatargan: unknown command %q%s (\"avatargan help\" lists the commands)\n", name, didYouMean(name, names, false))
+		return exitUsage
 	}
 	// SIGINT/SIGTERM cancel the context: train finishes its step and checkpoints, serve
-	// shuts down gracefully, the rest stop early.
+	// shuts down gracefully, the rest stop within a second, removing their temporary
+	// files. After the first signal the default action is restored, so a second Ctrl-C
+	// ends the process at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, stdio{out: os.Stdout, err: os.Stderr}, os.Args[2:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintf(os.Stderr, "avatargan %s: %v\n", name, err)
-		os.Exit(1)
+	context.AfterFunc(ctx, stop)
+	err := cmd.run(ctx, o, args[1:])
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintf(o.err, "avatargan %s: interrupted\n", name)
+		return exitInterrupted
 	}
+	fmt.Fprintf(o.err, "avatargan %s: %v\n", name, err)
+	if errors.As(err, new(usageError)) {
+		return exitUsage
+	}
+	return exitFailed
 }
 
 // stdio is where a command writes: results and progress to out, notes, warnings and
 // flag usage to err. main passes os.Stdout and os.Stderr; tests pass buffers.
 type stdio struct {
 	out, err io.Writer
-}
-
-// newFlags returns a flag set for a subcommand that reports errors instead of exiting.
-func newFlags(o stdio, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(o.err)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: avatargan %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses args and rejects stray positional arguments, which are almost always a
-// flag typed after a non-flag argument.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags go before arguments; see -h)", fs.Arg(0))
-	}
-	return nil
+	// describe, when set, receives a command's flag set instead of it printing its help
+	// on -h: how usage collects every command's flags.
+	describe func(*flag.FlagSet)
 }

@@ -187,7 +187,7 @@ func TestTrainBadInputs(t *testing.T) {
 	fails(t, "no run", cmdTrain, "--resume", filepath.Join(tmp, "none"))
 	fails(t, "--z-dist", cmdTrain, "--data", facesDir, "--z-dist", "cauchy")
 	fails(t, "multiple of 16", cmdTrain, "--data", facesDir, "--size", "20", "--out", filepath.Join(tmp, "d"))
-	fails(t, "not defined", cmdTrain, "--bogus")
+	fails(t, "unknown flag --bogus", cmdTrain, "--bogus")
 	empty := filepath.Join(tmp, "empty")
 	os.Mkdir(empty, 0o755)
 	fails(t, empty, cmdTrain, "--data", empty, "--out", filepath.Join(tmp, "e"), "--cache", cacheDir)
@@ -374,7 +374,7 @@ func TestInterpolate(t *testing.T) {
 		}
 	}
 	fails(t, "--steps 1", cmdInterpolate, "--steps", "1", "--checkpoint", runDir)
-	fails(t, "want a .gif or .png", cmdInterpolate, "--out", filepath.Join(tmp, "w.jpg"), "--checkpoint", runDir)
+	fails(t, "want a .gif, .png, .jpg file", cmdInterpolate, "--out", filepath.Join(tmp, "w.bmp"), "--checkpoint", runDir)
 	fails(t, "--upscale 99", cmdInterpolate, "--upscale", "99", "--checkpoint", runDir)
 }
 
@@ -398,7 +398,22 @@ func TestExport(t *testing.T) {
 			t.Fatal("exported file has the training prefix")
 		}
 	}
-	fails(t, "--checkpoint is required", cmdExport, "--out", filepath.Join(tmp, "x.safetensors"))
+	// Without --checkpoint: the embedded generator (48 px, z 100).
+	if out := run(t, cmdExport, "--out", filepath.Join(tmp, "x.safetensors")); !strings.Contains(out, "Generator(size=48, z=100, gf=64)") {
+		t.Fatalf("embedded export: %q", out)
+	}
+	// ONNX, chosen by --format or by the extension (the model itself is tested in package onnx).
+	for _, args := range [][]string{{"--format", "onnx", "--out", filepath.Join(tmp, "g.onnx")}, {"--out", filepath.Join(tmp, "h.onnx")}} {
+		out := run(t, cmdExport, append([]string{"--checkpoint", runDir}, args...)...)
+		if !strings.Contains(out, `input "z" float32 [batch, 8]`) || !strings.Contains(out, "[batch, 3, 16, 16]") {
+			t.Fatalf("onnx export: %q", out)
+		}
+		if st, err := os.Stat(args[len(args)-1]); err != nil || st.Size() < 4*32*16*25 {
+			t.Fatalf("onnx file: %v %v", st, err)
+		}
+	}
+	fails(t, "F32 only", cmdExport, "--checkpoint", runDir, "--out", filepath.Join(tmp, "i.onnx"), "--dtype", "F16")
+	fails(t, "--format tflite", cmdExport, "--checkpoint", runDir, "--format", "tflite")
 	fails(t, "--dtype BF16", cmdExport, "--checkpoint", runDir, "--dtype", "BF16")
 	fails(t, "no checkpoint", cmdExport, "--checkpoint", tmp, "--out", filepath.Join(tmp, "y.safetensors"))
 }
@@ -437,7 +452,7 @@ func TestEval(t *testing.T) {
 	fails(t, "--data is required", cmdEval, "--fake", fake)
 	fails(t, "-n 8", cmdEval, "--data", facesDir, "--fake", fake, "-n", "8")
 	fails(t, "exclusive", cmdEval, "--data", facesDir, "--fake", fake, "--checkpoint", runDir)
-	fails(t, "needs 64", cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "32", "--cache", cacheDir)
+	fails(t, "-n 32: "+facesDir+" has 40 images", cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "32", "--cache", cacheDir)
 	fails(t, "--size 32", cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--size", "32")
 	fails(t, "no image", cmdEval, "--data", facesDir, "--fake", t.TempDir(), "-n", "16")
 	fails(t, `unexpected argument "x"`, cmdEval, "--data", facesDir, "x")

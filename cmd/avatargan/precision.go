@@ -9,10 +9,25 @@ import (
 	"avatargan/internal/gemm"
 )
 
+// precisionUsage is the help of an inference command's --precision.
+const precisionUsage = "operand precision of the generator's products: f32, bf16, or auto (bf16 where the CPU multiplies bf16 in hardware faster than float32)"
+
 // precisionFlag adds --precision to an inference command (generate, interpolate,
 // serve, eval).
 func precisionFlag(fs *flag.FlagSet) *string {
-	return fs.String("precision", "auto", "operand precision of the generator's products: f32, bf16, or auto (bf16 where the CPU multiplies bf16 in hardware faster than float32)")
+	return fs.String("precision", "auto", precisionUsage)
+}
+
+// checkPrecision refuses an inference --precision value other than auto, f32 and bf16,
+// before anything is loaded.
+func checkPrecision(value string) error {
+	if value == "auto" {
+		return nil
+	}
+	if _, err := gemm.ParsePrecision(value); err != nil {
+		return fmt.Errorf("--precision %s: %w (or auto)", value, err)
+	}
+	return nil
 }
 
 // usePrecision resolves an inference --precision value (auto: gemm.FastBF16)

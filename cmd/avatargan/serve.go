@@ -38,6 +38,9 @@ func cmdServe(ctx context.Context, o stdio, args []string) error {
 	if *maxBatch > *queue {
 		return fmt.Errorf("--max-batch %d: want at most --queue (%d)", *maxBatch, *queue)
 	}
+	if err := checkPrecision(*prec); err != nil {
+		return err
+	}
 	m, err := loadModel(*ckpt)
 	if err != nil {
 		return err

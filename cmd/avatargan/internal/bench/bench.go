@@ -1,10 +1,14 @@
 // Package bench measures avatargan's engine on synthetic data for the CLI's bench
 // command: GEMM GFLOP/s on the reference net's shapes, training iterations and generator
 // inference. Every figure is the median of repeated runs, because the machines this
-// runs on are often shared.
+// runs on are often shared. It lives under cmd/avatargan because it drives packages of
+// every layer (gemm, nn, dcgan); every function stops between runs once its context is
+// done.
 package bench
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -15,16 +19,35 @@ import (
 	"avatargan/nn"
 )
 
-// Median runs f reps times and returns the median duration.
-func Median(reps int, f func()) time.Duration {
+// MaxReps bounds the repetitions of one figure.
+const MaxReps = 1000
+
+// Median runs f reps times (1..MaxReps) and returns the median duration; it stops early
+// with ctx's error once ctx is done.
+func Median(ctx context.Context, reps int, f func()) (time.Duration, error) {
+	if reps < 1 || reps > MaxReps {
+		return 0, fmt.Errorf("bench: %d repetitions, want 1..%d", reps, MaxReps)
+	}
 	ds := make([]time.Duration, reps)
 	for i := range ds {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
 		t := time.Now()
 		f()
 		ds[i] = time.Since(t)
 	}
 	slices.Sort(ds)
-	return ds[len(ds)/2]
+	return ds[len(ds)/2], nil
+}
+
+// warmMedian runs f once to warm caches and buffers, then returns Median of reps runs.
+func warmMedian(ctx context.Context, reps int, f func()) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	f()
+	return Median(ctx, reps, f)
 }
 
 // Shape is one GEMM of the reference network: C[M x N] = op(A)[M x K] * op(B)[K x N].
@@ -70,7 +93,7 @@ type GEMMResult struct {
 
 // GEMM times each shape in precision p on the given thread count, reps times, and
 // returns medians.
-func GEMM(shapes []Shape, threads, reps int, p gemm.Precision) []GEMMResult {
+func GEMM(ctx context.Context, shapes []Shape, threads, reps int, p gemm.Precision) ([]GEMMResult, error) {
 	old := gemm.SetThreads(threads)
 	defer gemm.SetThreads(old)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -87,11 +110,13 @@ func GEMM(shapes []Shape, threads, reps int, p gemm.Precision) []GEMMResult {
 			ldb = s.K
 		}
 		run := func() { gemm.Gemm(p, s.TransA, s.TransB, s.M, s.N, s.K, 1, a, lda, b, ldb, 0, c, s.N) }
-		run()
-		d := Median(reps, run)
+		d, err := warmMedian(ctx, reps, run)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, GEMMResult{s, threads, p, 2 * float64(s.M) * float64(s.N) * float64(s.K) / d.Seconds() / 1e9})
 	}
-	return out
+	return out, nil
 }
 
 // TrainResult is the speed of training iterations of a configuration.
@@ -104,7 +129,7 @@ type TrainResult struct {
 
 // Train times reps training iterations (one D step, GSteps G steps) of cfg in
 // precision p on random data after one warm-up iteration, and returns the median.
-func Train(cfg dcgan.Config, reps int, p gemm.Precision) (TrainResult, error) {
+func Train(ctx context.Context, cfg dcgan.Config, reps int, p gemm.Precision) (TrainResult, error) {
 	tr, err := dcgan.NewTrainer(cfg)
 	if err != nil {
 		return TrainResult{}, err
@@ -119,10 +144,9 @@ func Train(cfg dcgan.Config, reps int, p gemm.Precision) (TrainResult, error) {
 			stepErr = err
 		}
 	}
-	step()
-	d := Median(reps, step)
-	if stepErr != nil {
-		return TrainResult{}, stepErr
+	d, err := warmMedian(ctx, reps, step)
+	if err = errors.Join(err, stepErr); err != nil {
+		return TrainResult{}, err
 	}
 	return TrainResult{Batch: cfg.Batch, PerIter: d, ImagesPerS: float64(cfg.Batch) / d.Seconds(),
 		GFLOPS: IterationFLOPs(cfg) / d.Seconds() / 1e9}, nil
@@ -136,15 +160,17 @@ type GenerateResult struct {
 }
 
 // Generate times eval-mode generator passes of batch images in precision p.
-func Generate(cfg dcgan.Config, batch, reps int, p gemm.Precision) GenerateResult {
+func Generate(ctx context.Context, cfg dcgan.Config, batch, reps int, p gemm.Precision) (GenerateResult, error) {
 	g := dcgan.NewGenerator(cfg.Size, cfg.ZDim, cfg.GF)
 	g.Init(rand.New(rand.NewPCG(5, 6)))
 	g.Freeze() // as a loaded model is
 	g.SetPrecision(p)
 	z := randSlice(rand.New(rand.NewPCG(7, 8)), batch*cfg.ZDim)
-	g.Forward(z, batch, false)
-	d := Median(reps, func() { g.Forward(z, batch, false) })
-	return GenerateResult{Batch: batch, PerCall: d, ImagesPerS: float64(batch) / d.Seconds()}
+	d, err := warmMedian(ctx, reps, func() { g.Forward(z, batch, false) })
+	if err != nil {
+		return GenerateResult{}, err
+	}
+	return GenerateResult{Batch: batch, PerCall: d, ImagesPerS: float64(batch) / d.Seconds()}, nil
 }
 
 // convFLOPs is 2*MACs of a 5x5 convolution producing (or, transposed, consuming) the
@@ -212,7 +238,7 @@ type LayerResult struct {
 // activation where the net has one) of the reference net at batch 64, 48 px, in
 // precision p, as a training step runs them. The input sizes in the names are the
 // layers' inputs.
-func Layers(reps int, p gemm.Precision) []LayerResult {
+func Layers(ctx context.Context, reps int, p gemm.Precision) ([]LayerResult, error) {
 	const n = 64
 	r := rand.New(rand.NewPCG(9, 10))
 	var out []LayerResult
@@ -235,8 +261,10 @@ func Layers(reps int, p gemm.Precision) []LayerResult {
 			}
 			c.Backward(g)
 		}
-		run()
-		d := Median(reps, run)
+		d, err := warmMedian(ctx, reps, run)
+		if err != nil {
+			return nil, err
+		}
 		passes := 3.0
 		if i == 0 {
 			passes = 2
@@ -265,8 +293,10 @@ func Layers(reps int, p gemm.Precision) []LayerResult {
 			}
 			c.Backward(g)
 		}
-		run()
-		d := Median(reps, run)
+		d, err := warmMedian(ctx, reps, run)
+		if err != nil {
+			return nil, err
+		}
 		name := fmt.Sprintf("G deconv%d %d->%d %dpx", i+1, tc.ci, tc.co, tc.h)
 		if i < 3 {
 			name += " +bn+relu"
@@ -274,5 +304,5 @@ func Layers(reps int, p gemm.Precision) []LayerResult {
 		out = append(out, LayerResult{name, d,
 			3 * convFLOPs(tc.ci, tc.co, n*tc.h*tc.h) / d.Seconds() / 1e9})
 	}
-	return out
+	return out, nil
 }

@@ -1,0 +1,292 @@
+package train
+
+import (
+	"context"
+	"math"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"avatargan/avatar"
+	"avatargan/checkpoint"
+	"avatargan/dataset"
+	"avatargan/dcgan"
+	"avatargan/internal/testtool"
+	"avatargan/internal/testutil"
+)
+
+// torchRun is a small run for the PyTorch interop tests: 40 images of 16 px in a folder
+// with its avatargan cache, batch 8 (5 steps per epoch), widths 8, EMA, flips, shuffle.
+type torchRun struct {
+	py, pythonPath   string
+	folder, cacheDir string
+	cfg              Config
+	data             *dataset.Set
+}
+
+func newTorchRun(t *testing.T, recipe string, dist dcgan.Dist) *torchRun {
+	t.Helper()
+	tr := &torchRun{py: testtool.Python(t, "torch")}
+	var err error
+	tr.pythonPath = filepath.Join(testutil.ModuleRoot(t), "python")
+	tmp := t.TempDir()
+	tr.folder, tr.cacheDir = filepath.Join(tmp, "faces"), filepath.Join(tmp, "cache")
+	writeImages(t, tr.folder, 40)
+	set, _, err := dataset.Load(dataset.Options{Dir: tr.folder, Size: 16, CacheDir: tr.cacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.data = set
+	c := DefaultConfig()
+	m := dcgan.DefaultConfig()
+	m.Size, m.ZDim, m.GF, m.DF, m.Batch, m.Dist, m.Seed = 16, 16, 8, 8, 8, dist, 5
+	if c.Model, err = dcgan.Recipe(recipe, m); err != nil {
+		t.Fatal(err)
+	}
+	c.Epochs, c.Shuffle, c.Flip, c.EMA = 10, true, true, 0.999
+	c.SampleEvery, c.CheckpointEvery, c.Keep = 1000, 1000, 5
+	c.Data = tr.folder
+	tr.cfg = c
+	return tr
+}
+
+// python runs a module of python/avatargan_torch and returns its output.
+func (tr *torchRun) python(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(tr.py, args...)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+tr.pythonPath, "OMP_NUM_THREADS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", tr.py, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nullBiasG and nullBiasD match the biases of layers followed by BatchNorm (and their
+// Adam moments, EMA and the running means of that BatchNorm): BatchNorm removes any
+// per-channel constant, so their exact gradient is zero and both engines compute
+// rounding noise (|g| ~1e-9), which Adam's normalisation turns into steps of order lr in
+// either direction.
+var (
+	nullBiasG = regexp.MustCompile(`^(generator|ema|adam_g)\.(fc|deconv[123])\.bias|^generator\.bn[0-3]\.running_mean`)
+	nullBiasD = regexp.MustCompile(`^(discriminator|adam_d)\.conv[123]\.bias|^discriminator\.bn[1-3]\.running_mean`)
+)
+
+// TestTorchStepMatches continues one checkpoint (step 6: the second epoch, so the
+// shuffle and flips of an epoch > 0 are used; normal latents, so Go's ziggurat is
+// replayed) by one iteration in avatargan and in PyTorch (python -m
+// avatargan_torch.train, one process) and compares every tensor of the two step-7
+// checkpoints:
+//   - counters (Adam steps, num_batches_tracked) exactly;
+//   - every other tensor within max|a-b| <= 1e-4 * max|b| (FP32 rounding: different
+//     summation orders in convolutions and reductions; measured ~1e-5);
+//   - the biases before BatchNorm (see nullBias) within twice Adam's largest possible
+//     update per step, and their gradient moments at noise level (|exp_avg| < 1e-6).
+//
+// The losses of the iteration must agree within 1e-5.
+//
+// Recipes: the original (BCE, BatchNorm in D, normal latents here), sngan (hinge loss,
+// spectral norm without BatchNorm in D, Adam (0, 0.9), one G step) and sngan-da (sngan
+// with DiffAugment color,translation,cutout).
+func TestTorchStepMatches(t *testing.T) {
+	for _, recipe := range []string{"original", "sngan", "sngan-da"} {
+		t.Run(recipe, func(t *testing.T) { torchStepMatches(t, recipe) })
+	}
+}
+
+func torchStepMatches(t *testing.T, recipe string) {
+	dist := dcgan.Uniform
+	if recipe == "original" {
+		dist = dcgan.Normal
+	}
+	tr := newTorchRun(t, recipe, dist)
+	base := filepath.Join(t.TempDir(), "run")
+	trainTo(t, context.Background(), tr.cfg, tr.data, base, 6, nil)
+	goDir, ptDir := filepath.Join(t.TempDir(), "go"), filepath.Join(t.TempDir(), "pt")
+	copyDir(t, base, goDir)
+	copyDir(t, base, ptDir)
+	trainTo(t, context.Background(), Config{}, tr.data, goDir, 7, nil)
+	out := tr.python(t, "-m", "avatargan_torch.train", "--run", ptDir, "--data", tr.folder, "--cache", tr.cacheDir, "--max-steps", "7")
+	t.Logf("pytorch: %s", strings.TrimSpace(out))
+	a, err := checkpoint.Read(filepath.Join(goDir, checkpoint.Name(7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := checkpoint.Read(filepath.Join(ptDir, checkpoint.Name(7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Tensors) != len(b.Tensors) {
+		t.Fatalf("%d tensors from avatargan, %d from PyTorch", len(a.Tensors), len(b.Tensors))
+	}
+	m := tr.cfg.Model
+	// Adam's update is at most lr*(1-b1)/sqrt(1-b2) * sqrt(1-b2^t)/(1-b1^t) in size (Kingma
+	// & Ba, sec. 2.1, for 1-b1 > sqrt(1-b2)); G takes GSteps Adam steps, D one. Two
+	// engines' steps differ by at most twice that.
+	adamBound := func(lr, b1, b2 float64, t int) float64 {
+		return lr * (1 - b1) / math.Sqrt(1-b2) * math.Sqrt(1-math.Pow(b2, float64(t))) / (1 - math.Pow(b1, float64(t)))
+	}
+	var tolG, tolD float64
+	for k := 1; k <= m.GSteps; k++ {
+		tolG += 2 * adamBound(m.LRG, m.Beta1, m.Beta2, 6*m.GSteps+k)
+	}
+	tolD = 2 * adamBound(m.LRD, m.Beta1D, m.Beta2D, 7)
+	nullTol := func(name string) (float64, bool) {
+		if nullBiasG.MatchString(name) {
+			return tolG, true
+		}
+		if m.DNorm == dcgan.DBatchNorm && nullBiasD.MatchString(name) {
+			return tolD, true
+		}
+		return 0, false
+	}
+	worst := 0.0
+	for i := range a.Tensors {
+		x := &a.Tensors[i]
+		y, ok := b.Get(x.Name)
+		if !ok {
+			t.Fatalf("PyTorch's checkpoint lacks %s", x.Name)
+		}
+		if x.DType == "I64" {
+			u, _ := x.Int64s()
+			v, _ := y.Int64s()
+			if len(u) != 1 || len(v) != 1 || u[0] != v[0] {
+				t.Errorf("%s: %v (avatargan) vs %v (PyTorch)", x.Name, u, v)
+			}
+			continue
+		}
+		if y.DType != "F32" || len(x.F32) != len(y.F32) {
+			t.Fatalf("%s: %s %v vs %s %v", x.Name, x.DType, x.Shape, y.DType, y.Shape)
+		}
+		var diff, scale float64
+		for j := range x.F32 {
+			diff = max(diff, math.Abs(float64(x.F32[j])-float64(y.F32[j])))
+			scale = max(scale, math.Abs(float64(x.F32[j])))
+		}
+		tol, null := nullTol(x.Name)
+		switch {
+		case null && strings.HasSuffix(x.Name, ".exp_avg"):
+			if scale >= 1e-6 {
+				t.Errorf("%s: max |exp_avg| %.3g, want noise (< 1e-6): is this gradient not zero?", x.Name, scale)
+			}
+		case null && strings.HasSuffix(x.Name, ".exp_avg_sq"):
+			if scale >= 1e-12 {
+				t.Errorf("%s: max exp_avg_sq %.3g, want noise (< 1e-12)", x.Name, scale)
+			}
+		case null:
+			if diff > tol {
+				t.Errorf("%s: max |avatargan - PyTorch| = %.3g > %.3g (twice Adam's largest steps)", x.Name, diff, tol)
+			}
+		default:
+			if diff > 1e-4*scale {
+				t.Errorf("%s: max |avatargan - PyTorch| = %.3g, scale %.3g: relative %.3g > 1e-4", x.Name, diff, scale, diff/scale)
+			}
+			worst = max(worst, diff/max(scale, 1e-30))
+		}
+	}
+	t.Logf("largest relative difference outside the biases before BatchNorm: %.3g", worst)
+	for k, v := range a.Metadata {
+		if k != "run" && b.Metadata[k] != v {
+			t.Errorf("metadata %s: %q vs %q", k, v, b.Metadata[k])
+		}
+	}
+	ra, err := ReadRecords(filepath.Join(goDir, MetricsFile), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := ReadRecords(filepath.Join(ptDir, MetricsFile), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ra) != 7 || len(rb) != 7 {
+		t.Fatalf("metrics: %d and %d records, want 7", len(ra), len(rb))
+	}
+	x, y := ra[6], rb[6]
+	for _, p := range [][2]float64{{x.DLoss, y.DLoss}, {x.GLoss, y.GLoss}, {x.DReal, y.DReal}, {x.DFake, y.DFake}} {
+		if math.Abs(p[0]-p[1]) > 1e-5*math.Abs(p[0]) {
+			t.Errorf("step 7 statistics: avatargan %+v, PyTorch %+v", x, y)
+			break
+		}
+	}
+}
+
+// freePort returns a TCP port that was free a moment ago, for torchrun's rendezvous.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestTorchDDPContinuesRun runs 2 processes of PyTorch data parallelism (gloo, CPU) on
+// an avatargan run from step 3 to step 8 (batch 8: 4 per process), then checks that
+// avatargan resumes the run from PyTorch's checkpoint (train.Open and two more steps)
+// and that avatargan's loader (generate, serve, export) loads it.
+func TestTorchDDPContinuesRun(t *testing.T) {
+	tr := newTorchRun(t, "original", dcgan.Uniform)
+	tr.cfg.CheckpointEvery = 2
+	dir := filepath.Join(t.TempDir(), "run")
+	trainTo(t, context.Background(), tr.cfg, tr.data, dir, 3, nil)
+	out := tr.python(t, "-m", "avatargan_torch.run", "--nnodes", "1", "--nproc_per_node", "2",
+		"--master_addr", "127.0.0.1", "--master_port", strconv.Itoa(freePort(t)),
+		"-m", "avatargan_torch.train", "--run", dir, "--data", tr.folder, "--cache", tr.cacheDir, "--max-steps", "8")
+	t.Logf("pytorch: %s", strings.TrimSpace(out))
+	if !strings.Contains(out, "batch 4 per process, effective batch 8") {
+		t.Fatalf("torchrun did not report 2 x 4 images:\n%s", out)
+	}
+	latest, err := checkpoint.Latest(dir)
+	if err != nil || filepath.Base(latest) != checkpoint.Name(8) {
+		t.Fatalf("latest checkpoint %q (%v), want step 8", latest, err)
+	}
+	recs, err := ReadRecords(filepath.Join(dir, MetricsFile), 100)
+	if err != nil || len(recs) != 8 || recs[7].Step != 8 {
+		t.Fatalf("metrics after PyTorch: %d records (%v)", len(recs), err)
+	}
+	// avatargan's loader: the EMA generator with recalibrated BatchNorm, as generate uses it.
+	m, err := avatar.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := m.Generate(m.Seeds(0, 1, 2, 3))
+	if err != nil || len(imgs) != 4 || imgs[0].Bounds().Dx() != 16 {
+		t.Fatalf("generate from PyTorch's checkpoint: %d images, %v", len(imgs), err)
+	}
+	// avatargan resumes at step 8 and trains on.
+	r, err := Open(Config{}, tr.data, Options{Dir: dir, MaxSteps: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Step != 8 {
+		t.Fatalf("avatargan resumed at step %d, want 8", r.Step)
+	}
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Step != 10 {
+		t.Fatalf("stopped at %d", r.Step)
+	}
+	recs, _ = ReadRecords(filepath.Join(dir, MetricsFile), 100)
+	if len(recs) != 10 {
+		t.Fatalf("metrics: %d records, want 10", len(recs))
+	}
+	for _, rec := range recs {
+		if !(rec.DLoss > 0 && rec.GLoss > 0) {
+			t.Fatalf("bad record %+v", rec)
+		}
+	}
+}
