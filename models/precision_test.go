@@ -9,10 +9,10 @@ import (
 // TestBF16Pixels compares the embedded generator's avatars in BF16 with F32
 // (seeds 0..255, batch 64, the shapes serve and generate use): the inference
 // half of issue 11's pixel check. bf16 operands carry 2^-8 relative error into
-// each of five products, so colours move by a level or two (measured: mean
-// 0.12, max 2 of 255 for the sngan-da step-2,000 model); the bounds (mean under 0.5, max under 16) leave room
-// for other kernels' rounding and fail on a wrong kernel or a broken layer,
-// which move pixels by tens of levels everywhere.
+// each of five products, so colours move by a level or two (measured on the
+// sngan-da step-2,000 model: mean 0.12, max 2 of 255); the bounds (mean under
+// 0.5, max under 16) leave room for other kernels' rounding and fail on a wrong
+// kernel or a broken layer, which move pixels by tens of levels everywhere.
 func TestBF16Pixels(t *testing.T) {
 	m, err := Default()
 	if err != nil {
