@@ -25,7 +25,7 @@ func checkPrecision(value string) error {
 		return nil
 	}
 	if _, err := gemm.ParsePrecision(value); err != nil {
-		return fmt.Errorf("--precision %s: want auto, f32 or bf16", value)
+		return fmt.Errorf("--precision %s: unknown precision; want auto, f32 or bf16", value)
 	}
 	return nil
 }
@@ -42,7 +42,7 @@ func usePrecision(value string, models ...*avatar.Model) error {
 	default:
 		var err error
 		if p, err = gemm.ParsePrecision(value); err != nil {
-			return fmt.Errorf("--precision %s: want auto, f32 or bf16", value)
+			return fmt.Errorf("--precision %s: unknown precision; want auto, f32 or bf16", value)
 		}
 		warnSlowBF16(p)
 	}

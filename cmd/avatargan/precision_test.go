@@ -10,7 +10,8 @@ import (
 
 // TestPrecisionFlags: train records --precision and may switch it on resume
 // (the one run setting that may change); the inference commands accept
-// f32, bf16 and auto and refuse anything else.
+// f32, bf16 and auto and refuse anything else, as bench refuses a list with
+// anything but f32 and bf16.
 func TestPrecisionFlags(t *testing.T) {
 	fixture(t)
 	dir := filepath.Join(t.TempDir(), "run")
@@ -35,4 +36,6 @@ func TestPrecisionFlags(t *testing.T) {
 	fails(t, "unknown precision", cmdGenerate, "-n", "1", "--precision", "half", "--out", filepath.Join(t.TempDir(), "a"))
 	fails(t, "unknown precision", cmdInterpolate, "--precision", "half", "--out", filepath.Join(t.TempDir(), "w.gif"))
 	fails(t, "unknown precision", cmdServe, "--precision", "half", "--addr", "127.0.0.1:0")
+	fails(t, "unknown precision", cmdEval, "--data", facesDir, "--cache", cacheDir, "--precision", "half")
+	fails(t, "unknown precision", cmdBench, "--what", "generate", "--reps", "1", "--precision", "f32,half")
 }
