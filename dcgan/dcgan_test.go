@@ -13,10 +13,7 @@ import (
 	"avatargan/nn"
 )
 
-type goldenTensor struct {
-	Shape []int     `json:"shape"`
-	Data  []float64 `json:"data"`
-}
+type goldenTensor = testutil.GoldenTensor
 
 var (
 	goldenOnce sync.Once
@@ -26,18 +23,7 @@ var (
 
 func tiny(t *testing.T) map[string]goldenTensor {
 	t.Helper()
-	goldenOnce.Do(func() {
-		b, err := os.ReadFile("testdata/dcgan_tiny.json")
-		if err != nil {
-			goldenErr = err
-			return
-		}
-		var g struct {
-			Tensors map[string]goldenTensor `json:"tensors"`
-		}
-		goldenErr = json.Unmarshal(b, &g)
-		golden = g.Tensors
-	})
+	goldenOnce.Do(func() { golden, goldenErr = testutil.ReadGolden("testdata/dcgan_tiny.json") })
 	if goldenErr != nil {
 		t.Fatal(goldenErr)
 	}

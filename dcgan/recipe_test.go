@@ -3,25 +3,16 @@ package dcgan
 import (
 	"encoding/json"
 	"math"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"avatargan/internal/testutil"
 )
 
 func snganTiny(t *testing.T) map[string]goldenTensor {
 	t.Helper()
-	b, err := os.ReadFile("testdata/sngan_tiny.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g struct {
-		Tensors map[string]goldenTensor `json:"tensors"`
-	}
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatal(err)
-	}
-	return g.Tensors
+	return testutil.LoadGolden(t, "testdata/sngan_tiny.json")
 }
 
 func newSNGANTiny(t *testing.T) (*Trainer, map[string]goldenTensor) {

@@ -1,32 +1,17 @@
 package nn
 
 import (
-	"encoding/json"
 	"math"
-	"os"
 	"testing"
 
 	"avatargan/internal/testutil"
 )
 
-type goldenTensor struct {
-	Shape []int     `json:"shape"`
-	Data  []float64 `json:"data"`
-}
+type goldenTensor = testutil.GoldenTensor
 
 func loadGolden(t testing.TB, file string) map[string]goldenTensor {
 	t.Helper()
-	b, err := os.ReadFile("testdata/" + file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g struct {
-		Tensors map[string]goldenTensor `json:"tensors"`
-	}
-	if err := json.Unmarshal(b, &g); err != nil {
-		t.Fatal(err)
-	}
-	return g.Tensors
+	return testutil.LoadGolden(t, "testdata/"+file)
 }
 
 func f32(d []float64) []float32 {

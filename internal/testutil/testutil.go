@@ -4,6 +4,7 @@
 package testutil
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -101,4 +102,36 @@ func AllClose[F float32 | float64](t testing.TB, name string, got []F, want []fl
 		t.Errorf("%s: %d of %d values outside tolerance", name, bad, len(got))
 	}
 	return bad == 0
+}
+
+// GoldenTensor is one tensor of a golden-value JSON file (scripts/golden*.py write
+// them): its shape and its float64 values, row-major.
+type GoldenTensor struct {
+	Shape []int     `json:"shape"`
+	Data  []float64 `json:"data"`
+}
+
+// LoadGolden reads the "tensors" of the golden-value JSON file at path.
+func LoadGolden(t testing.TB, path string) map[string]GoldenTensor {
+	t.Helper()
+	m, err := ReadGolden(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// ReadGolden is LoadGolden for callers that load once and report later (sync.Once).
+func ReadGolden(path string) (map[string]GoldenTensor, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var g struct {
+		Tensors map[string]GoldenTensor `json:"tensors"`
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return g.Tensors, nil
 }
