@@ -23,6 +23,7 @@ type SpectralNorm struct {
 	Sigma float64
 	// rows x cols is W's matrix view.
 	rows, cols int
+	acc        []float64 // W^T u of the power iteration, kept across calls
 }
 
 // snEps is PyTorch's default eps of spectral_norm: norms are clamped below by it.
@@ -79,7 +80,12 @@ func (s *SpectralNorm) Forward(train bool) {
 	w, u, v := s.Orig.Data, s.U.Data, s.V.Data
 	if train {
 		// v = W^T u
-		acc := make([]float64, s.cols)
+		// Every training forward of D runs this: reuse the accumulator.
+		if len(s.acc) != s.cols {
+			s.acc = make([]float64, s.cols)
+		}
+		acc := s.acc
+		clear(acc)
 		for i := 0; i < s.rows; i++ {
 			ui := float64(u[i])
 			row := w[i*s.cols : (i+1)*s.cols]
