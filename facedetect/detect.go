@@ -123,6 +123,11 @@ func (c *Cascade) levels(w, h int, opt Options) []scaleLevel {
 // equalisation) and groups the hits. Boxes are relative to g's origin. It
 // panics if opt.ScaleFactor is not above 1, as OpenCV asserts.
 func (c *Cascade) DetectGray(g *image.Gray, opt Options) []Face {
+	return c.detectGray(g, opt, false)
+}
+
+// detectGray is DetectGray; noSIMD makes the tests run the Go stages.
+func (c *Cascade) detectGray(g *image.Gray, opt Options, noSIMD bool) []Face {
 	if !(opt.ScaleFactor > 1) {
 		panic("facedetect: ScaleFactor must be > 1")
 	}
@@ -148,7 +153,7 @@ func (c *Cascade) DetectGray(g *image.Gray, opt Options) []Face {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var s scanner
+			s := scanner{noSIMD: noSIMD}
 			for {
 				li := int(next.Add(1) - 1)
 				if li >= len(ls) {
@@ -204,8 +209,17 @@ type scanner struct {
 	ofs    [][16]int32 // per feature: its 4x4 integral-image points, relative to the window
 	stumps []stumpEval // per tree when every tree is a stump: the flattened hot path
 	maxOfs int32       // largest offset in ofs
+	pass   []uint16    // one row's first-stage and all-stage results, a bit per position
+	noSIMD bool        // tests: force the Go stages
 	ofsSt  int         // the stride ofs was computed for
 }
+
+// stageFunc evaluates a stage of nev stumps (ev[0:nev], threshold thr) for
+// groups of 16 windows step integral entries apart from base: bit i of
+// mask[g] marks window 16*g+i alive, groups with none are skipped, and the
+// bits of windows that fail are cleared. The SIMD kernels (stage_amd64.s)
+// read stumpEval as 26 words: keep its layout.
+type stageFunc func(base unsafe.Pointer, groups int, ev *stumpEval, nev int, thr float32, mask *uint16)
 
 // stumpEval is one single-node tree with its feature's offsets inlined, so
 // the scan of a window walks one contiguous array.
@@ -252,26 +266,117 @@ func (s *scanner) scan(c *Cascade, out []cand, li int, l scaleLevel, src []uint8
 	if (wh-1)*st+ww-1+int(s.maxOfs) >= len(sum) {
 		panic("facedetect: window outside the integral image")
 	}
+	hit := func(x, y int) {
+		x0 := int(math.RoundToEven(float64(float32(x) * l.factor)))
+		y0 := int(math.RoundToEven(float64(float32(y) * l.factor)))
+		out = append(out, cand{li, image.Rect(x0, y0, x0+winW, y0+winH)})
+	}
+	if !c.stumps {
+		for y := 0; y < min(wh, l.yEnd); y += l.step {
+			for x := 0; x < ww; x += l.step {
+				res := s.eval(c, sum, y*st+x)
+				if res > 0 {
+					hit(x, y)
+				}
+				if res == 0 {
+					// Rejected by the first stage: OpenCV skips the next position.
+					x += l.step
+				}
+			}
+		}
+		return out
+	}
+	// Cascades of stumps: each stage is evaluated for a whole row of
+	// positions at once (16 per SIMD pass where the CPU has AVX-512),
+	// skipping groups of 16 where every window has already failed; the row
+	// is then walked as OpenCV walks it: a hit where every stage passed,
+	// and the position after a first-stage reject skipped. Evaluating the
+	// positions OpenCV skips costs some work but changes no result.
+	nx := (ww + l.step - 1) / l.step
+	groups := (nx + 15) / 16
+	if cap(s.pass) < 2*groups {
+		s.pass = make([]uint16, 2*groups)
+	}
+	first, alive := s.pass[:groups], s.pass[groups:2*groups]
 	for y := 0; y < min(wh, l.yEnd); y += l.step {
-		for x := 0; x < ww; x += l.step {
-			var res int
-			if c.stumps {
-				res = s.evalStumps(c, unsafe.Pointer(&sum[y*st+x]))
-			} else {
-				res = s.eval(c, sum, y*st+x)
+		row := unsafe.Pointer(&sum[y*st])
+		for g := range alive {
+			alive[g] = 0xffff
+		}
+		if r := nx % 16; r != 0 {
+			alive[groups-1] = 1<<r - 1
+		}
+		for si := range c.stages {
+			sg := &c.stages[si]
+			left := s.stage(row, nx, l.step, s.stumps[sg.first:sg.first+sg.ntrees], sg.threshold, alive)
+			if si == 0 {
+				copy(first, alive)
 			}
-			if res > 0 {
-				x0 := int(math.RoundToEven(float64(float32(x) * l.factor)))
-				y0 := int(math.RoundToEven(float64(float32(y) * l.factor)))
-				out = append(out, cand{li, image.Rect(x0, y0, x0+winW, y0+winH)})
+			if !left {
+				break
 			}
-			if res == 0 {
-				// Rejected by the first stage: OpenCV skips the next position.
-				x += l.step
+		}
+		for i := 0; i < nx; i++ {
+			if first[i>>4]&(1<<(i&15)) == 0 {
+				i++ // OpenCV skips the position after a first-stage reject
+				continue
+			}
+			if alive[i>>4]&(1<<(i&15)) != 0 {
+				hit(i*l.step, y)
 			}
 		}
 	}
 	return out
+}
+
+// stage evaluates the stage of stumps ev (threshold thr) for the windows
+// of a row whose bits are set in alive (window i at base + 4*step*i bytes,
+// bit i%16 of alive[i/16], i < n) and clears the bits of those that fail.
+// It reports whether any window is left. Whole groups of 16 go to the SIMD
+// kernel where there is one.
+func (s *scanner) stage(base unsafe.Pointer, n, step int, ev []stumpEval, thr float32, alive []uint16) bool {
+	done := 0
+	if k := stageKernel(step); k != nil && !s.noSIMD && len(ev) > 0 {
+		done = n / 16
+		if done > 0 {
+			k(base, done, &ev[0], len(ev), thr, unsafe.SliceData(alive))
+		}
+	}
+	stageGo(base, done, step, ev, thr, alive)
+	for _, m := range alive {
+		if m != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// stageGo is stage in Go for the groups from from on: the same
+// arithmetic, in the same order, as evalStumps.
+func stageGo(base unsafe.Pointer, from, step int, ev []stumpEval, thr float32, alive []uint16) {
+	for g := from; g < len(alive); g++ {
+		m := alive[g]
+		for j := 0; j < 16; j++ {
+			if m&(1<<j) == 0 {
+				continue
+			}
+			p := unsafe.Add(base, 4*step*(16*g+j))
+			var acc float64
+			for k := range ev {
+				e := &ev[k]
+				code := lbpAt(p, &e.ofs)
+				if e.subset[code>>5]&(1<<(code&31)) != 0 {
+					acc += float64(e.left)
+				} else {
+					acc += float64(e.right)
+				}
+			}
+			if acc < float64(thr) {
+				m &^= 1 << j
+			}
+		}
+		alive[g] = m
+	}
 }
 
 // setOffsets computes every feature's 16 integral-image offsets for stride
@@ -376,29 +481,6 @@ func lbpAt(base unsafe.Pointer, o *[16]int32) int {
 		code |= 1
 	}
 	return code
-}
-
-// evalStumps is eval for cascades of stumps (lbpcascade_animeface), the
-// hot loop of detection.
-func (s *scanner) evalStumps(c *Cascade, base unsafe.Pointer) int {
-	for si := range c.stages {
-		st := &c.stages[si]
-		var acc float64
-		ev := s.stumps[st.first : st.first+st.ntrees]
-		for i := range ev {
-			e := &ev[i]
-			code := lbpAt(base, &e.ofs)
-			if e.subset[code>>5]&(1<<(code&31)) != 0 {
-				acc += float64(e.left)
-			} else {
-				acc += float64(e.right)
-			}
-		}
-		if acc < float64(st.threshold) {
-			return -si
-		}
-	}
-	return 1
 }
 
 // eval runs the cascade on the window at offset p of the integral image. It
