@@ -22,6 +22,9 @@ package dataset
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -114,6 +117,9 @@ type Set struct {
 	pix    []uint8
 	paths  []string
 	fp     string
+
+	contentOnce sync.Once
+	content     string
 }
 
 // Len is the number of images.
@@ -132,6 +138,24 @@ func (s *Set) Path(i int) string { return s.paths[i] }
 // Fingerprint is the hex SHA-256 of the source list (relative paths, sizes,
 // modification times), for recording which data a run trained on.
 func (s *Set) Fingerprint() string { return s.fp }
+
+// ContentHash is the hex SHA-256 of the decoded images (their count, side
+// and pixels, in order): what training sees. Unlike Fingerprint it does not
+// change when the files are copied, touched or renamed, so a run can tell
+// a copy of its data on another machine from other data. It is computed on
+// first use (about a second per 100,000 images at 48 px).
+func (s *Set) ContentHash() string {
+	s.contentOnce.Do(func() {
+		h := sha256.New()
+		var hdr [16]byte
+		binary.LittleEndian.PutUint64(hdr[:8], uint64(len(s.paths)))
+		binary.LittleEndian.PutUint64(hdr[8:], uint64(s.size))
+		h.Write(hdr[:])
+		h.Write(s.pix)
+		s.content = hex.EncodeToString(h.Sum(nil))
+	})
+	return s.content
+}
 
 // Load is LoadContext without cancellation.
 func Load(opts Options) (*Set, Report, error) {

@@ -147,6 +147,11 @@ func TestCacheReuseAndRebuild(t *testing.T) {
 	if err != nil || r3.FromCache || s3.Len() != s1.Len()+1 || s3.Fingerprint() == s1.Fingerprint() {
 		t.Fatalf("add: %v %v", err, r3)
 	}
+	// The content hash follows the pixels, not the files: equal from the
+	// cache and from decoding, different once an image is added.
+	if h := s1.ContentHash(); len(h) != 64 || h != s2.ContentHash() || h == s3.ContentHash() {
+		t.Fatalf("content hashes: decoded %s, cached %s, with one more image %s", h, s2.ContentHash(), s3.ContentHash())
+	}
 	future := time.Now().Add(time.Hour)
 	os.Chtimes(filepath.Join(dir, "a.png"), future, future)
 	if _, r, _ := Load(opts); r.FromCache {

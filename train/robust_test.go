@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"image"
 	"math"
 	"os"
@@ -107,9 +108,10 @@ func TestStaleTempFiles(t *testing.T) {
 	}
 }
 
-// TestResumeData checks that a resume on other images is refused, that the same files
-// in a moved folder are accepted (and the new folder recorded), and that
-// AllowDataChange overrides the refusal.
+// TestResumeData checks that a resume on other images is refused, that the same images
+// in a moved folder are accepted (and the new folder recorded), also when copying
+// gave every file a new modification time (a new machine) and when the run predates
+// the content hash, and that AllowDataChange overrides the refusal.
 func TestResumeData(t *testing.T) {
 	root := t.TempDir()
 	load := func(dir string) *dataset.Set {
@@ -145,6 +147,46 @@ func TestResumeData(t *testing.T) {
 		t.Fatalf("moved folder: config data %s, step %d", c.Data, r.Step)
 	}
 	r.Close()
+	// The same images copied with new times: the file list differs, the content
+	// does not.
+	copied := filepath.Join(root, "copied")
+	if err := os.Mkdir(copied, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(moved)
+	for i, e := range ents {
+		b, err := os.ReadFile(filepath.Join(moved, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(copied, e.Name())
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		when := time.Date(2030, 1, 1, 0, 0, i, 0, time.UTC)
+		if err := os.Chtimes(dst, when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if load(copied).Fingerprint() == load(moved).Fingerprint() {
+		t.Fatal("copy kept the file list fingerprint: the test does not test the content hash")
+	}
+	cfg.Data = copied
+	r = open(t, cfg, load(copied), Options{Dir: run})
+	if c, _ := LoadConfig(run); c.Data != copied || c.DataFingerprint != load(copied).Fingerprint() || c.DataContent != load(copied).ContentHash() {
+		t.Fatalf("copied folder: config %+v", c)
+	}
+	r.Close()
+	// A run from before the content hash: the file list decides, then the
+	// content is recorded.
+	c, _ := LoadConfig(run)
+	c.DataContent = ""
+	writeConfig(t, run, c)
+	r = open(t, cfg, load(copied), Options{Dir: run})
+	r.Close()
+	if c, _ := LoadConfig(run); c.DataContent != load(copied).ContentHash() {
+		t.Fatalf("old run: content not recorded: %+v", c)
+	}
 	// An explicit override continues on other images and records them.
 	cfg.Data = b
 	var log bytes.Buffer
@@ -326,5 +368,17 @@ func TestLossPlotLegend(t *testing.T) {
 	}
 	if legend == 0 {
 		t.Fatal("no legend thumbnail right of the plot")
+	}
+}
+
+// writeConfig replaces RUN_DIR/config.json, as an older version would have written it.
+func writeConfig(t *testing.T, run string, c Config) {
+	t.Helper()
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(run, ConfigFile), b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

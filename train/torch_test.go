@@ -249,6 +249,10 @@ func TestTorchDDPContinuesRun(t *testing.T) {
 	if !strings.Contains(out, "batch 4 per process, effective batch 8") {
 		t.Fatalf("torchrun did not report 2 x 4 images:\n%s", out)
 	}
+	// The Python reader's content hash must equal the one the run recorded.
+	if c, _ := LoadConfig(dir); c.DataContent == "" || strings.Contains(out, "differs from the run's") {
+		t.Fatalf("PyTorch saw other data than the run recorded (data_content %q):\n%s", c.DataContent, out)
+	}
 	latest, err := checkpoint.Latest(dir)
 	if err != nil || filepath.Base(latest) != checkpoint.Name(8) {
 		t.Fatalf("latest checkpoint %q (%v), want step 8", latest, err)

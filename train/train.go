@@ -37,8 +37,11 @@ const Version = "avatargan-0.1"
 // every checkpoint, and a resumed run continues with it.
 type Config struct {
 	Model dcgan.Config `json:"model"`
-	// Data is the image folder; DataFingerprint and Images identify what was found there.
+	// Data is the image folder; DataContent (the decoded images' hash, which
+	// survives copying the folder to another machine), DataFingerprint (its
+	// file list with sizes and times) and Images identify what was found there.
 	Data            string `json:"data"`
+	DataContent     string `json:"data_content,omitempty"`
 	DataFingerprint string `json:"data_fingerprint"`
 	Images          int    `json:"images"`
 	Epochs          int    `json:"epochs"`
@@ -222,13 +225,23 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 			stored.EvalN = DefaultConfig().EvalN // runs from before quality tracking
 		}
 		folder := cmp.Or(cfg.Data, stored.Data)
-		if fp := data.Fingerprint(); fp != stored.DataFingerprint {
+		// Same data means the same decoded images. Runs from before
+		// DataContent was recorded fall back to the file list once (and
+		// record the content from then on).
+		fp, content := data.Fingerprint(), data.ContentHash()
+		same := content == stored.DataContent
+		if stored.DataContent == "" {
+			same = fp == stored.DataFingerprint
+		}
+		if !same {
 			if !opts.AllowDataChange {
-				return nil, fmt.Errorf("resuming %s: %s holds other images than the run trained on (%d images, fingerprint %.12s; the run had %d from %s, %.12s): a resumed run keeps its data; start a new run, or allow the change explicitly (--allow-data-change)",
-					opts.Dir, folder, data.Len(), fp, stored.Images, stored.Data, stored.DataFingerprint)
+				return nil, fmt.Errorf("resuming %s: %s holds other images than the run trained on (%d images, content %.12s; the run had %d from %s, %.12s): a resumed run keeps its data; start a new run, or allow the change explicitly (--allow-data-change)",
+					opts.Dir, folder, data.Len(), content, stored.Images, stored.Data, cmp.Or(stored.DataContent, stored.DataFingerprint))
 			}
 			fmt.Fprintf(opts.Log, "warning: training continues on other images (%s, %d images) than the run started with; batches will differ from an uninterrupted run\n", folder, data.Len())
-			stored.DataFingerprint, stored.Images = fp, data.Len()
+		}
+		if fp != stored.DataFingerprint || content != stored.DataContent || data.Len() != stored.Images {
+			stored.DataFingerprint, stored.DataContent, stored.Images = fp, content, data.Len()
 			rewrite = true
 		}
 		if cfg.Data != "" && cfg.Data != stored.Data {
@@ -244,6 +257,7 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 		cfg = stored
 	} else {
 		cfg.DataFingerprint = data.Fingerprint()
+		cfg.DataContent = data.ContentHash()
 		cfg.Images = data.Len()
 		cfg.Version = Version
 		cfg.Precision = cfg.precision()

@@ -365,7 +365,7 @@ func TestRunDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := cfg
-	want.DataFingerprint, want.Images, want.Version = data.Fingerprint(), 10, Version
+	want.DataFingerprint, want.DataContent, want.Images, want.Version = data.Fingerprint(), data.ContentHash(), 10, Version
 	want.Precision = "f32" // a new run records the default
 	if stored != want {
 		t.Fatalf("config.json %+v\nwant %+v", stored, want)

@@ -117,6 +117,13 @@ class Cache:
         self.paths = meta["paths"]
         self.pixels = np.frombuffer(b, dtype=np.uint8, count=count * img, offset=HEADER + meta_len).reshape(count, size, size, 3)
 
+    def content_hash(self):
+        """dataset.Set.ContentHash: hex SHA-256 of the image count and side (uint64 little
+        endian) and the pixels; a run records it as data_content."""
+        h = hashlib.sha256(struct.pack("<QQ", self.count, self.size))
+        h.update(self.pixels.tobytes())
+        return h.hexdigest()
+
 
 def crc32c(data):
     """CRC-32C with numpy, 8 tables (slicing-by-8) over uint64 words: a few seconds for

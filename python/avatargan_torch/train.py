@@ -245,7 +245,9 @@ def resolve_cache(args, run_cfg, size, log):
         raise SystemExit(f"avatargan_torch.train: {path} holds {cache.size} px images, the model is {size} px")
     if not os.path.isfile(src) and fp != cache.fingerprint:
         raise SystemExit(f"avatargan_torch.train: {src} changed since {path} was built; run `avatargan train` on it once to rebuild the cache")
-    if cache.fingerprint != run_cfg.get("data_fingerprint"):
+    same = (cache.content_hash() == run_cfg["data_content"]) if run_cfg.get("data_content") \
+        else (cache.fingerprint == run_cfg.get("data_fingerprint"))
+    if not same:
         log(f"warning: the data in {path} differs from the run's; batches will differ from an uninterrupted run")
     return cache
 
