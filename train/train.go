@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"time"
 
@@ -40,7 +41,10 @@ type Config struct {
 	// Data is the image folder; DataContent (the decoded images' hash, which
 	// survives copying the folder to another machine), DataFingerprint (its
 	// file list with sizes and times) and Images identify what was found there.
-	Data            string `json:"data"`
+	Data string `json:"data"`
+	// From records the checkpoint a run was started from (Options.From), with
+	// its step: "path@step".
+	From            string `json:"from,omitempty"`
 	DataContent     string `json:"data_content,omitempty"`
 	DataFingerprint string `json:"data_fingerprint"`
 	Images          int    `json:"images"`
@@ -99,6 +103,13 @@ type Options struct {
 	// different fingerprint); without it Open refuses. A moved folder holding the
 	// same files (same fingerprint) is always accepted.
 	AllowDataChange bool
+	// From starts a new run from another run's training checkpoint (a file, or a
+	// run directory for its latest checkpoint): its weights, optimiser and EMA
+	// state and its step, so the data order continues where it was, under this
+	// run's settings. The networks' shapes must match; learning rates, betas,
+	// loss, augmentation and steps per iteration may differ. The source is not
+	// modified. Ignored on resume.
+	From string
 }
 
 // Progress shows training progress; implemented by the CLI with a progress bar.
@@ -301,6 +312,26 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 		if bad > 0 {
 			fmt.Fprintf(opts.Log, "warning: %s: dropped %d unreadable line(s)\n", filepath.Join(opts.Dir, MetricsFile), bad)
 		}
+		r.records = recs
+		if len(recs) > 0 {
+			r.elapsed0 = recs[len(recs)-1].ElapsedS
+		}
+		if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), recs); err != nil {
+			return nil, err
+		}
+	} else if opts.From != "" {
+		path, recs, err := fromCheckpoint(opts.From)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.load(path); err != nil {
+			return nil, fmt.Errorf("train: starting from %s (the networks' shapes must match this run's): %w", path, err)
+		}
+		r.Cfg.From = fmt.Sprintf("%s@%d", path, r.Step)
+		cfg.From = r.Cfg.From
+		fmt.Fprintf(opts.Log, "starting from %s at step %d (epoch %d)\n", path, r.Step, r.Step/b.BatchesPerEpoch()+1)
+		// The source's history up to that step, so the plots show the whole run.
+		recs = slices.DeleteFunc(recs, func(rec Record) bool { return rec.Step > r.Step })
 		r.records = recs
 		if len(recs) > 0 {
 			r.elapsed0 = recs[len(recs)-1].ElapsedS
@@ -609,6 +640,25 @@ func (r *Run) load(path string) error {
 	f = nil
 	debug.FreeOSMemory()
 	return nil
+}
+
+// fromCheckpoint resolves Options.From: a checkpoint file, or a run directory's
+// latest checkpoint. It returns the source run's metrics when its folder has them
+// (nil otherwise).
+func fromCheckpoint(from string) (string, []Record, error) {
+	path := from
+	if fi, err := os.Stat(from); err != nil {
+		return "", nil, fmt.Errorf("train: --from: %w", err)
+	} else if fi.IsDir() {
+		if path, err = checkpoint.Latest(from); err != nil {
+			return "", nil, fmt.Errorf("train: --from %s: %w", from, err)
+		}
+	}
+	recs, _, err := readRecords(filepath.Join(filepath.Dir(path), MetricsFile), math.MaxInt)
+	if err != nil {
+		recs = nil
+	}
+	return path, recs, nil
 }
 
 // nonFinite returns the name and value of the first NaN or infinity in the tensors.

@@ -61,6 +61,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "write a checkpoint every N steps (and at each epoch end)")
 	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep (each holds weights and Adam moments: ~109 MB at the default sizes)")
 	allowData := fs.Bool("allow-data-change", false, "resume even though --data holds other images than the run trained on")
+	from := fs.String("from", "", "start this new run from another run's training checkpoint (file, or run directory for its latest): its weights, optimiser state and step; give the same network shape (recipe), other rates, betas, loss or augmentation may differ")
 	threads := fs.Int("threads", 0, "worker threads for training and decoding (0: all CPUs)")
 	fs.StringVar(&cfg.Precision, "precision", "", "operand precision of the GEMMs: f32, or bf16 for mixed precision (fast with AVX512_BF16); default f32, or on resume the run's, which this may change")
 	if err := parse(fs, args); err != nil {
@@ -130,6 +131,9 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 		}
 	}()
 	if train.Exists(dir) {
+		if *from != "" {
+			return fmt.Errorf("--from %s: %s is an existing run; --from starts a new one (choose another --out)", *from, dir)
+		}
 		stored, err := train.LoadConfig(dir)
 		if err != nil {
 			return err
@@ -187,7 +191,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintln(o.out, rep.String())
-	topts := train.Options{Dir: dir, CacheDir: *cacheDir, MaxSteps: *maxSteps, Log: o.out, Lock: lock, AllowDataChange: *allowData}
+	topts := train.Options{Dir: dir, CacheDir: *cacheDir, MaxSteps: *maxSteps, Log: o.out, Lock: lock, AllowDataChange: *allowData, From: *from}
 	bar := &barProgress{}
 	if tty {
 		topts.Progress = bar
