@@ -45,7 +45,7 @@ func cmdBench(ctx context.Context, o stdio, args []string) error {
 		if err != nil {
 			return usageError{fmt.Errorf("--precision %s: %w", *precs, err)}
 		}
-		warnSlowBF16(p)
+		warnSlowBF16(o.err, p)
 		ps = append(ps, p)
 	}
 	fmt.Fprintf(o.out, "machine: %s/%s, %d threads, AVX-512F %v, AVX512_BF16 %v, AVX2 %v, FMA %v; gemm kernel %s\n",

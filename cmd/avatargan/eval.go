@@ -105,7 +105,7 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 		if model, source, err = evalModel(ctx, e); err != nil {
 			return err
 		}
-		if err := usePrecision(e.precision, model); err != nil {
+		if err := usePrecision(o.err, e.precision, model); err != nil {
 			return err
 		}
 		size = model.Size()

@@ -114,7 +114,7 @@ func cmdGenerate(ctx context.Context, o stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := usePrecision(g.precision, m); err != nil {
+	if err := usePrecision(o.err, g.precision, m); err != nil {
 		return err
 	}
 	what, cnt, cols := "a grid", g.n, gridCols(g.n)
@@ -217,7 +217,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := usePrecision(*prec, m); err != nil {
+	if err := usePrecision(o.err, *prec, m); err != nil {
 		return err
 	}
 	side := m.Size() * *upscale

@@ -3,7 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
-	"os"
+	"io"
 
 	"avatargan/avatar"
 	"avatargan/internal/gemm"
@@ -25,14 +25,15 @@ func checkPrecision(value string) error {
 		return nil
 	}
 	if _, err := gemm.ParsePrecision(value); err != nil {
-		return fmt.Errorf("--precision %s: unknown precision; want auto, f32 or bf16", value)
+		return usageError{fmt.Errorf("--precision %s: unknown precision; want auto, f32 or bf16", value)}
 	}
 	return nil
 }
 
 // usePrecision resolves an inference --precision value (auto: gemm.FastBF16)
 // and sets it on each model's generator.
-func usePrecision(value string, models ...*avatar.Model) error {
+// Warnings go to warn (the command's error stream).
+func usePrecision(warn io.Writer, value string, models ...*avatar.Model) error {
 	p := gemm.F32
 	switch value {
 	case "auto":
@@ -42,9 +43,9 @@ func usePrecision(value string, models ...*avatar.Model) error {
 	default:
 		var err error
 		if p, err = gemm.ParsePrecision(value); err != nil {
-			return fmt.Errorf("--precision %s: unknown precision; want auto, f32 or bf16", value)
+			return usageError{fmt.Errorf("--precision %s: unknown precision; want auto, f32 or bf16", value)}
 		}
-		warnSlowBF16(p)
+		warnSlowBF16(warn, p)
 	}
 	for _, m := range models {
 		if m != nil {
@@ -54,9 +55,10 @@ func usePrecision(value string, models ...*avatar.Model) error {
 	return nil
 }
 
-// warnSlowBF16 tells the user when bf16 will run on the pure-Go kernel.
-func warnSlowBF16(p gemm.Precision) {
+// warnSlowBF16 tells the user (on w, the command's error stream) when bf16 will
+// run on the pure-Go kernel.
+func warnSlowBF16(w io.Writer, p gemm.Precision) {
 	if p == gemm.BF16 && !gemm.NativeBF16() {
-		fmt.Fprintf(os.Stderr, "warning: GEMM path %s has no bf16 instructions (AVX512_BF16); bf16 products run in a slow pure-Go kernel\n", gemm.Kernel())
+		fmt.Fprintf(w, "warning: GEMM path %s has no bf16 instructions (AVX512_BF16); bf16 products run in a slow pure-Go kernel\n", gemm.Kernel())
 	}
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"avatargan/internal/gemm"
 	"avatargan/train"
 )
 
@@ -28,14 +31,43 @@ func TestPrecisionFlags(t *testing.T) {
 	if c, _ := train.LoadConfig(dir); c.Precision != "f32" || !strings.Contains(out, "precision: bf16 -> f32") {
 		t.Fatalf("switch on resume: config %q, output %q", c.Precision, out)
 	}
-	fails(t, "unknown precision", cmdTrain, "--resume", dir, "--precision", "fp8", "--cache", cacheDir)
+	usageFails(t, "unknown precision", cmdTrain, "--resume", dir, "--precision", "fp8", "--cache", cacheDir)
 
 	for _, p := range []string{"f32", "bf16", "auto"} {
 		run(t, cmdGenerate, "-n", "2", "--checkpoint", dir, "--precision", p, "--out", filepath.Join(t.TempDir(), "a"))
 	}
-	fails(t, "unknown precision", cmdGenerate, "-n", "1", "--precision", "half", "--out", filepath.Join(t.TempDir(), "a"))
-	fails(t, "unknown precision", cmdInterpolate, "--precision", "half", "--out", filepath.Join(t.TempDir(), "w.gif"))
-	fails(t, "unknown precision", cmdServe, "--precision", "half", "--addr", "127.0.0.1:0")
-	fails(t, "unknown precision", cmdEval, "--data", facesDir, "--cache", cacheDir, "--precision", "half")
-	fails(t, "unknown precision", cmdBench, "--what", "generate", "--reps", "1", "--precision", "f32,half")
+	usageFails(t, "unknown precision", cmdGenerate, "-n", "1", "--precision", "half", "--out", filepath.Join(t.TempDir(), "a"))
+	usageFails(t, "unknown precision", cmdInterpolate, "--precision", "half", "--out", filepath.Join(t.TempDir(), "w.gif"))
+	usageFails(t, "unknown precision", cmdServe, "--precision", "half", "--addr", "127.0.0.1:0")
+	usageFails(t, "unknown precision", cmdEval, "--data", facesDir, "--cache", cacheDir, "--precision", "half")
+	usageFails(t, "unknown precision", cmdBench, "--what", "generate", "--reps", "1", "--precision", "f32,half")
+}
+
+// usageFails is fails for a bad command line: the error must also be a usageError
+// (exit status 2), the same for every command.
+func usageFails(t *testing.T, want string, cmd func(context.Context, stdio, []string) error, args ...string) {
+	t.Helper()
+	o, _, _ := quiet()
+	err := cmd(context.Background(), o, args)
+	var ue usageError
+	if err == nil || !strings.Contains(err.Error(), want) || !errors.As(err, &ue) {
+		t.Errorf("%v: error %v (%T), want a usage error mentioning %q", args, err, err, want)
+	}
+}
+
+// TestSlowBF16WarningOnErrStream: the warning that bf16 runs on the pure-Go kernel
+// goes to the command's error stream, not to the process's stderr.
+func TestSlowBF16WarningOnErrStream(t *testing.T) {
+	prev := gemm.Kernel()
+	if err := gemm.SetKernel("generic"); err != nil {
+		t.Fatal(err)
+	}
+	defer gemm.SetKernel(prev)
+	o, _, errBuf := quiet()
+	if err := cmdGenerate(context.Background(), o, []string{"-n", "1", "--precision", "bf16", "--out", filepath.Join(t.TempDir(), "a.png")}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errBuf.String(), "no bf16 instructions") {
+		t.Fatalf("error stream %q lacks the slow-bf16 warning", errBuf.String())
+	}
 }

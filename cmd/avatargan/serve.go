@@ -50,7 +50,7 @@ func cmdServe(ctx context.Context, o stdio, args []string) error {
 	}
 	// Pixels may differ (by a level here and there) between GEMM kernels, so the
 	// kernel is part of the identity that ETags and immutable URLs name.
-	if err := usePrecision(*prec, m); err != nil {
+	if err := usePrecision(o.err, *prec, m); err != nil {
 		return err
 	}
 	// The same holds for the operand precision.

@@ -70,9 +70,9 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	if cfg.Precision != "" {
 		p, err := gemm.ParsePrecision(cfg.Precision)
 		if err != nil {
-			return fmt.Errorf("--precision: %w", err)
+			return usageError{fmt.Errorf("--precision: %w", err)}
 		}
-		warnSlowBF16(p)
+		warnSlowBF16(o.err, p)
 	}
 	if *threads < 0 || *threads > 4096 {
 		return fmt.Errorf("--threads %d: want 0 (all CPUs) to 4096", *threads)
