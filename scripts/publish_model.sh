@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Publishes a training checkpoint as the embedded model and regenerates what
+# depends on it: models/generator.safetensors (EMA, F16), the avatar hash pins,
+# docs/avatars.png, docs/walk.gif, docs/serve.png (headless chromium, when
+# installed), the run's quality and loss plots, and the eval table it prints
+# (n = 8192, nearest copies of 64 avatars, the untrained generator).
+#
+#	scripts/publish_model.sh CHECKPOINT DATA_DIR [CACHE_DIR]
+#
+# Run it with the machine otherwise idle (pause training): eval takes minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ckpt=${1:?checkpoint}
+data=${2:?data folder}
+cache=${3:-}
+run=$(dirname "$ckpt")
+bin=$(mktemp -d)/avatargan
+go build -o "$bin" ./cmd/avatargan
+"$bin" export --checkpoint "$ckpt" --out models/generator.safetensors --dtype F16
+go build -o "$bin" ./cmd/avatargan # embed the new model
+go test ./models -run TestEmbeddedAvatarsPinned -update >/dev/null
+go test ./models -count=1 >/dev/null
+"$bin" generate -n 64 --grid --out docs/avatars.png
+"$bin" interpolate --from 3 --to 17 --steps 12 --out docs/walk.gif
+cp "$run/quality.png" docs/quality.png
+cp "$run/loss.png" docs/loss.png
+if command -v chromium >/dev/null; then
+	port=18080
+	"$bin" serve --addr 127.0.0.1:$port >/dev/null 2>&1 &
+	pid=$!
+	sleep 2
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,900 --virtual-time-budget=5000 \
+		--screenshot="$PWD/docs/serve.png" "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
+	kill $pid
+fi
+args=(--data "$data" -n 8192 --nearest 64 --untrained)
+[ -n "$cache" ] && args+=(--cache "$cache")
+"$bin" eval "${args[@]}"
