@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,5 +62,58 @@ func TestFromCheckpoint(t *testing.T) {
 	// A missing source.
 	if _, err := Open(cfg, data, Options{Dir: filepath.Join(t.TempDir(), "none"), From: filepath.Join(src, "nope")}); err == nil {
 		t.Fatal("fork from a missing checkpoint accepted")
+	}
+}
+
+// TestLRDecayLinear checks the linear schedule: full rates at the first update, falling
+// by equal steps to a last update at 1/(steps) of them, zero after; counted from a
+// --from step; an interrupted run resumes onto the same schedule bit for bit.
+func TestLRDecayLinear(t *testing.T) {
+	c := Config{LRDecay: LRDecayLinear}
+	for _, tc := range []struct {
+		step, total, start int
+		want               float64
+	}{{0, 10, 0, 1}, {5, 10, 0, 0.5}, {9, 10, 0, 0.1}, {10, 10, 0, 0}, {4, 10, 4, 1}, {7, 10, 4, 0.5}, {3, 10, 4, 1}} {
+		c.LRDecayStart = tc.start
+		if got := c.lrFactor(tc.step, tc.total); math.Abs(got-tc.want) > 1e-15 {
+			t.Errorf("lrFactor(%d, %d) from %d = %v, want %v", tc.step, tc.total, tc.start, got, tc.want)
+		}
+	}
+	if got := (Config{}).lrFactor(9, 10); got != 1 {
+		t.Errorf("no schedule: factor %v", got)
+	}
+
+	data := tinyData(t)
+	cfg := tinyConfig()
+	cfg.Epochs = 4 // 2 steps per epoch: 8 steps
+	cfg.LRDecay = LRDecayLinear
+	ref := trainTo(t, context.Background(), cfg, data, t.TempDir(), 8, nil)
+	if want := cfg.Model.LRG / 8; math.Abs(ref.Trainer.OptG.LR-want) > 1e-18 || math.Abs(ref.Trainer.OptD.LR-cfg.Model.LRD/8) > 1e-18 {
+		t.Fatalf("last update at lr G %v D %v, want %v and %v", ref.Trainer.OptG.LR, ref.Trainer.OptD.LR, want, cfg.Model.LRD/8)
+	}
+	constant := cfg
+	constant.LRDecay = ""
+	flat := trainTo(t, context.Background(), constant, data, t.TempDir(), 8, nil)
+	if flat.Trainer.OptG.LR != cfg.Model.LRG {
+		t.Fatalf("constant schedule ended at %v", flat.Trainer.OptG.LR)
+	}
+	dir := t.TempDir()
+	trainTo(t, context.Background(), cfg, data, dir, 3, nil)
+	resumed := trainTo(t, context.Background(), cfg, data, dir, 8, nil)
+	sameState(t, ref.Trainer, resumed.Trainer)
+
+	// Started --from step 3 with 8 steps in all: 5 updates, the first at full rate.
+	src := t.TempDir()
+	trainTo(t, context.Background(), cfg, data, src, 3, nil)
+	fork := filepath.Join(t.TempDir(), "fork")
+	r := open(t, cfg, data, Options{Dir: fork, From: src, MaxSteps: 4})
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Cfg.LRDecayStart != 3 || r.Trainer.OptG.LR != cfg.Model.LRG {
+		t.Fatalf("fork: decay start %d, first update at %v (want 3, %v)", r.Cfg.LRDecayStart, r.Trainer.OptG.LR, cfg.Model.LRG)
+	}
+	if c, _ := LoadConfig(fork); c.LRDecayStart != 3 {
+		t.Fatalf("fork config lr_decay_start %d", c.LRDecayStart)
 	}
 }

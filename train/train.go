@@ -56,6 +56,13 @@ type Config struct {
 	// EMA is the decay of the generator weight average used for samples and exports
 	// (0: off).
 	EMA float64 `json:"ema"`
+	// LRDecay is the learning-rate schedule: "" or "none" keeps both rates constant;
+	// "linear" lowers both linearly from the step the run started at (LRDecayStart:
+	// 0, or the step of the checkpoint it was started --from) to zero at its last
+	// step (Epochs), so they reach zero as training ends. Averaged, decayed iterates
+	// are the usual cure for a GAN that wanders once it is good.
+	LRDecay      string `json:"lr_decay,omitempty"`
+	LRDecayStart int    `json:"lr_decay_start,omitempty"`
 	// SampleEvery and CheckpointEvery are in steps (iterations); each epoch end also
 	// samples and checkpoints. Keep is how many checkpoints stay on disk.
 	SampleEvery     int `json:"sample_every"`
@@ -329,6 +336,9 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 		}
 		r.Cfg.From = fmt.Sprintf("%s@%d", path, r.Step)
 		cfg.From = r.Cfg.From
+		if cfg.LRDecay == LRDecayLinear {
+			r.Cfg.LRDecayStart, cfg.LRDecayStart = r.Step, r.Step
+		}
 		fmt.Fprintf(opts.Log, "starting from %s at step %d (epoch %d)\n", path, r.Step, r.Step/b.BatchesPerEpoch()+1)
 		// The source's history up to that step, so the plots show the whole run.
 		recs = slices.DeleteFunc(recs, func(rec Record) bool { return rec.Step > r.Step })
@@ -436,6 +446,7 @@ func (r *Run) Train(ctx context.Context) error {
 		}
 		epoch, _, n := r.batcher.Next(r.real)
 		r.latents(r.Step)
+		r.scheduleLR()
 		st, err := r.Trainer.Step(r.real[:n*3*r.Cfg.Model.Size*r.Cfg.Model.Size], r.z[:n*r.Cfg.Model.ZDim])
 		if err != nil {
 			r.finishProgress()
@@ -640,6 +651,25 @@ func (r *Run) load(path string) error {
 	f = nil
 	debug.FreeOSMemory()
 	return nil
+}
+
+// LRDecayLinear is Config.LRDecay's linear schedule.
+const LRDecayLinear = "linear"
+
+// lrFactor is the learning-rate multiplier of the update that follows step (0-based:
+// the first update of the run uses step = its start).
+func (c Config) lrFactor(step, total int) float64 {
+	if c.LRDecay != LRDecayLinear || total <= c.LRDecayStart {
+		return 1
+	}
+	return min(1, max(0, float64(total-step)/float64(total-c.LRDecayStart)))
+}
+
+// scheduleLR sets both optimisers' rates for the next update.
+func (r *Run) scheduleLR() {
+	f := r.Cfg.lrFactor(r.Step, r.TotalSteps())
+	r.Trainer.OptG.LR = r.Cfg.Model.LRG * f
+	r.Trainer.OptD.LR = r.Cfg.Model.LRD * f
 }
 
 // fromCheckpoint resolves Options.From: a checkpoint file, or a run directory's

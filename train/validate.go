@@ -27,6 +27,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: keep %d not in [1, %d]", c.Keep, MaxKeep)
 	case !(c.EMA >= 0 && c.EMA < 1) || math.IsNaN(c.EMA):
 		return fmt.Errorf("train: ema %v not in [0, 1)", c.EMA)
+	case c.LRDecay != "" && c.LRDecay != "none" && c.LRDecay != LRDecayLinear:
+		return fmt.Errorf("train: lr-decay %q: want none or linear", c.LRDecay)
+	case c.LRDecayStart < 0:
+		return fmt.Errorf("train: lr-decay start %d is negative", c.LRDecayStart)
 	}
 	return nil
 }

@@ -285,6 +285,9 @@ def main(argv=None):
             print(msg, flush=True)
 
     run_cfg = json.load(open(os.path.join(args.run, "config.json")))
+    if run_cfg.get("lr_decay", "none") not in ("", "none"):
+        raise SystemExit(f"avatargan_torch.train: the run uses --lr-decay {run_cfg['lr_decay']}, which this trainer "
+                         "does not implement; continue it with avatargan train")
     m = run_cfg["model"]
     r = Recipe(m)
     per = args.batch_per_process or r.batch // world
