@@ -4,6 +4,8 @@
 // from the run directories of scripts/recipe_study.sh:
 //
 //	go run ./scripts/studyplot -out docs/study/quality.png runs/study/{original,g1,ttur,sngan,sngan-da,sngan-da-seed2}
+//
+// and docs/quality.png, the long run's branches (docs/training.md), with -title.
 package main
 
 import (
@@ -23,16 +25,17 @@ import (
 func main() {
 	out := flag.String("out", "quality.png", "output PNG")
 	batch := flag.Int("batch", 64, "images per step")
+	title := flag.String("title", "recipe study: SWD of the EMA generator (n = 1024), lower is better", "plot title")
 	flag.Parse()
-	if err := run(*out, *batch, flag.Args()); err != nil {
+	if err := run(*out, *title, *batch, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "studyplot:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out string, batch int, dirs []string) error {
+func run(out, title string, batch int, dirs []string) error {
 	p := plot.New()
-	p.Title.Text = "recipe study: SWD of the EMA generator (n = 1024), lower is better"
+	p.Title.Text = title
 	p.X.Label.Text = "thousands of real images seen by D"
 	p.Y.Label.Text = "SWD x1e3"
 	palette := []color.Color{
