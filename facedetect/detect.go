@@ -274,7 +274,7 @@ func (s *scanner) scan(c *Cascade, out []cand, li int, l scaleLevel, src []uint8
 	if !c.stumps {
 		for y := 0; y < min(wh, l.yEnd); y += l.step {
 			for x := 0; x < ww; x += l.step {
-				res := s.eval(c, sum, y*st+x)
+				res := s.eval(c, unsafe.Pointer(&sum[y*st+x]))
 				if res > 0 {
 					hit(x, y)
 				}
@@ -406,48 +406,12 @@ func (s *scanner) setOffsets(c *Cascade, st int) {
 	s.ofsSt = st
 }
 
-// lbp is the 8-bit multi-block LBP code of feature o for the window at p:
-// each of the 8 outer blocks contributes a 1 when its sum is >= the centre
-// block's, clockwise from the top-left block as the most significant bit
-// (LBPEvaluator::OptFeature::calc).
-func lbp(sum []int32, p int, o *[16]int32) int {
-	q := sum[p:]
-	v := func(i int) int32 { return q[o[i]] }
-	p0, p1, p2, p3 := v(0), v(1), v(2), v(3)
-	p4, p5, p6, p7 := v(4), v(5), v(6), v(7)
-	p8, p9, p10, p11 := v(8), v(9), v(10), v(11)
-	p12, p13, p14, p15 := v(12), v(13), v(14), v(15)
-	cv := p5 - p6 - p9 + p10
-	code := 0
-	if p0-p1-p4+p5 >= cv {
-		code |= 128
-	}
-	if p1-p2-p5+p6 >= cv {
-		code |= 64
-	}
-	if p2-p3-p6+p7 >= cv {
-		code |= 32
-	}
-	if p6-p7-p10+p11 >= cv {
-		code |= 16
-	}
-	if p10-p11-p14+p15 >= cv {
-		code |= 8
-	}
-	if p9-p10-p13+p14 >= cv {
-		code |= 4
-	}
-	if p8-p9-p12+p13 >= cv {
-		code |= 2
-	}
-	if p4-p5-p8+p9 >= cv {
-		code |= 1
-	}
-	return code
-}
-
-// lbpAt is lbp for the window whose top-left integral entry is at base,
-// without bounds checks (scan checks the extent once per level).
+// lbpAt is the 8-bit multi-block LBP code of feature o for the window whose
+// top-left integral entry is at base: each of the 8 outer blocks contributes
+// a 1 when its sum is >= the centre block's, clockwise from the top-left
+// block as the most significant bit (LBPEvaluator::OptFeature::calc). It
+// does no bounds checks: scan checks the extent of every window's features
+// once per level.
 func lbpAt(base unsafe.Pointer, o *[16]int32) int {
 	v := func(i int) int32 { return *(*int32)(unsafe.Add(base, 4*o[i])) }
 	p5, p6, p9, p10 := v(5), v(6), v(9), v(10)
@@ -483,12 +447,13 @@ func lbpAt(base unsafe.Pointer, o *[16]int32) int {
 	return code
 }
 
-// eval runs the cascade on the window at offset p of the integral image. It
+// eval runs the cascade on the window whose top-left integral entry is at
+// base (cascades of trees; stumps go through stage). It
 // returns 1 when every stage passes, else -(index of the failing stage), so
 // 0 means the first stage rejected it (CascadeClassifierImpl::runAt). Stage
 // sums are float32 leaves added in float64 and compared with the float32
 // threshold, as predictCategorical(Stump) does.
-func (s *scanner) eval(c *Cascade, sum []int32, p int) int {
+func (s *scanner) eval(c *Cascade, base unsafe.Pointer) int {
 	for si := range c.stages {
 		st := &c.stages[si]
 		var acc float64
@@ -496,7 +461,7 @@ func (s *scanner) eval(c *Cascade, sum []int32, p int) int {
 			idx := int32(0)
 			for {
 				nd := &c.nodes[t.node+int(idx)]
-				code := lbp(sum, p, &s.ofs[nd.feature])
+				code := lbpAt(base, &s.ofs[nd.feature])
 				if nd.subset[code>>5]&(1<<(code&31)) != 0 {
 					idx = nd.left
 				} else {

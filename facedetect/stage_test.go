@@ -99,3 +99,27 @@ func TestDetectSIMDMatchesGo(t *testing.T) {
 		t.Fatal("no faces found at all")
 	}
 }
+
+// TestTreePathMatchesStumps runs nagadomi's cascade through the general tree
+// path (eval, used for cascades with deeper trees) as well: a stump is a tree
+// of one node, so the faces must be those of the stump path.
+func TestTreePathMatchesStumps(t *testing.T) {
+	c := AnimeFace()
+	trees := *c
+	trees.stumps = false
+	names, _ := filepath.Glob("testdata/scenes/scene-*")
+	sort.Strings(names)
+	faces := 0
+	for _, name := range names[:10] {
+		g := EqualizeHist(Gray(decodeFile(t, name)))
+		a := c.DetectGray(g, DefaultOptions())
+		b := trees.DetectGray(g, DefaultOptions())
+		if !slices.Equal(a, b) {
+			t.Errorf("%s: stumps %v, trees %v", name, a, b)
+		}
+		faces += len(a)
+	}
+	if faces == 0 {
+		t.Fatal("no faces found at all")
+	}
+}
