@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"time"
 
@@ -327,21 +326,25 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 			return nil, err
 		}
 	} else if opts.From != "" {
-		path, recs, err := fromCheckpoint(opts.From)
+		path, err := fromCheckpoint(opts.From)
 		if err != nil {
 			return nil, err
 		}
 		if err := r.load(path); err != nil {
 			return nil, fmt.Errorf("train: starting from %s (the networks' shapes must match this run's): %w", path, err)
 		}
-		r.Cfg.From = fmt.Sprintf("%s@%d", path, r.Step)
-		cfg.From = r.Cfg.From
+		cfg.From = fmt.Sprintf("%s@%d", path, r.Step)
 		if cfg.LRDecay == LRDecayLinear {
-			r.Cfg.LRDecayStart, cfg.LRDecayStart = r.Step, r.Step
+			cfg.LRDecayStart = r.Step
 		}
+		r.Cfg = cfg
 		fmt.Fprintf(opts.Log, "starting from %s at step %d (epoch %d)\n", path, r.Step, r.Step/b.BatchesPerEpoch()+1)
-		// The source's history up to that step, so the plots show the whole run.
-		recs = slices.DeleteFunc(recs, func(rec Record) bool { return rec.Step > r.Step })
+		// The source's history up to that step, so the plots show the whole run
+		// (none when the checkpoint's folder has no readable metrics).
+		recs, _, err := readRecords(filepath.Join(filepath.Dir(path), MetricsFile), r.Step)
+		if err != nil {
+			recs = nil
+		}
 		r.records = recs
 		if len(recs) > 0 {
 			r.elapsed0 = recs[len(recs)-1].ElapsedS
@@ -673,22 +676,20 @@ func (r *Run) scheduleLR() {
 }
 
 // fromCheckpoint resolves Options.From: a checkpoint file, or a run directory's
-// latest checkpoint. It returns the source run's metrics when its folder has them
-// (nil otherwise).
-func fromCheckpoint(from string) (string, []Record, error) {
-	path := from
-	if fi, err := os.Stat(from); err != nil {
-		return "", nil, fmt.Errorf("train: --from: %w", err)
-	} else if fi.IsDir() {
-		if path, err = checkpoint.Latest(from); err != nil {
-			return "", nil, fmt.Errorf("train: --from %s: %w", from, err)
-		}
-	}
-	recs, _, err := readRecords(filepath.Join(filepath.Dir(path), MetricsFile), math.MaxInt)
+// latest checkpoint.
+func fromCheckpoint(from string) (string, error) {
+	fi, err := os.Stat(from)
 	if err != nil {
-		recs = nil
+		return "", fmt.Errorf("train: --from: %w", err)
 	}
-	return path, recs, nil
+	if !fi.IsDir() {
+		return from, nil
+	}
+	path, err := checkpoint.Latest(from)
+	if err != nil {
+		return "", fmt.Errorf("train: --from %s: %w", from, err)
+	}
+	return path, nil
 }
 
 // nonFinite returns the name and value of the first NaN or infinity in the tensors.

@@ -121,7 +121,7 @@ class Cache:
         """dataset.Set.ContentHash: hex SHA-256 of the image count and side (uint64 little
         endian) and the pixels; a run records it as data_content."""
         h = hashlib.sha256(struct.pack("<QQ", self.count, self.size))
-        h.update(self.pixels.tobytes())
+        h.update(self.pixels)  # the cache bytes themselves, no copy
         return h.hexdigest()
 
 
