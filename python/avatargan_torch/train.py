@@ -252,6 +252,14 @@ def resolve_cache(args, run_cfg, size, log):
     return cache
 
 
+def lr_factor(decay, start, step, total):
+    """avatargan's learning-rate multiplier of the update that follows step (train.Config.lrFactor):
+    with linear decay, 1 at the run's start step falling to 0 at its last step."""
+    if decay != "linear" or total <= start:
+        return 1.0
+    return min(1.0, max(0.0, (total - step) / (total - start)))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m avatargan_torch.train", description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", required=True, help="avatargan run directory to continue")
@@ -285,8 +293,9 @@ def main(argv=None):
             print(msg, flush=True)
 
     run_cfg = json.load(open(os.path.join(args.run, "config.json")))
-    if run_cfg.get("lr_decay", "none") not in ("", "none"):
-        raise SystemExit(f"avatargan_torch.train: the run uses --lr-decay {run_cfg['lr_decay']}, which this trainer "
+    decay = run_cfg.get("lr_decay") or "none"
+    if decay not in ("none", "linear"):
+        raise SystemExit(f"avatargan_torch.train: the run uses --lr-decay {decay}, which this trainer "
                          "does not implement; continue it with avatargan train")
     m = run_cfg["model"]
     r = Recipe(m)
@@ -325,12 +334,15 @@ def main(argv=None):
     batcher = data.Batcher(cache, batch, r.seed, run_cfg.get("shuffle", True), run_cfg.get("flip", False))
     steps_per_epoch = batcher.per
     total = run_cfg["epochs"] * steps_per_epoch
+    run_total = total  # the end of the learning-rate schedule: --max-steps does not move it
     if args.max_steps > 0:
         total = min(total, args.max_steps)
     log(f"resuming {path} at step {step} (epoch {step // steps_per_epoch + 1}) with PyTorch {torch.__version__} on {world} x {device}"
         f" ({'nccl' if device.startswith('cuda') else 'gloo'} when > 1): batch {per} per process, effective batch {batch}; "
         f"{cache.count} images from {cache.path}; stopping at step {total}")
     log(f"recipe: {r.describe()}")
+    if decay == "linear":
+        log(f"learning rates: linear decay to 0 at step {run_total}, from step {run_cfg.get('lr_decay_start', 0)}")
     if run_cfg.get("eval_every"):
         log("note: quality tracking (eval_every) is avatargan's; this trainer writes no SWD records or ckpt-best")
     if changed and rank == 0:
@@ -378,6 +390,10 @@ def main(argv=None):
     while step < total:
         if reducer.any(stop["flag"]):
             break
+        f = lr_factor(decay, run_cfg.get("lr_decay_start", 0), step, run_total)
+        for opt, lr in ((optG, r.lr_g), (optD, r.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * f
         x = batcher.images(step, lo, hi).to(device)
         z = torch.from_numpy(gorand.step_latents(r.seed, step, batch, r.zdim, r.dist)[lo:hi]).to(device)
         try:
