@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/gif"
 	"image/png"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -193,6 +194,16 @@ func TestTrainBadInputs(t *testing.T) {
 	fails(t, empty, cmdTrain, "--data", empty, "--out", filepath.Join(tmp, "e"), "--cache", cacheDir)
 }
 
+// autoPrecision sets m to the precision the commands' default --precision auto
+// picks on this CPU (bf16 where it is fast, f32 elsewhere), so that a command's
+// avatars can be compared with the library's bit for bit on any host.
+func autoPrecision(t *testing.T, m *avatar.Model) {
+	t.Helper()
+	if err := usePrecision(io.Discard, "auto", m); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestGenerate(t *testing.T) {
 	fixture(t)
 	tmp := t.TempDir()
@@ -200,6 +211,7 @@ func TestGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	autoPrecision(t, m)
 	want, _ := m.Generate(m.Seeds(7, 8, 9))
 
 	// Directory: one file per seed, named by seed.
@@ -302,6 +314,7 @@ func TestEmbeddedModel(t *testing.T) {
 	if s := m.Spec(); s.Size != 48 || s.ZDim != 100 || s.GF != 64 {
 		t.Fatalf("embedded model spec %+v, want the reference 48 px, z 100, gf 64", s)
 	}
+	autoPrecision(t, m)
 	want, err := m.Generate(m.Seeds(5, 6))
 	if err != nil {
 		t.Fatal(err)
@@ -363,6 +376,7 @@ func TestInterpolate(t *testing.T) {
 	}
 	// The ends are the avatars of the two seeds.
 	m, _ := avatar.Load(runDir)
+	autoPrecision(t, m)
 	ends, _ := m.Generate(m.Seeds(3, 4))
 	for k, x0 := range []int{2, 2 + 3*18} {
 		for y := 0; y < 16; y++ {
