@@ -158,8 +158,15 @@ func checkGrid(what string, n, cols, side int) error {
 
 // interruptible runs f, which takes no context (loading a model, converting GIF frames),
 // and returns its error, or ctx's error as soon as ctx is done: the command then ends
-// while f's goroutine is abandoned with the process. f must not write files.
+// while f's goroutine is abandoned with the process. f must not write files. With ctx
+// already done, f is not started: an abandoned f may still change process state (bench
+// sets the GEMM thread count and restores it when it ends), which a caller that goes on
+// running, such as a test, would see change under it.
 func interruptible[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
 	type result struct {
 		v   T
 		err error

@@ -11,7 +11,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"avatargan/checkpoint"
 )
@@ -202,5 +204,26 @@ func TestCancelledCommands(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
 		t.Errorf("cancelled commands left %v", ents)
+	}
+}
+
+// TestInterruptibleCancelledDoesNotStart: with the context already done, interruptible
+// returns its error without starting f. An abandoned f may change process state (bench
+// sets the GEMM thread count until it ends), which made a later test in this package
+// see the thread count change under it.
+func TestInterruptibleCancelledDoesNotStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var started atomic.Bool
+	_, err := interruptible(ctx, func() (int, error) {
+		started.Store(true)
+		return 1, nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	time.Sleep(10 * time.Millisecond) // a goroutine started by mistake gets to run
+	if started.Load() {
+		t.Fatal("f was started although the context was done")
 	}
 }
