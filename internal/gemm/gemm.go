@@ -36,7 +36,7 @@
 // may be its own caller, runs on its goroutine alone instead (lockPool).
 //
 // Peak: BenchmarkPeak runs register-only FMA probes (fmaPeakZMM/YMM). On the
-// 2-vCPU Zen 5 (EPYC) VM this was tuned on, both report ~116 GFLOP/s per core:
+// 2-vCPU AMD EPYC (Zen 4) VM this was tuned on, both report ~116 GFLOP/s per core:
 // 512-bit FMAs are double-pumped, so AVX-512 buys no FLOPs over AVX2 there (the
 // 8x32 kernel still wins on fewer loads and broadcasts per FLOP, reaching ~97%
 // of that peak on L1-resident panels). Quote efficiency against the probe.

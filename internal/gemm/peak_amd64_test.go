@@ -11,7 +11,7 @@ import (
 // BenchmarkPeak measures this machine's real FMA peak per core with the
 // register-only probes from asm/gen.go (12 independent FMA chains, no memory
 // traffic), for zmm and ymm. Quote kernel and Sgemm efficiency against these
-// figures rather than a datasheet number: on the Zen 5 VM this package was
+// figures rather than a datasheet number: on the AMD EPYC (Zen 4) VM this package was
 // tuned on both report ~117 GFLOP/cpu-s, i.e. 512-bit FMAs are double-pumped.
 // bf16zmm is the VDPBF16PS probe (64 flops per instruction: 16 lanes of two
 // bf16 products and their sums), the peak of the BF16 kernel. The subtests run
