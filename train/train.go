@@ -318,11 +318,7 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 		if bad > 0 {
 			fmt.Fprintf(opts.Log, "warning: %s: dropped %d unreadable line(s)\n", filepath.Join(opts.Dir, MetricsFile), bad)
 		}
-		r.records = recs
-		if len(recs) > 0 {
-			r.elapsed0 = recs[len(recs)-1].ElapsedS
-		}
-		if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), recs); err != nil {
+		if err := r.keepRecords(recs); err != nil {
 			return nil, err
 		}
 	} else if opts.From != "" {
@@ -345,11 +341,7 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 		if err != nil {
 			recs = nil
 		}
-		r.records = recs
-		if len(recs) > 0 {
-			r.elapsed0 = recs[len(recs)-1].ElapsedS
-		}
-		if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), recs); err != nil {
+		if err := r.keepRecords(recs); err != nil {
 			return nil, err
 		}
 	} else if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), nil); err != nil {
@@ -673,6 +665,17 @@ func (r *Run) scheduleLR() {
 	f := r.Cfg.lrFactor(r.Step, r.TotalSteps())
 	r.Trainer.OptG.LR = r.Cfg.Model.LRG * f
 	r.Trainer.OptD.LR = r.Cfg.Model.LRD * f
+}
+
+// keepRecords makes recs (the history up to the run's step: its own on resume, the
+// source's with --from) the run's metrics: kept for the plots, the elapsed time
+// carried on, and metrics.jsonl rewritten to hold exactly them.
+func (r *Run) keepRecords(recs []Record) error {
+	r.records = recs
+	if len(recs) > 0 {
+		r.elapsed0 = recs[len(recs)-1].ElapsedS
+	}
+	return writeRecords(filepath.Join(r.Opts.Dir, MetricsFile), recs)
 }
 
 // fromCheckpoint resolves Options.From: a checkpoint file, or a run directory's

@@ -293,7 +293,7 @@ def main(argv=None):
             print(msg, flush=True)
 
     run_cfg = json.load(open(os.path.join(args.run, "config.json")))
-    decay = run_cfg.get("lr_decay") or "none"
+    decay, decay_start = run_cfg.get("lr_decay") or "none", run_cfg.get("lr_decay_start", 0)
     if decay not in ("none", "linear"):
         raise SystemExit(f"avatargan_torch.train: the run uses --lr-decay {decay}, which this trainer "
                          "does not implement; continue it with avatargan train")
@@ -342,7 +342,7 @@ def main(argv=None):
         f"{cache.count} images from {cache.path}; stopping at step {total}")
     log(f"recipe: {r.describe()}")
     if decay == "linear":
-        log(f"learning rates: linear decay to 0 at step {run_total}, from step {run_cfg.get('lr_decay_start', 0)}")
+        log(f"learning rates: linear decay to 0 at step {run_total}, from step {decay_start}")
     if run_cfg.get("eval_every"):
         log("note: quality tracking (eval_every) is avatargan's; this trainer writes no SWD records or ckpt-best")
     if changed and rank == 0:
@@ -390,7 +390,7 @@ def main(argv=None):
     while step < total:
         if reducer.any(stop["flag"]):
             break
-        f = lr_factor(decay, run_cfg.get("lr_decay_start", 0), step, run_total)
+        f = lr_factor(decay, decay_start, step, run_total)
         for opt, lr in ((optG, r.lr_g), (optD, r.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr * f
