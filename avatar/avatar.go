@@ -171,7 +171,8 @@ const (
 func Load(path string) (*Model, error) { return LoadWith(path, false) }
 
 // LoadWith is Load with a choice: live selects a training checkpoint's live generator even
-// when the run kept an EMA (to measure what the average gains).
+// when the run kept an EMA (to measure what the average gains, or to publish the live
+// weights where they score better); live on a generator-only file is an error.
 func LoadWith(path string, live bool) (*Model, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -248,6 +249,9 @@ func decode(data []byte, live bool) (*Model, error) {
 	id := hex.EncodeToString(sum[:6])
 	switch f.Metadata[MetaFormat] {
 	case FormatGenerator:
+		if live {
+			return nil, errors.New("avatar: live weights asked of a generator-only file: only a training checkpoint holds both live and EMA weights")
+		}
 		var spec Spec
 		if err := json.Unmarshal([]byte(f.Metadata[MetaSpec]), &spec); err != nil {
 			return nil, fmt.Errorf("avatar: generator file has no valid %q metadata: %v", MetaSpec, err)

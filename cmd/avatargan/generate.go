@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/gif"
@@ -25,6 +26,11 @@ import (
 // decoding a checkpoint and recalibrating its BatchNorms take a second or more).
 func loadModelContext(ctx context.Context, path string) (*avatar.Model, error) {
 	return interruptible(ctx, func() (*avatar.Model, error) { return loadModel(path) })
+}
+
+// loadLiveContext loads a training checkpoint's live generator (not its EMA), honouring ctx.
+func loadLiveContext(ctx context.Context, path string) (*avatar.Model, error) {
+	return interruptible(ctx, func() (*avatar.Model, error) { return avatar.LoadWith(path, true) })
 }
 
 // loadModel loads --checkpoint, or the embedded generator when it is empty.
@@ -295,8 +301,12 @@ func cmdExport(ctx context.Context, o stdio, args []string) error {
 	out := fs.String("out", "generator.safetensors", "output `FILE`: .safetensors (PyTorch) or .onnx (ONNX opset 13, F32, batch dynamic)")
 	format := fs.String("format", "", "safetensors or onnx (default: from --out's extension, which must agree)")
 	dtype := fs.String("dtype", "F32", "safetensors only: F32 (loads into the PyTorch module unchanged) or F16 (half the size)")
+	live := fs.Bool("live", false, "with a training checkpoint, export the live generator instead of its EMA (where eval --live scores it better)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *live && *ckpt == "" {
+		return errors.New("--live needs --checkpoint: a training checkpoint or run directory")
 	}
 	byExt, err := exportFormat(*out)
 	if err != nil {
@@ -322,7 +332,11 @@ func cmdExport(ctx context.Context, o stdio, args []string) error {
 	if err := checkExportTarget(*out, *ckpt); err != nil {
 		return err
 	}
-	m, err := loadModelContext(ctx, *ckpt)
+	load := loadModelContext
+	if *live {
+		load = loadLiveContext
+	}
+	m, err := load(ctx, *ckpt)
 	if err != nil {
 		return err
 	}

@@ -430,6 +430,34 @@ func TestExport(t *testing.T) {
 	fails(t, "--format tflite", cmdExport, "--checkpoint", runDir, "--format", "tflite")
 	fails(t, "--dtype BF16", cmdExport, "--checkpoint", runDir, "--dtype", "BF16")
 	fails(t, "no checkpoint", cmdExport, "--checkpoint", tmp, "--out", filepath.Join(tmp, "y.safetensors"))
+
+	// --live exports the checkpoint's live generator; without it, the EMA average.
+	latest, err := checkpoint.Latest(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := checkpoint.Read(latest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args   []string
+		source string
+	}{{nil, "ema.deconv1.weight"}, {[]string{"--live"}, "generator.deconv1.weight"}} {
+		p := filepath.Join(tmp, "live-"+strings.Join(c.args, "")+".safetensors")
+		run(t, cmdExport, append([]string{"--checkpoint", runDir, "--out", p}, c.args...)...)
+		f, err := checkpoint.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok1 := f.Get("deconv1.weight")
+		want, ok2 := ck.Get(c.source)
+		if !ok1 || !ok2 || got.DType != want.DType || !bytes.Equal(got.Raw, want.Raw) {
+			t.Errorf("export %v: deconv1.weight is not the checkpoint's %s", c.args, c.source)
+		}
+	}
+	fails(t, "--live needs --checkpoint", cmdExport, "--live", "--out", filepath.Join(tmp, "z.safetensors"))
+	fails(t, "generator-only file", cmdExport, "--live", "--checkpoint", filepath.Join(tmp, "F32.safetensors"), "--out", filepath.Join(tmp, "z.safetensors"))
 }
 
 func TestEval(t *testing.T) {
