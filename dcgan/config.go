@@ -46,6 +46,13 @@ type Config struct {
 	// Augment is the DiffAugment policy applied to every image D sees, real and fake,
 	// in D and G steps ("" = none; e.g. "color,translation,cutout").
 	Augment string `json:"augment,omitempty"`
+	// R1 is the weight gamma of the R1 penalty gamma/2 * E||dD(x)/dx||^2 on (augmented)
+	// real images in D's loss (Mescheder et al. 2018: it makes GAN training converge
+	// locally instead of circling); 0 is off. It needs DNorm == DNoNorm. R1Every > 1
+	// applies it on every R1Every-th D step only, with gamma scaled by R1Every
+	// (StyleGAN2's lazy regularisation; 0 means 1).
+	R1      float64 `json:"r1,omitempty"`
+	R1Every int     `json:"r1_every,omitempty"`
 }
 
 // AdamEps is Adam's epsilon, PyTorch's default.
@@ -121,6 +128,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dcgan: unknown loss %d", c.Loss)
 	case c.DNorm != DBatchNorm && c.DNorm != DNoNorm:
 		return fmt.Errorf("dcgan: unknown discriminator normalisation %d", c.DNorm)
+	case !(c.R1 >= 0) || math.IsInf(c.R1, 0):
+		return fmt.Errorf("dcgan: r1 %v must be 0 or positive and finite", c.R1)
+	case c.R1 > 0 && c.DNorm != DNoNorm:
+		// The penalty's exact gradient relies on D being piecewise linear in its input;
+		// BatchNorm also ties each image's gradient to the rest of the batch.
+		return fmt.Errorf("dcgan: r1 needs a discriminator without BatchNorm (d_norm none)")
+	case c.R1Every < 0:
+		return fmt.Errorf("dcgan: r1_every %d must be 0 or positive", c.R1Every)
 	}
 	if _, err := nn.ParseAugmentPolicy(c.Augment); err != nil {
 		return fmt.Errorf("dcgan: %w", err)
@@ -265,6 +280,7 @@ func Recipe(name string, c Config) (Config, error) {
 	d := DefaultConfig()
 	c.LRG, c.LRD, c.Beta1, c.Beta2, c.Beta1D, c.Beta2D = d.LRG, d.LRD, d.Beta1, d.Beta2, d.Beta1D, d.Beta2D
 	c.GSteps, c.Loss, c.SpectralNorm, c.DNorm, c.Augment = d.GSteps, d.Loss, d.SpectralNorm, d.DNorm, d.Augment
+	c.R1, c.R1Every = d.R1, d.R1Every
 	switch name {
 	case "original":
 	case "ttur":

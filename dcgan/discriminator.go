@@ -29,6 +29,7 @@ type Discriminator struct {
 
 	n               int
 	xc, flat, dflat []float32
+	r1up            []float32
 	dx              []float32
 	params          []*nn.Param
 	scratch         *nn.Scratch
@@ -214,6 +215,54 @@ func (d *Discriminator) backwardCNHW(dlogits []float32, inputGrad, paramGrads bo
 		}
 	}
 	return g
+}
+
+// r1Grads adds to D's param grads the gradient of the R1 penalty
+//
+//	gamma/2 * mean_i ||dD(x_i)/dx_i||^2
+//
+// over x (CNHW, n images) and returns the penalty. D must have no BatchNorm: it is then
+// piecewise linear in x, and with x's LeakyReLU slopes held fixed (they are constant
+// almost everywhere) the input gradient g = J^T 1 gives grad_theta(|g|^2/2) =
+// grad_theta(J v) at v = g held fixed: the weight gradient of v pushed forward through D's
+// Jacobian (convs and fc without bias, x's slopes), backpropagated with the same
+// slopes. So the exact second-order gradient takes two forwards and two backwards and
+// no double-backprop machinery. Spectral norm runs in eval mode (u and v as the last
+// training forward left them), as a PyTorch module in eval() would.
+func (d *Discriminator) r1Grads(x []float32, n int, gamma float64) float64 {
+	for _, bn := range d.BN {
+		if bn != nil {
+			panic("dcgan: R1 on a discriminator with BatchNorm")
+		}
+	}
+	d.forwardCNHW(x, n, false)
+	d.r1up = nn.Grow(d.r1up, n)
+	for i := range d.r1up {
+		d.r1up[i] = 1
+	}
+	g := d.backwardCNHW(d.r1up, true, false) // dD(x_i)/dx_i, owned by Conv[0]
+	var ss float64
+	for _, v := range g {
+		ss += float64(v) * float64(v)
+	}
+	penalty := gamma / 2 * ss / float64(n)
+	// J g: Conv[0].ForwardLinear reads g (Conv[0]'s dx) and writes only its col and y.
+	s := d.Size
+	h := d.LReLU[0].Linearized(d.Conv[0].ForwardLinear(g, n, s, s))
+	s /= 2
+	for i := 1; i < 4; i++ {
+		h = d.Conv[i].ForwardLinear(h, n, s, s)
+		s /= 2
+		h = d.LReLU[i].Linearized(h)
+	}
+	d.flat = nn.Grow(d.flat, len(h))
+	nn.CNHWToNCHW(d.flat, h, n, 8*d.DF, s*s)
+	d.FC.ForwardLinear(d.flat, n)
+	for i := range d.r1up {
+		d.r1up[i] = float32(gamma / float64(n))
+	}
+	d.backwardCNHW(d.r1up, false, true)
+	return penalty
 }
 
 // Forward returns the logits [n] of images x NCHW [n, 3, Size, Size], in a buffer owned

@@ -28,6 +28,9 @@ type StepStats struct {
 	DReal float64 // mean sigmoid(D(x)) in the D step
 	DFake float64 // mean sigmoid(D(G(z))) in the D step
 	LossG float64 // the G loss (BCE(D(G(z)), 1) or -mean D(G(z))) of the last G step
+	// R1 is the R1 penalty of the D step, gamma/2 * mean ||dD(x)/dx||^2 with the
+	// configured gamma (not scaled by R1Every; not part of LossD); 0 on a step without it.
+	R1 float64
 	// Losses is [LossD, G loss of step 1, ..., G loss of step GSteps].
 	Losses []float64
 }
@@ -138,6 +141,18 @@ func (t *Trainer) discriminatorGrads(realC, z []float32, n int) (lossD, dReal, d
 	return lossD, dReal, dFake
 }
 
+// r1Due reports whether this iteration's D step takes the R1 penalty, and its weight
+// then: every R1Every-th D step (counted by OptD.T, so resume keeps the rhythm), with
+// gamma scaled by R1Every to keep the average strength.
+func (t *Trainer) r1Due() (bool, float64) {
+	c := t.Cfg
+	if c.R1 <= 0 {
+		return false, 0
+	}
+	every := max(c.R1Every, 1)
+	return (t.OptD.T+1)%int64(every) == 0, c.R1 * float64(every)
+}
+
 // generatorGrads sets G's grads to those of the G loss (k-th G step) from a fresh
 // forward (both networks in training mode, so D's running stats and spectral-norm
 // vectors move too, as in PyTorch) and returns the loss. D's own param grads are not
@@ -175,6 +190,14 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 	nn.NCHWToCNHW(t.realC, real, n, 3, t.Cfg.Size*t.Cfg.Size)
 	var st StepStats
 	st.LossD, st.DReal, st.DFake = t.discriminatorGrads(t.realC, z, n)
+	if due, gamma := t.r1Due(); due {
+		// On the same augmented reals as the loss (the draw for k = 0 again).
+		pen := t.D.r1Grads(t.augment(t.realC, n, 0), n, gamma)
+		st.R1 = pen / gamma * t.Cfg.R1
+		if !finite(pen) {
+			return st, fmt.Errorf("dcgan: non-finite R1 penalty %v", pen)
+		}
+	}
 	st.Losses = append(make([]float64, 0, 1+t.Cfg.GSteps), st.LossD)
 	if !finite(st.LossD) {
 		return st, fmt.Errorf("dcgan: non-finite D loss %v", st.LossD)

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 
 	"avatargan/internal/gemm"
@@ -49,8 +50,8 @@ func (a *ReLU) Backward(dy []float32) []float32 {
 
 // LeakyReLU is x for x > 0 and Slope*x otherwise (the discriminator uses 0.2).
 type LeakyReLU struct {
-	Slope float32
-	y, dx []float32
+	Slope      float32
+	y, dx, lin []float32
 }
 
 // Forward returns leaky_relu(x) in a buffer owned by the layer.
@@ -75,6 +76,23 @@ func (a *LeakyReLU) Backward(dy []float32) []float32 {
 		leakyGrad(dx[lo:hi], dy[lo:hi], y[lo:hi], s)
 	})
 	return dx
+}
+
+// Linearized returns the layer's Jacobian at the last Forward applied to v: v where
+// that forward's output was positive, else Slope*v (in a buffer of its own). The
+// Forward state stays, so Backward still backpropagates through the last Forward, which
+// is also the Jacobian-transpose of this map: a penalty on input gradients (R1) needs
+// both.
+func (a *LeakyReLU) Linearized(v []float32) []float32 {
+	if len(v) != len(a.y) {
+		panic(fmt.Sprintf("nn: LeakyReLU.Linearized: len(v)=%d, last Forward had %d", len(v), len(a.y)))
+	}
+	a.lin = Grow(a.lin, len(v))
+	y, out, s := a.y, a.lin, a.Slope
+	gemm.ParallelFor(len(v), ewGrain, func(lo, hi int) {
+		leakyGrad(out[lo:hi], v[lo:hi], y[lo:hi], s)
+	})
+	return out
 }
 
 // Tanh is the elementwise hyperbolic tangent (the generator's output).

@@ -28,6 +28,8 @@ type Conv2d struct {
 
 	g          geom
 	col, y, dx []float32 // col: the im2col of the last input, kept for Backward
+	// linear: the last forward was ForwardLinear, whose function has no bias term.
+	linear bool
 	// The tap-split path (tapsplit.go): plan and tap-major weights (cached, see
 	// wtCache). Its GEMM-order y or dy and tap-major dW are scratch.
 	split bool
@@ -81,6 +83,21 @@ func (c *Conv2d) scratch() *Scratch {
 // Forward computes y = conv(x) + bias for x CNHW [InC][n][h][w]; y is CNHW
 // [OutC][n][ho][wo], owned by the layer. x is not kept, only its im2col.
 func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
+	c.linear = false
+	return c.forward(x, n, h, w, c.Bias.Data)
+}
+
+// ForwardLinear computes y = conv(x) without the bias: the layer's Jacobian applied to
+// x, which an input-gradient penalty's second-order pass needs (see
+// dcgan.Discriminator's R1). Its Backward accumulates dW but no bias gradient, since
+// the bias is not part of this function.
+func (c *Conv2d) ForwardLinear(x []float32, n, h, w int) []float32 {
+	c.linear = true
+	return c.forward(x, n, h, w, nil)
+}
+
+// forward is Forward with bias (nil: none).
+func (c *Conv2d) forward(x []float32, n, h, w int, bias []float32) []float32 {
 	ho, wo := c.OutSize(h, w)
 	if len(x) != c.InC*n*h*w || ho < 1 || wo < 1 {
 		panic(fmt.Sprintf("nn: Conv2d.Forward: len(x)=%d for C=%d N=%d H=%d W=%d", len(x), c.InC, n, h, w))
@@ -102,17 +119,21 @@ func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
 			gemm.Gemm(c.Precision, false, false, c.OutC, b.nc, b.nr, 1, wt[b.r0:], kdim,
 				c.col[b.r0*np+b.c0:], np, 1, ys[b.c0:], np)
 		}
-		p.fromSplitCols(c.y, ys, c.OutC, c.Bias.Data)
+		p.fromSplitCols(c.y, ys, c.OutC, bias)
 		return c.y
 	}
 	im2col(c.col, x, c.g)
-	fillRows(c.y, c.Bias.Data, np)
+	if bias == nil {
+		clear(c.y)
+	} else {
+		fillRows(c.y, bias, np)
+	}
 	gemm.Gemm(c.Precision, false, false, c.OutC, np, kdim, 1, c.Weight.Data, kdim, c.col, np, 1, c.y, np)
 	return c.y
 }
 
-// Backward takes dy (CNHW, like y), accumulates dW and db unless NoParamGrad, and
-// returns dx (CNHW, owned by the layer), or nil with NoInputGrad.
+// Backward takes dy (CNHW, like y), accumulates dW and db (no db after ForwardLinear)
+// unless NoParamGrad, and returns dx (CNHW, owned by the layer), or nil with NoInputGrad.
 func (c *Conv2d) Backward(dy []float32) []float32 {
 	g := c.g
 	kdim, np := c.InC*c.K*c.K, g.N*g.Ho*g.Wo
@@ -121,7 +142,9 @@ func (c *Conv2d) Backward(dy []float32) []float32 {
 	}
 	if !c.NoParamGrad {
 		gemm.Gemm(c.Precision, false, true, c.OutC, kdim, np, 1, dy, np, c.col, np, 1, c.Weight.Grad, kdim)
-		channelSums(c.Bias.Grad, dy, np)
+		if !c.linear {
+			channelSums(c.Bias.Grad, dy, np)
+		}
 	}
 	if c.NoInputGrad {
 		return nil
@@ -150,7 +173,9 @@ func (c *Conv2d) backwardSplit(dy []float32) []float32 {
 				c.col[b.r0*np+b.c0:], np, 1, dw[b.r0:], kdim)
 		}
 		addChannelMajor(c.Weight.Grad, dw, c.OutC, c.InC, c.K*c.K)
-		channelSums(c.Bias.Grad, dy, np)
+		if !c.linear {
+			channelSums(c.Bias.Grad, dy, np)
+		}
 	}
 	if c.NoInputGrad {
 		return nil

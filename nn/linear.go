@@ -20,6 +20,7 @@ type Linear struct {
 
 	n        int
 	x, y, dx []float32
+	linear   bool // the last forward was ForwardLinear
 }
 
 // NewLinear returns a Linear with params name+".weight" and name+".bias", zeroed.
@@ -43,7 +44,7 @@ func (l *Linear) Forward(x []float32, n int) []float32 {
 	if len(x) != n*l.In {
 		panic(fmt.Sprintf("nn: Linear.Forward: len(x)=%d, want %d x %d", len(x), n, l.In))
 	}
-	l.n, l.x = n, x
+	l.n, l.x, l.linear = n, x, false
 	l.y = Grow(l.y, n*l.Out)
 	for i := 0; i < n; i++ {
 		copy(l.y[i*l.Out:(i+1)*l.Out], l.Bias.Data)
@@ -52,13 +53,25 @@ func (l *Linear) Forward(x []float32, n int) []float32 {
 	return l.y
 }
 
-// Backward takes dy [n, Out], accumulates dW and db unless NoParamGrad, and returns
-// dx [n, In] (owned by the layer), or nil with NoInputGrad.
+// ForwardLinear computes y = x * W^T without the bias (the layer's Jacobian applied to
+// x, as Conv2d.ForwardLinear); its Backward accumulates dW but no bias gradient.
+func (l *Linear) ForwardLinear(x []float32, n int) []float32 {
+	if len(x) != n*l.In {
+		panic(fmt.Sprintf("nn: Linear.ForwardLinear: len(x)=%d, want %d x %d", len(x), n, l.In))
+	}
+	l.n, l.x, l.linear = n, x, true
+	l.y = Grow(l.y, n*l.Out)
+	gemm.Gemm(l.Precision, false, true, n, l.Out, l.In, 1, x, l.In, l.Weight.Data, l.In, 0, l.y, l.Out)
+	return l.y
+}
+
+// Backward takes dy [n, Out], accumulates dW and db (no db after ForwardLinear) unless
+// NoParamGrad, and returns dx [n, In] (owned by the layer), or nil with NoInputGrad.
 func (l *Linear) Backward(dy []float32) []float32 {
 	n := l.n
 	if !l.NoParamGrad {
 		gemm.Gemm(l.Precision, true, false, l.Out, l.In, n, 1, dy, l.Out, l.x, l.In, 1, l.Weight.Grad, l.In)
-		for i := 0; i < n; i++ {
+		for i := 0; i < n && !l.linear; i++ {
 			for j, v := range dy[i*l.Out : (i+1)*l.Out] {
 				l.Bias.Grad[j] += v
 			}

@@ -153,3 +153,34 @@ with open(write_to, "w") as f:
                "state_dict; gradD0.*: D grads of the D step; losses_iteration: [D loss, G loss]; after.*: "
                "state_dict after the iteration (u, v moved by the three training forwards of D).",
                "tensors": {k: t(v) for k, v in out.items()}}, f)
+
+
+# The R1 penalty's gradient (dcgan/testdata/r1_tiny.json): a fresh spectral-normed D
+# without BatchNorm, in eval mode (spectral norm uses the stored u, v), the exact
+# second-order gradient of gamma/2 * mean_i |dD(x_i)/dx_i|^2 by double backprop.
+D = SNDiscriminator(16, 4)
+for mod in D.modules():
+    if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear)):
+        torch.nn.init.normal_(mod.weight_orig, 0, 0.2)
+        torch.nn.init.normal_(mod.bias, 0, 0.05)
+out = state("D.", D)
+gamma = 0.7
+x = torch.rand(4, 3, 16, 16) * 2 - 1
+out["x"] = x
+D.eval()
+xr = x.clone().requires_grad_(True)
+g, = torch.autograd.grad(D(xr).sum(), xr, create_graph=True)
+penalty = gamma / 2 * g.pow(2).sum() / x.shape[0]
+D.zero_grad()
+penalty.backward()
+out["input_grad"] = g.detach()
+out["penalty"] = penalty.detach().reshape(1)
+for k, p in D.named_parameters():
+    out["grad." + k] = p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+write_to = "dcgan/testdata/r1_tiny.json"
+with open(write_to, "w") as f:
+    json.dump({"doc": "R1 penalty gamma/2 * mean_i |dD(x_i)/dx_i|^2, gamma 0.7, on a spectral-normed D without "
+               "BatchNorm (S=16, df=4, float64; weight_orig N(0, 0.2), biases N(0, 0.05)) in eval mode (stored "
+               "u, v): 'D.*' the state_dict, x the batch of 4, input_grad dD/dx, penalty, grad.* the exact "
+               "gradient of the penalty (double backprop; the biases' is zero).",
+               "tensors": {k: t(v) for k, v in out.items()}}, f)
