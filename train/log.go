@@ -27,6 +27,8 @@ type Record struct {
 	DFake    float64 `json:"d_g_z"`
 	GLoss    float64 `json:"g_loss"`
 	ImagesPS float64 `json:"images_per_s"`
+	// R1 is the R1 penalty of the D step (gamma/2 E|dD/dx|^2), on the steps that took it.
+	R1 float64 `json:"r1,omitempty"`
 	// SWD (x1e3, the average over pyramid levels) and its levels, on the steps where
 	// --eval-every scored the sampling generator.
 	SWD       *float64  `json:"swd,omitempty"`

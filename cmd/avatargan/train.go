@@ -49,6 +49,8 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.BoolVar(&m.SpectralNorm, "spectral-norm", false, "spectral normalisation of every discriminator weight")
 	dnorm := fs.String("d-norm", "batch", "normalisation after the discriminator's conv1..3: batch or none")
 	fs.StringVar(&m.Augment, "augment", "", "DiffAugment policy for every image D sees: any of color,translation,cutout (comma-separated)")
+	fs.Float64Var(&m.R1, "r1", 0, "weight gamma of the R1 penalty gamma/2 E|dD(x)/dx|^2 on real images (needs --d-norm none; 0: off)")
+	fs.IntVar(&m.R1Every, "r1-every", 1, "take the R1 penalty every N discriminator steps, scaled by N (lazy regularisation)")
 	dist := fs.String("z-dist", "uniform", "latent distribution: uniform (U(-1,1)) or normal")
 	fs.Uint64Var(&m.Seed, "seed", m.Seed, "seed of the initialisation, the data order and the latents")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (on resume, only when given: the new total, to extend or shorten the run)")
@@ -288,6 +290,8 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"spectral-norm":    func(c train.Config) any { return c.Model.SpectralNorm },
 	"d-norm":           func(c train.Config) any { return c.Model.DNorm },
 	"augment":          func(c train.Config) any { return c.Model.Augment },
+	"r1":               func(c train.Config) any { return c.Model.R1 },
+	"r1-every":         func(c train.Config) any { return max(c.Model.R1Every, 1) },
 	"eval-every":       func(c train.Config) any { return c.EvalEvery },
 	"eval-n":           func(c train.Config) any { return c.EvalN },
 	"z-dist":           func(c train.Config) any { return c.Model.Dist },
@@ -385,9 +389,11 @@ func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFl
 		"spectral-norm": func() { r.SpectralNorm = parsed.SpectralNorm },
 		"d-norm":        func() { r.DNorm = parsed.DNorm },
 		"augment":       func() { r.Augment = parsed.Augment },
+		"r1":            func() { r.R1 = parsed.R1 },
+		"r1-every":      func() { r.R1Every = parsed.R1Every },
 	}
 	// In flag order of precedence: the single betas first, the pairs after them.
-	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "loss", "spectral-norm", "d-norm", "augment"} {
+	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every"} {
 		if given[k] {
 			set[k]()
 		}

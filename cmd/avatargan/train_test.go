@@ -106,3 +106,30 @@ func TestBarText(t *testing.T) {
 		t.Fatalf("finished bar text %q", got)
 	}
 }
+
+// TestTrainR1 checks that --r1 and --r1-every reach the run's configuration and its
+// metrics (the penalty on every second D step only), that a resume keeps them, and that
+// R1 with a BatchNorm discriminator is refused.
+func TestTrainR1(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "r1")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--recipe", "sngan", "--r1", "0.5", "--r1-every", "2", "--max-steps", "3", "--epochs", "1")...)
+	c, err := train.LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Model.R1 != 0.5 || c.Model.R1Every != 2 {
+		t.Fatalf("config r1 %v every %d", c.Model.R1, c.Model.R1Every)
+	}
+	recs, err := train.ReadRecords(filepath.Join(dir, "metrics.jsonl"), 100)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if (r.R1 > 0) != (r.Step%2 == 0) {
+			t.Errorf("step %d: r1 %v", r.Step, r.R1)
+		}
+	}
+	fails(t, "--r1 0.7 (the run has 0.5)", cmdTrain, "--resume", dir, "--r1", "0.7", "--cache", cacheDir)
+	fails(t, "without BatchNorm", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bn"), "--r1", "1")...)
+}
