@@ -101,9 +101,11 @@ var (
 // spectral norm without BatchNorm in D, Adam (0, 0.9), one G step) and sngan-da (sngan
 // with DiffAugment color,translation,cutout), and sngan-da with --lr-decay linear (the
 // step-7 update runs at 44/50 of the rates; with PyTorch ignoring the schedule the
-// tensors differ by ~0.1 relative, against the 1e-4 below).
+// tensors differ by ~0.1 relative, against the 1e-4 below), and sngan-da with a lazy R1
+// penalty due on step 7 (PyTorch's double backprop against avatargan's pushed-forward
+// gradient).
 func TestTorchStepMatches(t *testing.T) {
-	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay"} {
+	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1"} {
 		t.Run(recipe, func(t *testing.T) { torchStepMatches(t, recipe) })
 	}
 }
@@ -115,8 +117,13 @@ func torchStepMatches(t *testing.T, recipe string) {
 		dist = dcgan.Normal
 	}
 	tr := newTorchRun(t, recipe, dist)
-	if decay == "lr-decay" {
+	switch decay {
+	case "lr-decay":
 		tr.cfg.LRDecay = LRDecayLinear
+	case "r1":
+		// Lazy R1 due on the 7th D step only, so step 7 (the compared one) takes it,
+		// with gamma 7 x 0.1.
+		tr.cfg.Model.R1, tr.cfg.Model.R1Every = 0.1, 7
 	}
 	base := filepath.Join(t.TempDir(), "run")
 	trainTo(t, context.Background(), tr.cfg, tr.data, base, 6, nil)

@@ -42,7 +42,7 @@ from .model import Discriminator, Generator
 # key is refused rather than trained differently.
 KNOWN_MODEL_KEYS = {"size", "zdim", "gf", "df", "batch", "lr_g", "lr_d", "lrg", "lrd", "beta1", "beta2",
                     "beta1_d", "beta2_d", "g_steps", "gsteps", "dist", "seed", "loss", "spectral_norm",
-                    "d_norm", "augment"}
+                    "d_norm", "augment", "r1", "r1_every"}
 
 
 def _enum(v, names, what):
@@ -75,11 +75,15 @@ class Recipe:
         self.d_sn = bool(m.get("spectral_norm", False))
         self.d_bn = _enum(m.get("d_norm", 0), ["batch", "none"], "d_norm") == "batch"
         self.augment = augment.parse_policy(m.get("augment") or "")
+        self.r1, self.r1_every = float(m.get("r1", 0)), max(int(m.get("r1_every", 0)), 1)
+        if self.r1 > 0 and self.d_bn:
+            raise SystemExit("avatargan_torch.train: r1 needs a discriminator without BatchNorm (d_norm none)")
 
     def describe(self):
         return (f"loss {self.loss}, D {'BatchNorm' if self.d_bn else 'no norm'}{', spectral norm' if self.d_sn else ''}, "
                 f"Adam G {self.lr_g} {self.betas_g} D {self.lr_d} {self.betas_d}, {self.gsteps} G step(s)"
-                + (f", DiffAugment {','.join(n for n in augment.POLICY_NAMES if n in self.augment)}" if self.augment else ""))
+                + (f", DiffAugment {','.join(n for n in augment.POLICY_NAMES if n in self.augment)}" if self.augment else "")
+                + (f", R1 {self.r1} every {self.r1_every} D step(s)" if self.r1 > 0 else ""))
 
 
 def make_models(r, device):
@@ -190,6 +194,17 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
     lf = D(_augmented(r, fake, 1, t, part))
     _, lf_loss = d_losses(r, lf, lf)
     lf_loss.backward()
+    if r.r1 > 0 and (t + 1) % r.r1_every == 0:
+        # R1 on the same augmented reals, every r1_every-th D step with gamma scaled by
+        # it (dcgan.Trainer.r1Due); D in eval mode so spectral norm keeps its u, v, as
+        # avatargan's R1 pass. The mean is over this slice: averaging the processes'
+        # gradients makes it the global batch's.
+        gamma = r.r1 * r.r1_every
+        D.eval()
+        xa = _augmented(r, x, 0, t, part).detach().requires_grad_(True)
+        g, = torch.autograd.grad(D(xa).sum(), xa, create_graph=True)
+        (gamma / 2 * g.pow(2).sum() / x.shape[0]).backward()
+        D.train()
     reducer.grads(D)
     loss_d, d_x, d_g_z = reducer.mean([lr_loss.item() + lf_loss.item(),
                                        torch.sigmoid(lr.detach().double()).mean().item(),
