@@ -2,9 +2,9 @@
 // shared/reference/dcgan_reference.py built from package nn, the training schedule (one
 // D step, then GSteps G steps on the same z) in Trainer with the recipe options beyond
 // the original (hinge loss, spectral normalisation, a discriminator without
-// BatchNorm, differentiable augmentation, separate optimiser settings), named recipes,
-// and the helpers a training run needs around it (EMA of the generator, BatchNorm
-// recalibration, named tensors for checkpoints).
+// BatchNorm, differentiable augmentation, the R1 penalty, separate optimiser
+// settings), named recipes, and the helpers a training run needs around it (EMA of the
+// generator, BatchNorm recalibration, named tensors for checkpoints).
 //
 // Images are NCHW float32 in [-1, 1] at the API; inside, activations are CNHW (see
 // package nn), converted only at the model boundaries.

@@ -177,7 +177,8 @@ func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
 }
 
 // Step runs one iteration on real (NCHW images in [-1, 1]) and z ([n, ZDim]): one D Adam
-// step on the D loss (BCE(D(real), 1) + BCE(D(G(z)), 0) in the original), then GSteps G
+// step on the D loss (BCE(D(real), 1) + BCE(D(G(z)), 0) in the original; plus the R1
+// penalty on the steps it is due, see Config.R1), then GSteps G
 // Adam steps on the G loss (BCE(D(G(z)), 1)), each with a fresh forward of the same z. A non-finite loss
 // returns an error before the update it would have poisoned (earlier updates of the
 // iteration stay applied).
