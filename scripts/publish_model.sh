@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Publishes a training checkpoint as the embedded model and regenerates what
-# depends on it: models/generator.safetensors (EMA, F16), the avatar hash pins,
+# depends on it: models/generator.safetensors (EMA or live, F16), the avatar hash pins,
 # docs/avatars.png, docs/walk.gif, docs/serve.png (headless chromium, when
 # installed), the run's quality and loss plots, and the eval table it prints
 # (n = 8192, nearest copies of 64 avatars, the untrained generator).
 #
 #	scripts/publish_model.sh CHECKPOINT DATA_DIR [CACHE_DIR]
+#
+# LIVE=1 publishes the checkpoint's live generator instead of its EMA (export --live),
+# for a checkpoint where `eval --live` scores better. Images and the eval table are
+# float32 (--precision f32), so that they are the same on every host.
 #
 # Run it with the machine otherwise idle (pause training): eval takes minutes.
 set -euo pipefail
@@ -16,12 +20,14 @@ cache=${3:-}
 run=$(dirname "$ckpt")
 bin=$(mktemp -d)/avatargan
 go build -o "$bin" ./cmd/avatargan
-"$bin" export --checkpoint "$ckpt" --out models/generator.safetensors --dtype F16
+live=()
+[ -n "${LIVE:-}" ] && live=(--live)
+"$bin" export --checkpoint "$ckpt" --out models/generator.safetensors --dtype F16 "${live[@]}"
 go build -o "$bin" ./cmd/avatargan # embed the new model
 go test ./models -run TestEmbeddedAvatarsPinned -update >/dev/null
 go test ./models -count=1 >/dev/null
-"$bin" generate -n 64 --grid --out docs/avatars.png
-"$bin" interpolate --from 3 --to 17 --steps 12 --out docs/walk.gif
+"$bin" generate -n 64 --grid --out docs/avatars.png --precision f32
+"$bin" interpolate --from 3 --to 17 --steps 12 --out docs/walk.gif --precision f32
 cp "$run/quality.png" docs/quality.png
 cp "$run/loss.png" docs/loss.png
 if command -v chromium >/dev/null; then
@@ -33,6 +39,6 @@ if command -v chromium >/dev/null; then
 		--screenshot="$PWD/docs/serve.png" "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
 	kill $pid
 fi
-args=(--data "$data" -n 8192 --nearest 64 --untrained)
+args=(--data "$data" -n 8192 --nearest 64 --untrained --precision f32)
 [ -n "$cache" ] && args+=(--cache "$cache")
 "$bin" eval "${args[@]}"
