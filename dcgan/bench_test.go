@@ -49,3 +49,40 @@ func BenchmarkGenerate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTrainStepR1 times an iteration of the sngan-da recipe without and with the
+// R1 penalty (every D step, and lazily every 4th), to price the penalty's extra two
+// forwards and backwards of D on the real batch.
+func BenchmarkTrainStepR1(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		r1    float64
+		every int
+	}{{"none", 0, 0}, {"every1", 1, 1}, {"every4", 1, 4}} {
+		b.Run(c.name, func(b *testing.B) {
+			cfg, err := Recipe("sngan-da", DefaultConfig())
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.R1, cfg.R1Every = c.r1, c.every
+			tr, err := NewTrainer(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(1, 1))
+			real := randZ(r, cfg.Batch*3*cfg.Size*cfg.Size)
+			z := randZ(r, cfg.Batch*cfg.ZDim)
+			if _, err := tr.Step(real, z); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				if _, err := tr.Step(real, z); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cfg.Batch*b.N)/time.Since(start).Seconds(), "images/s")
+		})
+	}
+}
