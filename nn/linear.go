@@ -40,28 +40,27 @@ func (l *Linear) Params() []*Param { return []*Param{l.Weight, l.Bias} }
 
 // Forward computes y [n, Out] for x [n, In]; x is kept for Backward, y is owned by the
 // layer.
-func (l *Linear) Forward(x []float32, n int) []float32 {
-	if len(x) != n*l.In {
-		panic(fmt.Sprintf("nn: Linear.Forward: len(x)=%d, want %d x %d", len(x), n, l.In))
-	}
-	l.n, l.x, l.linear = n, x, false
-	l.y = Grow(l.y, n*l.Out)
-	for i := 0; i < n; i++ {
-		copy(l.y[i*l.Out:(i+1)*l.Out], l.Bias.Data)
-	}
-	gemm.Gemm(l.Precision, false, true, n, l.Out, l.In, 1, x, l.In, l.Weight.Data, l.In, 1, l.y, l.Out)
-	return l.y
-}
+func (l *Linear) Forward(x []float32, n int) []float32 { return l.forward(x, n, false) }
 
 // ForwardLinear computes y = x * W^T without the bias (the layer's Jacobian applied to
 // x, as Conv2d.ForwardLinear); its Backward accumulates dW but no bias gradient.
-func (l *Linear) ForwardLinear(x []float32, n int) []float32 {
+func (l *Linear) ForwardLinear(x []float32, n int) []float32 { return l.forward(x, n, true) }
+
+// forward is Forward, or ForwardLinear when linear (no bias).
+func (l *Linear) forward(x []float32, n int, linear bool) []float32 {
 	if len(x) != n*l.In {
-		panic(fmt.Sprintf("nn: Linear.ForwardLinear: len(x)=%d, want %d x %d", len(x), n, l.In))
+		panic(fmt.Sprintf("nn: Linear.Forward: len(x)=%d, want %d x %d", len(x), n, l.In))
 	}
-	l.n, l.x, l.linear = n, x, true
+	l.n, l.x, l.linear = n, x, linear
 	l.y = Grow(l.y, n*l.Out)
-	gemm.Gemm(l.Precision, false, true, n, l.Out, l.In, 1, x, l.In, l.Weight.Data, l.In, 0, l.y, l.Out)
+	var beta float32 // ForwardLinear: y = x W^T alone
+	if !linear {
+		for i := 0; i < n; i++ {
+			copy(l.y[i*l.Out:(i+1)*l.Out], l.Bias.Data)
+		}
+		beta = 1
+	}
+	gemm.Gemm(l.Precision, false, true, n, l.Out, l.In, 1, x, l.In, l.Weight.Data, l.In, beta, l.y, l.Out)
 	return l.y
 }
 
