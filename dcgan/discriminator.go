@@ -235,16 +235,7 @@ func (d *Discriminator) r1Grads(x []float32, n int, gamma float64) float64 {
 			panic("dcgan: R1 on a discriminator with BatchNorm")
 		}
 	}
-	d.forwardCNHW(x, n, false)
-	d.r1up = nn.Grow(d.r1up, n)
-	for i := range d.r1up {
-		d.r1up[i] = 1
-	}
-	g := d.backwardCNHW(d.r1up, true, false) // dD(x_i)/dx_i, owned by Conv[0]
-	var ss float64
-	for _, v := range g {
-		ss += float64(v) * float64(v)
-	}
+	g, ss := d.inputGrads(x, n)
 	penalty := gamma / 2 * ss / float64(n)
 	// J g: Conv[0].ForwardLinear reads g (Conv[0]'s dx) and writes only its col and y.
 	s := d.Size
@@ -263,6 +254,23 @@ func (d *Discriminator) r1Grads(x []float32, n int, gamma float64) float64 {
 	}
 	d.backwardCNHW(d.r1up, false, true)
 	return penalty
+}
+
+// inputGrads returns dD(x_i)/dx_i for x (CNHW, n images; owned by Conv[0]) from an
+// eval-mode forward (spectral norm keeps u, v) and its sum of squares in float64,
+// accumulating no param grads: the R1 penalty's first-order half.
+func (d *Discriminator) inputGrads(x []float32, n int) ([]float32, float64) {
+	d.forwardCNHW(x, n, false)
+	d.r1up = nn.Grow(d.r1up, n)
+	for i := range d.r1up {
+		d.r1up[i] = 1
+	}
+	g := d.backwardCNHW(d.r1up, true, false)
+	var ss float64
+	for _, v := range g {
+		ss += float64(v) * float64(v)
+	}
+	return g, ss
 }
 
 // Forward returns the logits [n] of images x NCHW [n, 3, Size, Size], in a buffer owned
