@@ -9,7 +9,8 @@ import (
 )
 
 // Trainer holds both networks and their optimisers and runs the training schedule of
-// its Config: one D step, then GSteps G steps with the same z.
+// its Config: one D step, then GSteps G steps with the same z (on every DSteps-th
+// iteration only, when DSteps > 1).
 type Trainer struct {
 	Cfg        Config
 	G          *Generator
@@ -27,11 +28,16 @@ type StepStats struct {
 	LossD float64 // the D loss: BCE(D(x), 1) + BCE(D(G(z)), 0), or the hinge loss
 	DReal float64 // mean sigmoid(D(x)) in the D step
 	DFake float64 // mean sigmoid(D(G(z))) in the D step
-	LossG float64 // the G loss (BCE(D(G(z)), 1) or -mean D(G(z))) of the last G step
+	// GStepped reports whether the iteration took G steps (always, unless Config.DSteps
+	// > 1); LossG is then the G loss (BCE(D(G(z)), 1) or -mean D(G(z))) of its last G
+	// step, and 0 otherwise.
+	GStepped bool
+	LossG    float64
 	// R1 is the R1 penalty of the D step, gamma/2 * mean ||dD(x)/dx||^2 with the
 	// configured gamma (not scaled by R1Every; not part of LossD); 0 on a step without it.
 	R1 float64
-	// Losses is [LossD, G loss of step 1, ..., G loss of step GSteps].
+	// Losses is [LossD, G loss of step 1, ..., G loss of step GSteps], or [LossD] on an
+	// iteration without G steps.
 	Losses []float64
 }
 
@@ -153,6 +159,11 @@ func (t *Trainer) r1Due() (bool, float64) {
 	return (t.OptD.T+1)%int64(every) == 0, c.R1 * float64(every)
 }
 
+// gDue reports whether the iteration whose D step has just been taken takes G steps:
+// every DSteps-th by OptD.T, which the checkpoint keeps, so a resumed run keeps the
+// rhythm.
+func (t *Trainer) gDue() bool { return t.OptD.T%int64(max(t.Cfg.DSteps, 1)) == 0 }
+
 // generatorGrads sets G's grads to those of the G loss (k-th G step) from a fresh
 // forward (both networks in training mode, so D's running stats and spectral-norm
 // vectors move too, as in PyTorch) and returns the loss. D's own param grads are not
@@ -179,7 +190,8 @@ func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
 // Step runs one iteration on real (NCHW images in [-1, 1]) and z ([n, ZDim]): one D Adam
 // step on the D loss (BCE(D(real), 1) + BCE(D(G(z)), 0) in the original; plus the R1
 // penalty on the steps it is due, see Config.R1), then GSteps G
-// Adam steps on the G loss (BCE(D(G(z)), 1)), each with a fresh forward of the same z. A non-finite loss
+// Adam steps on the G loss (BCE(D(G(z)), 1)), each with a fresh forward of the same z,
+// when they are due (every iteration, or every DSteps-th, see gDue). A non-finite loss
 // returns an error before the update it would have poisoned (earlier updates of the
 // iteration stay applied).
 func (t *Trainer) Step(real, z []float32) (StepStats, error) {
@@ -204,6 +216,10 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 		return st, fmt.Errorf("dcgan: non-finite D loss %v", st.LossD)
 	}
 	t.OptD.Step()
+	if !t.gDue() {
+		return st, nil
+	}
+	st.GStepped = true
 	for k := 0; k < t.Cfg.GSteps; k++ {
 		st.LossG = t.generatorGrads(z, n, k)
 		st.Losses = append(st.Losses, st.LossG)
@@ -214,7 +230,9 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 	}
 	if t.EMA != nil {
 		// OptD.T counts the iterations (one D step each) and is checkpointed, so the
-		// EMA's warm-up resumes exactly without state of its own.
+		// EMA's warm-up resumes exactly without state of its own. Only an iteration
+		// that moved G moves the average: with DSteps > 1 its horizon stays 1/(1-decay)
+		// G updates.
 		t.EMA.Update(t.OptD.T)
 	}
 	return st, nil

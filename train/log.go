@@ -20,13 +20,15 @@ import (
 
 // Record is one line of a run's metrics.jsonl: the statistics of one training iteration.
 type Record struct {
-	Step     int     `json:"step"`
-	Epoch    int     `json:"epoch"`
-	DLoss    float64 `json:"d_loss"`
-	DReal    float64 `json:"d_x"`
-	DFake    float64 `json:"d_g_z"`
-	GLoss    float64 `json:"g_loss"`
-	ImagesPS float64 `json:"images_per_s"`
+	Step  int     `json:"step"`
+	Epoch int     `json:"epoch"`
+	DLoss float64 `json:"d_loss"`
+	DReal float64 `json:"d_x"`
+	DFake float64 `json:"d_g_z"`
+	// GLoss is the G loss of the iteration's last G step; nil on an iteration without
+	// G steps (dcgan.Config.DSteps > 1).
+	GLoss    *float64 `json:"g_loss,omitempty"`
+	ImagesPS float64  `json:"images_per_s"`
 	// R1 is the R1 penalty of the D step (gamma/2 E|dD/dx|^2), on the steps that took it.
 	R1 float64 `json:"r1,omitempty"`
 	// SWD (x1e3, the average over pyramid levels) and its levels, on the steps where
@@ -109,7 +111,8 @@ func writeRecords(path string, recs []Record) error {
 }
 
 // PlotLosses draws the D and G loss curves of recs to a PNG. The curves are moving
-// averages over window steps (the raw per-step losses are too noisy to read), and the
+// averages over window records (the raw per-step losses are too noisy to read; G's
+// over the last window records that have a G loss), and the
 // title and legend say so; the legend sits in a margin right of the plot, never over
 // the curves.
 func PlotLosses(path string, recs []Record, window int) error {
@@ -123,16 +126,22 @@ func PlotLosses(path string, recs []Record, window int) error {
 	d := make(plotter.XYs, 0, len(recs))
 	g := make(plotter.XYs, 0, len(recs))
 	var sd, sg float64
+	var gl []float64 // the G losses so far
 	for i, r := range recs {
 		sd += r.DLoss
-		sg += r.GLoss
 		if i >= window {
 			sd -= recs[i-window].DLoss
-			sg -= recs[i-window].GLoss
 		}
-		n := float64(min(i+1, window))
-		d = append(d, plotter.XY{X: float64(r.Step), Y: sd / n})
-		g = append(g, plotter.XY{X: float64(r.Step), Y: sg / n})
+		d = append(d, plotter.XY{X: float64(r.Step), Y: sd / float64(min(i+1, window))})
+		if r.GLoss == nil {
+			continue
+		}
+		gl = append(gl, *r.GLoss)
+		sg += *r.GLoss
+		if len(gl) > window {
+			sg -= gl[len(gl)-1-window]
+		}
+		g = append(g, plotter.XY{X: float64(r.Step), Y: sg / float64(min(len(gl), window))})
 	}
 	ld, err := plotter.NewLine(d)
 	if err != nil {
@@ -172,4 +181,13 @@ func plotColor(i int) color.Color {
 		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	}
 	return cs[i%len(cs)]
+}
+
+// FormatLoss formats an optional loss with prec decimals, or "-" when absent (a G loss
+// on an iteration without G steps).
+func FormatLoss(v *float64, prec int) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", prec, *v)
 }

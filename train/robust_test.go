@@ -317,7 +317,7 @@ func TestRealSamples(t *testing.T) {
 func TestLossPlotLegend(t *testing.T) {
 	recs := make([]Record, 200)
 	for i := range recs {
-		recs[i] = Record{Step: i + 1, DLoss: 1, GLoss: 2}
+		recs[i] = Record{Step: i + 1, DLoss: 1, GLoss: new(2.0)}
 	}
 	recs[0].DLoss = 0.5 // so the flat part of the D curve is inside the plot, not on its edge
 	path := filepath.Join(t.TempDir(), LossPlot)

@@ -461,8 +461,11 @@ func (r *Run) Train(ctx context.Context) error {
 		} else if ips == 0 {
 			ips = float64(winImages) / d.Seconds()
 		}
-		rec := Record{Step: r.Step, Epoch: epoch + 1, DLoss: st.LossD, DReal: st.DReal, DFake: st.DFake, GLoss: st.LossG,
+		rec := Record{Step: r.Step, Epoch: epoch + 1, DLoss: st.LossD, DReal: st.DReal, DFake: st.DFake,
 			R1: st.R1, ImagesPS: ips, ElapsedS: r.elapsed0 + time.Since(r.started).Seconds(), Timestamp: time.Now().UTC().Format(time.RFC3339)}
+		if st.GStepped {
+			rec.GLoss = &st.LossG
+		}
 		evalNow := r.Cfg.EvalEvery > 0 && (r.Step%r.Cfg.EvalEvery == 0 || r.Step == r.TotalSteps())
 		if evalNow {
 			if err := r.trackQuality(&rec); err != nil {
@@ -480,8 +483,8 @@ func (r *Run) Train(ctx context.Context) error {
 			r.Opts.Progress.Step(rec)
 		} else if time.Since(lastLog) >= r.Opts.LogEvery || r.Step == total {
 			lastLog = time.Now()
-			fmt.Fprintf(r.Opts.Log, "step %d/%d epoch %d  D %.4f  G %.4f  D(x) %.3f  D(G(z)) %.3f  %.1f images/s\n",
-				r.Step, total, epoch+1, st.LossD, st.LossG, st.DReal, st.DFake, ips)
+			fmt.Fprintf(r.Opts.Log, "step %d/%d epoch %d  D %.4f  G %s  D(x) %.3f  D(G(z)) %.3f  %.1f images/s\n",
+				r.Step, total, epoch+1, st.LossD, FormatLoss(rec.GLoss, 4), st.DReal, st.DFake, ips)
 		}
 		epochEnd := r.Step%per == 0
 		// Save before sampling: Save refuses non-finite weights, which must stop the run

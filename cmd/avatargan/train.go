@@ -45,6 +45,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	betasG := fs.String("betas-g", "", "the generator's Adam betas as beta1,beta2 (overrides --beta1/--beta2)")
 	betasD := fs.String("betas-d", "", "the discriminator's Adam betas as beta1,beta2 (overrides --beta1/--beta2)")
 	fs.IntVar(&m.GSteps, "g-steps", m.GSteps, "generator steps per discriminator step")
+	fs.IntVar(&m.DSteps, "d-steps", 1, "discriminator steps per generator update: G's steps run on every N-th iteration only")
 	loss := fs.String("loss", "bce", "adversarial loss: bce (the original) or hinge")
 	fs.BoolVar(&m.SpectralNorm, "spectral-norm", false, "spectral normalisation of every discriminator weight")
 	dnorm := fs.String("d-norm", "batch", "normalisation after the discriminator's conv1..3: batch or none")
@@ -255,7 +256,7 @@ func (p *barProgress) describe(r train.Record, elapsed time.Duration) string {
 		left := time.Duration(float64(elapsed) / float64(done) * float64(p.total-r.Step))
 		eta = fmt.Sprintf("  run ETA %s", left.Round(time.Second))
 	}
-	return fmt.Sprintf("epoch %d/%d  D %.3f G %.3f  %.0f img/s%s", r.Epoch, p.epochs, r.DLoss, r.GLoss, r.ImagesPS, eta)
+	return fmt.Sprintf("epoch %d/%d  D %.3f G %s  %.0f img/s%s", r.Epoch, p.epochs, r.DLoss, train.FormatLoss(r.GLoss, 3), r.ImagesPS, eta)
 }
 
 // Finish ends the current bar (train.Progress).
@@ -286,6 +287,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"betas-g":          func(c train.Config) any { return [2]float64{c.Model.Beta1, c.Model.Beta2} },
 	"betas-d":          func(c train.Config) any { return [2]float64{c.Model.Beta1D, c.Model.Beta2D} },
 	"g-steps":          func(c train.Config) any { return c.Model.GSteps },
+	"d-steps":          func(c train.Config) any { return max(c.Model.DSteps, 1) },
 	"loss":             func(c train.Config) any { return c.Model.Loss },
 	"spectral-norm":    func(c train.Config) any { return c.Model.SpectralNorm },
 	"d-norm":           func(c train.Config) any { return c.Model.DNorm },
@@ -385,6 +387,7 @@ func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFl
 		"betas-g":       func() { r.Beta1, r.Beta2 = parsed.Beta1, parsed.Beta2 },
 		"betas-d":       func() { r.Beta1D, r.Beta2D = parsed.Beta1D, parsed.Beta2D },
 		"g-steps":       func() { r.GSteps = parsed.GSteps },
+		"d-steps":       func() { r.DSteps = parsed.DSteps },
 		"loss":          func() { r.Loss = parsed.Loss },
 		"spectral-norm": func() { r.SpectralNorm = parsed.SpectralNorm },
 		"d-norm":        func() { r.DNorm = parsed.DNorm },
@@ -393,7 +396,7 @@ func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFl
 		"r1-every":      func() { r.R1Every = parsed.R1Every },
 	}
 	// In flag order of precedence: the single betas first, the pairs after them.
-	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every"} {
+	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every"} {
 		if given[k] {
 			set[k]()
 		}

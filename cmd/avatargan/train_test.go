@@ -97,7 +97,7 @@ func TestTrainDefaultDir(t *testing.T) {
 // TestBarText checks the progress bar's text: epoch k/N and the whole run's ETA.
 func TestBarText(t *testing.T) {
 	p := &barProgress{epochs: 5, total: 100, first: 10}
-	got := p.describe(train.Record{Step: 20, Epoch: 2, DLoss: 1, GLoss: 2, ImagesPS: 64}, 10*time.Second)
+	got := p.describe(train.Record{Step: 20, Epoch: 2, DLoss: 1, GLoss: new(2.0), ImagesPS: 64}, 10*time.Second)
 	// 10 steps in 10 s, 80 to go.
 	if !strings.Contains(got, "epoch 2/5") || !strings.Contains(got, "run ETA 1m20s") {
 		t.Fatalf("bar text %q", got)

@@ -42,7 +42,7 @@ from .model import Discriminator, Generator
 # key is refused rather than trained differently.
 KNOWN_MODEL_KEYS = {"size", "zdim", "gf", "df", "batch", "lr_g", "lr_d", "lrg", "lrd", "beta1", "beta2",
                     "beta1_d", "beta2_d", "g_steps", "gsteps", "dist", "seed", "loss", "spectral_norm",
-                    "d_norm", "augment", "r1", "r1_every"}
+                    "d_norm", "augment", "r1", "r1_every", "d_steps"}
 
 
 def _enum(v, names, what):
@@ -69,6 +69,7 @@ class Recipe:
         self.betas_g = (m["beta1"], m["beta2"])
         self.betas_d = (m.get("beta1_d", m["beta1"]), m.get("beta2_d", m["beta2"]))
         self.gsteps = m.get("g_steps", m.get("gsteps"))
+        self.d_steps = max(int(m.get("d_steps", 0)), 1)
         self.dist = gorand.NORMAL if _enum(m.get("dist", 0), ["uniform", "normal"], "latent distribution") == "normal" else gorand.UNIFORM
         self.seed = m["seed"]
         self.loss = _enum(m.get("loss", 0), ["bce", "hinge"], "loss")
@@ -82,6 +83,7 @@ class Recipe:
     def describe(self):
         return (f"loss {self.loss}, D {'BatchNorm' if self.d_bn else 'no norm'}{', spectral norm' if self.d_sn else ''}, "
                 f"Adam G {self.lr_g} {self.betas_g} D {self.lr_d} {self.betas_d}, {self.gsteps} G step(s)"
+                + (f" every {self.d_steps} D steps" if self.d_steps > 1 else "")
                 + (f", DiffAugment {','.join(n for n in augment.POLICY_NAMES if n in self.augment)}" if self.augment else "")
                 + (f", R1 {self.r1} every {self.r1_every} D step(s)" if self.r1 > 0 else ""))
 
@@ -175,8 +177,9 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
     x (NCHW in [-1, 1]) and z: one D Adam step on loss(D(x), real) + loss(D(G(z)), fake),
     real and fake passed through D separately, then GSteps G Adam steps, each with a fresh
     forward of the same z (G and D in training mode throughout, as avatargan; with
-    DiffAugment every D evaluation augments its input). Returns the global statistics
-    [d_loss, d_x, d_g_z, g_loss]; raises FloatingPointError before an update a non-finite
+    DiffAugment every D evaluation augments its input); with d_steps > 1 the G steps run
+    on every d_steps-th iteration only (dcgan.Trainer.gDue). Returns the global statistics
+    [d_loss, d_x, d_g_z, g_loss], g_loss None without G steps; raises FloatingPointError before an update a non-finite
     loss would poison."""
     reducer = reducer or Reducer(1)
     part = part or Slice(0, x.shape[0], x.shape[0])
@@ -213,6 +216,8 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
         raise FloatingPointError(f"non-finite D loss {loss_d}")
     optD.step()
     t += 1
+    if t % r.d_steps != 0:
+        return [loss_d, d_x, d_g_z, None]
     for p in D.parameters():
         p.requires_grad_(False)  # G steps need dD/dx only
     lg = 0.0
@@ -421,7 +426,7 @@ def main(argv=None):
         if bad:
             raise SystemExit(f"step {step + 1}: {bad} holds a non-finite value after the update; stopping without a checkpoint "
                              f"(the latest one, step {saved}, is the last good state)")
-        if ema is not None:
+        if ema is not None and lg is not None:  # only an iteration that moved G moves its EMA
             ema_update(ema, G, run_cfg["ema"], checkpoint.adam_step(optD, D))
         step += 1
         win_n += batch
@@ -432,14 +437,14 @@ def main(argv=None):
                 win_t, win_n = now, 0
         epoch = (step - 1) // steps_per_epoch + 1
         if rank == 0:
-            rec = {"step": step, "epoch": epoch, "d_loss": loss_d, "d_x": d_x, "d_g_z": d_g_z, "g_loss": lg,
-                   "images_per_s": ips, "elapsed_s": elapsed0 + now - start,
+            rec = {"step": step, "epoch": epoch, "d_loss": loss_d, "d_x": d_x, "d_g_z": d_g_z,
+                   **({"g_loss": lg} if lg is not None else {}), "images_per_s": ips, "elapsed_s": elapsed0 + now - start,
                    "time": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
             with open(metrics, "a") as f:
                 f.write(json.dumps(rec) + "\n")
             if now - last_log >= args.log_every or step == total:
                 last_log = now
-                print(f"step {step}/{total} epoch {epoch}  D {loss_d:.4f}  G {lg:.4f}  D(x) {d_x:.3f}  D(G(z)) {d_g_z:.3f}  {ips:.1f} images/s", flush=True)
+                print(f"step {step}/{total} epoch {epoch}  D {loss_d:.4f}  G {'-' if lg is None else f'{lg:.4f}'}  D(x) {d_x:.3f}  D(G(z)) {d_g_z:.3f}  {ips:.1f} images/s", flush=True)
         if step % run_cfg["checkpoint_every"] == 0 or step % steps_per_epoch == 0 or step == total:
             save()
             saved = step

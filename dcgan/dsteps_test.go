@@ -1,0 +1,84 @@
+package dcgan
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"avatargan/nn"
+)
+
+// trainable copies the values of the trainable parameters ps.
+func trainable(ps []*nn.Param) [][]float32 {
+	var out [][]float32
+	for _, p := range nn.Trainable(ps) {
+		out = append(out, slices.Clone(p.Data))
+	}
+	return out
+}
+
+// TestDSteps checks the DSteps schedule: with DSteps 3, iterations 1 and 2 take only
+// their D step (G, G's Adam state and the EMA untouched, no G loss reported) and
+// iteration 3 takes GSteps G steps; the first D step is the same as with DSteps 1 (the
+// schedule changes nothing before G's first update); bad values are refused.
+func TestDSteps(t *testing.T) {
+	c, err := Recipe("sngan", tinyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.GSteps = 2
+	three := c
+	three.DSteps = 3
+	a, err := NewTrainer(three)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewTrainer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.EMA = NewEMA(a.G, 0.9)
+	// G's trainable weights (its BatchNorm running statistics move in every training
+	// forward, the D step's included) and their average.
+	g, ema := trainable(a.G.Params()), snapshot(a.EMA.Tensors())
+	r := rand.New(rand.NewPCG(3, 4))
+	real, z := make([]float32, 4*3*16*16), make([]float32, 4*8)
+	for step := 1; step <= 6; step++ {
+		for i := range real {
+			real[i] = float32(r.Float64()*2 - 1)
+		}
+		for i := range z {
+			z[i] = float32(r.Float64()*2 - 1)
+		}
+		sa, err := a.Step(real, z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Step(real, z); err != nil {
+			t.Fatal(err)
+		}
+		due := step%3 == 0
+		if sa.GStepped != due || (len(sa.Losses) == 3) != due || (sa.LossG != 0) != due {
+			t.Errorf("step %d: GStepped %v, losses %v, LossG %v; want G steps %v", step, sa.GStepped, sa.Losses, sa.LossG, due)
+		}
+		if want := int64(step / 3 * c.GSteps); a.OptG.T != want || a.OptD.T != int64(step) {
+			t.Errorf("step %d: %d G and %d D Adam steps, want %d and %d", step, a.OptG.T, a.OptD.T, want, step)
+		}
+		// D's weights, not its spectral-norm vectors: b's G steps run D forwards too.
+		if step == 1 && !equalSnap(trainable(b.D.Params()), trainable(a.D.Params())) {
+			t.Error("step 1: D differs from the DSteps 1 trainer's")
+		}
+		if moved := !equalSnap(g, trainable(a.G.Params())); moved != due {
+			t.Errorf("step %d: G moved %v, want %v", step, moved, due)
+		}
+		if moved := !equalSnap(ema, snapshot(a.EMA.Tensors())); moved != due {
+			t.Errorf("step %d: EMA moved %v, want %v", step, moved, due)
+		}
+		g, ema = trainable(a.G.Params()), snapshot(a.EMA.Tensors())
+	}
+	bad := three
+	bad.DSteps = -1
+	if bad.Validate() == nil {
+		t.Error("Validate accepted DSteps -1")
+	}
+}
