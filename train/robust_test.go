@@ -382,3 +382,26 @@ func writeConfig(t *testing.T, run string, c Config) {
 		t.Fatal(err)
 	}
 }
+
+// TestLossPlotDOnly plots records of D-only iterations (DSteps > 1, no G loss): a run
+// stopped before its first G update, and one that alternates.
+func TestLossPlotDOnly(t *testing.T) {
+	dir := t.TempDir()
+	if err := PlotLosses(filepath.Join(dir, "a.png"), []Record{{Step: 1, DLoss: 1}}, 50); err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]Record, 10)
+	for i := range recs {
+		recs[i] = Record{Step: i + 1, DLoss: 1}
+		if i%2 == 1 {
+			recs[i].GLoss = new(float64(i))
+		}
+	}
+	path := filepath.Join(dir, "b.png")
+	if err := PlotLosses(path, recs, 3); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Fatalf("no plot: %v", err)
+	}
+}

@@ -179,8 +179,8 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
     forward of the same z (G and D in training mode throughout, as avatargan; with
     DiffAugment every D evaluation augments its input); with d_steps > 1 the G steps run
     on every d_steps-th iteration only (dcgan.Trainer.gDue). Returns the global statistics
-    [d_loss, d_x, d_g_z, g_loss], g_loss None without G steps; raises FloatingPointError before an update a non-finite
-    loss would poison."""
+    [d_loss, d_x, d_g_z, g_loss], g_loss None without G steps; raises FloatingPointError
+    before an update a non-finite loss would poison."""
     reducer = reducer or Reducer(1)
     part = part or Slice(0, x.shape[0], x.shape[0])
     G.train()
