@@ -42,14 +42,8 @@ func TestDSteps(t *testing.T) {
 	// forward, the D step's included) and their average.
 	g, ema := trainable(a.G.Params()), snapshot(a.EMA.Tensors())
 	r := rand.New(rand.NewPCG(3, 4))
-	real, z := make([]float32, 4*3*16*16), make([]float32, 4*8)
 	for step := 1; step <= 6; step++ {
-		for i := range real {
-			real[i] = float32(r.Float64()*2 - 1)
-		}
-		for i := range z {
-			z[i] = float32(r.Float64()*2 - 1)
-		}
+		real, z := randZ(r, 4*3*16*16), randZ(r, 4*8)
 		sa, err := a.Step(real, z)
 		if err != nil {
 			t.Fatal(err)

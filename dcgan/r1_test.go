@@ -132,14 +132,8 @@ func TestR1Schedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	real, z := make([]float32, 4*3*16*16), make([]float32, 4*8)
 	for step := 1; step <= 4; step++ {
-		for i := range real {
-			real[i] = float32(r.Float64()*2 - 1)
-		}
-		for i := range z {
-			z[i] = float32(r.Float64()*2 - 1)
-		}
+		real, z := randZ(r, 4*3*16*16), randZ(r, 4*8)
 		sa, err := a.Step(real, z)
 		if err != nil {
 			t.Fatal(err)
