@@ -53,6 +53,9 @@ func cmdBench(ctx context.Context, o stdio, args []string) error {
 	// Register-only peaks, measured now so that efficiencies compare figures of one run.
 	peak := map[gemm.Precision]float64{}
 	for _, p := range ps {
+		if err := ctx.Err(); err != nil {
+			return err // Ctrl-C during the probes: stop before the next one
+		}
 		peak[p] = gemm.PeakGFLOPS(p, 300*time.Millisecond)
 	}
 	fmt.Fprintf(o.out, "peak per core (register-only probes, best burst):")
