@@ -39,9 +39,15 @@ type Config struct {
 	// DSteps > 1 takes G's steps on every DSteps-th iteration only, so D gets DSteps
 	// updates (each on its own real batch) per G update: the n_dis of Miyato et al.
 	// 2018, for a discriminator that lags its generator. 0 means 1 (every iteration).
-	DSteps int    `json:"d_steps,omitempty"`
-	Dist   Dist   `json:"dist"` // latent distribution
-	Seed   uint64 `json:"seed"` // seed of the parameter init
+	DSteps int `json:"d_steps,omitempty"`
+	// DWarmup > 0 makes the first DWarmup iterations (counted by D's updates, which
+	// the checkpoint keeps) train D only: a discriminator started fresh against an
+	// already trained generator (train --from a generator file) would otherwise
+	// steer G with the gradients of a random network for its first few hundred
+	// updates and undo some of what G learned.
+	DWarmup int    `json:"d_warmup,omitempty"`
+	Dist    Dist   `json:"dist"` // latent distribution
+	Seed    uint64 `json:"seed"` // seed of the parameter init
 	// Loss is the adversarial loss; SpectralNorm normalises every weight of D (conv and
 	// fc) with nn.SpectralNorm; DNorm is the normalisation after D's conv1..conv3.
 	Loss         Loss  `json:"loss"`
@@ -140,6 +146,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dcgan: r1 needs a discriminator without BatchNorm (d_norm none)")
 	case c.DSteps < 0:
 		return fmt.Errorf("dcgan: d_steps %d must be 0 or positive", c.DSteps)
+	case c.DWarmup < 0:
+		return fmt.Errorf("dcgan: d_warmup %d must be 0 or positive", c.DWarmup)
 	case c.R1Every < 0:
 		return fmt.Errorf("dcgan: r1_every %d must be 0 or positive", c.R1Every)
 	}
@@ -286,7 +294,7 @@ func Recipe(name string, c Config) (Config, error) {
 	d := DefaultConfig()
 	c.LRG, c.LRD, c.Beta1, c.Beta2, c.Beta1D, c.Beta2D = d.LRG, d.LRD, d.Beta1, d.Beta2, d.Beta1D, d.Beta2D
 	c.GSteps, c.Loss, c.SpectralNorm, c.DNorm, c.Augment = d.GSteps, d.Loss, d.SpectralNorm, d.DNorm, d.Augment
-	c.R1, c.R1Every, c.DSteps = d.R1, d.R1Every, d.DSteps
+	c.R1, c.R1Every, c.DSteps, c.DWarmup = d.R1, d.R1Every, d.DSteps, d.DWarmup
 	switch name {
 	case "original":
 	case "ttur":

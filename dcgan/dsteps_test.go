@@ -76,3 +76,48 @@ func TestDSteps(t *testing.T) {
 		t.Error("Validate accepted DSteps -1")
 	}
 }
+
+// TestDWarmup checks the D-only warm-up: with DWarmup 3 and DSteps 2, iterations 1..3
+// take only their D step (G and the EMA untouched), after which G steps follow the
+// DSteps rhythm counted from the warm-up's end (iterations 5 and 7); a negative
+// warm-up is refused.
+func TestDWarmup(t *testing.T) {
+	c, err := Recipe("sngan", tinyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.DWarmup, c.DSteps = 3, 2
+	a, err := NewTrainer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.EMA = NewEMA(a.G, 0.9)
+	g, ema := trainable(a.G.Params()), snapshot(a.EMA.Tensors())
+	r := rand.New(rand.NewPCG(5, 6))
+	for step := 1; step <= 7; step++ {
+		real, z := randZ(r, 4*3*16*16), randZ(r, 4*8)
+		st, err := a.Step(real, z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		due := step == 5 || step == 7
+		if st.GStepped != due {
+			t.Errorf("step %d: GStepped %v, want %v", step, st.GStepped, due)
+		}
+		if moved := !equalSnap(g, trainable(a.G.Params())); moved != due {
+			t.Errorf("step %d: G moved %v, want %v", step, moved, due)
+		}
+		if moved := !equalSnap(ema, snapshot(a.EMA.Tensors())); moved != due {
+			t.Errorf("step %d: EMA moved %v, want %v", step, moved, due)
+		}
+		g, ema = trainable(a.G.Params()), snapshot(a.EMA.Tensors())
+	}
+	if a.OptG.T != int64(2*c.GSteps) {
+		t.Errorf("%d G Adam steps after 7 iterations, want %d", a.OptG.T, 2*c.GSteps)
+	}
+	bad := c
+	bad.DWarmup = -1
+	if bad.Validate() == nil {
+		t.Error("Validate accepted DWarmup -1")
+	}
+}

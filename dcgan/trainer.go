@@ -160,9 +160,12 @@ func (t *Trainer) r1Due() (bool, float64) {
 }
 
 // gDue reports whether the iteration whose D step has just been taken takes G steps:
-// every DSteps-th by OptD.T, which the checkpoint keeps, so a resumed run keeps the
-// rhythm.
-func (t *Trainer) gDue() bool { return t.OptD.T%int64(max(t.Cfg.DSteps, 1)) == 0 }
+// none in the first DWarmup iterations, then every DSteps-th, both counted by OptD.T,
+// which the checkpoint keeps, so a resumed run keeps the rhythm.
+func (t *Trainer) gDue() bool {
+	after := t.OptD.T - int64(t.Cfg.DWarmup)
+	return after > 0 && after%int64(max(t.Cfg.DSteps, 1)) == 0
+}
 
 // generatorGrads sets G's grads to those of the G loss (k-th G step) from a fresh
 // forward (both networks in training mode, so D's running stats and spectral-norm

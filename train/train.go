@@ -322,26 +322,7 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 			return nil, err
 		}
 	} else if opts.From != "" {
-		path, err := fromCheckpoint(opts.From)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.load(path); err != nil {
-			return nil, fmt.Errorf("train: starting from %s (the networks' shapes must match this run's): %w", path, err)
-		}
-		cfg.From = fmt.Sprintf("%s@%d", path, r.Step)
-		if cfg.LRDecay == LRDecayLinear {
-			cfg.LRDecayStart = r.Step
-		}
-		r.Cfg = cfg
-		fmt.Fprintf(opts.Log, "starting from %s at step %d (epoch %d)\n", path, r.Step, r.Step/b.BatchesPerEpoch()+1)
-		// The source's history up to that step, so the plots show the whole run
-		// (none when the checkpoint's folder has no readable metrics).
-		recs, _, err := readRecords(filepath.Join(filepath.Dir(path), MetricsFile), r.Step)
-		if err != nil {
-			recs = nil
-		}
-		if err := r.keepRecords(recs); err != nil {
+		if cfg, err = r.startFrom(cfg, opts.From); err != nil {
 			return nil, err
 		}
 	} else if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), nil); err != nil {
@@ -679,6 +660,83 @@ func (r *Run) keepRecords(recs []Record) error {
 		r.elapsed0 = recs[len(recs)-1].ElapsedS
 	}
 	return writeRecords(filepath.Join(r.Opts.Dir, MetricsFile), recs)
+}
+
+// startFrom starts the new run r from Options.From (see there): a training
+// checkpoint gives both networks, their optimiser and EMA state and its step; a
+// generator-only file (an export, such as the embedded model) gives G's weights only,
+// with a fresh D and fresh optimisers at step 0. It returns cfg with From (and the
+// decay's start) recorded.
+func (r *Run) startFrom(cfg Config, from string) (Config, error) {
+	path, err := fromCheckpoint(from)
+	if err != nil {
+		return cfg, err
+	}
+	gen, err := r.loadGenerator(path)
+	if err != nil {
+		return cfg, err
+	}
+	if gen {
+		cfg.From = path + "@generator"
+		r.Cfg = cfg
+		fmt.Fprintf(r.Opts.Log, "starting from the generator %s with a new discriminator (D alone for its first %d iterations)\n", path, cfg.Model.DWarmup)
+		return cfg, r.keepRecords(nil)
+	}
+	if err := r.load(path); err != nil {
+		return cfg, fmt.Errorf("train: starting from %s (the networks' shapes must match this run's): %w", path, err)
+	}
+	cfg.From = fmt.Sprintf("%s@%d", path, r.Step)
+	if cfg.LRDecay == LRDecayLinear {
+		cfg.LRDecayStart = r.Step
+	}
+	r.Cfg = cfg
+	fmt.Fprintf(r.Opts.Log, "starting from %s at step %d (epoch %d)\n", path, r.Step, r.Step/r.batcher.BatchesPerEpoch()+1)
+	// The source's history up to that step, so the plots show the whole run
+	// (none when the checkpoint's folder has no readable metrics).
+	recs, _, err := readRecords(filepath.Join(filepath.Dir(path), MetricsFile), r.Step)
+	if err != nil {
+		recs = nil
+	}
+	return cfg, r.keepRecords(recs)
+}
+
+// loadGenerator loads G's weights from path when it is a generator-only file and
+// reports whether it was one; a training checkpoint is left to load. The file's
+// generator must have this run's shape and latent distribution. The EMA, if any,
+// starts from the loaded weights.
+func (r *Run) loadGenerator(path string) (bool, error) {
+	f, err := checkpoint.Read(path)
+	if err != nil {
+		return false, fmt.Errorf("train: --from: %w", err)
+	}
+	switch f.Metadata[checkpoint.MetaFormat] {
+	case checkpoint.FormatTrain:
+		return false, nil
+	case checkpoint.FormatGenerator:
+	default:
+		return false, fmt.Errorf("train: --from %s: not an avatargan checkpoint or generator file", path)
+	}
+	var spec struct {
+		Size int        `json:"size"`
+		ZDim int        `json:"zdim"`
+		GF   int        `json:"gf"`
+		Dist dcgan.Dist `json:"dist"`
+	}
+	if err := json.Unmarshal([]byte(f.Metadata[checkpoint.MetaSpec]), &spec); err != nil {
+		return false, fmt.Errorf("train: --from %s: no valid %q metadata: %v", path, checkpoint.MetaSpec, err)
+	}
+	m := r.Cfg.Model
+	if spec.Size != m.Size || spec.ZDim != m.ZDim || spec.GF != m.GF || spec.Dist != m.Dist {
+		return false, fmt.Errorf("train: --from %s: its generator is %d px, z %d (%v), width %d; this run's is %d px, z %d (%v), width %d: give --size, -z, --z-dist and --gf to match",
+			path, spec.Size, spec.ZDim, spec.Dist, spec.GF, m.Size, m.ZDim, m.Dist, m.GF)
+	}
+	if err := state.Load(f, "", r.Trainer.G.Tensors(), false); err != nil {
+		return false, fmt.Errorf("train: --from %s: %w", path, err)
+	}
+	if r.Trainer.EMA != nil {
+		r.Trainer.EMA = dcgan.NewEMA(r.Trainer.G, r.Cfg.EMA)
+	}
+	return true, nil
 }
 
 // fromCheckpoint resolves Options.From: a checkpoint file, or a run directory's

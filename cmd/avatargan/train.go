@@ -46,6 +46,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	betasD := fs.String("betas-d", "", "the discriminator's Adam betas as beta1,beta2 (overrides --beta1/--beta2)")
 	fs.IntVar(&m.GSteps, "g-steps", m.GSteps, "generator steps per discriminator step")
 	fs.IntVar(&m.DSteps, "d-steps", 1, "discriminator steps per generator update: G's steps run on every N-th iteration only")
+	fs.IntVar(&m.DWarmup, "d-warmup", 0, "train D alone for the run's first N iterations (for a new discriminator against a trained generator: --from a generator file)")
 	loss := fs.String("loss", "bce", "adversarial loss: bce (the original) or hinge")
 	fs.BoolVar(&m.SpectralNorm, "spectral-norm", false, "spectral normalisation of every discriminator weight")
 	dnorm := fs.String("d-norm", "batch", "normalisation after the discriminator's conv1..3: batch or none")
@@ -65,7 +66,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "write a checkpoint every N steps (and at each epoch end)")
 	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep (each holds weights and Adam moments: ~109 MB at the default sizes)")
 	allowData := fs.Bool("allow-data-change", false, "resume even though --data holds other images than the run trained on")
-	from := fs.String("from", "", "start this new run from another run's training checkpoint (file, or run directory for its latest): its weights, optimiser state and step; give the same network shape (recipe), other rates, betas, loss or augmentation may differ")
+	from := fs.String("from", "", "start this new run from another run's training checkpoint (file, or run directory for its latest): its weights, optimiser state and step; give the same network shape (recipe), other rates, betas, loss or augmentation may differ. A generator file (export; the embedded model: avatargan export --out FILE) gives G's weights only, with a new D from step 0 (see --d-warmup)")
 	threads := fs.Int("threads", 0, "worker threads for training and decoding (0: all CPUs)")
 	fs.StringVar(&cfg.Precision, "precision", "", "operand precision of the GEMMs: f32, or bf16 for mixed precision (fast with AVX512_BF16); default f32, or on resume the run's, which this may change")
 	if err := parse(fs, args); err != nil {
@@ -288,6 +289,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"betas-d":          func(c train.Config) any { return [2]float64{c.Model.Beta1D, c.Model.Beta2D} },
 	"g-steps":          func(c train.Config) any { return c.Model.GSteps },
 	"d-steps":          func(c train.Config) any { return max(c.Model.DSteps, 1) },
+	"d-warmup":         func(c train.Config) any { return c.Model.DWarmup },
 	"loss":             func(c train.Config) any { return c.Model.Loss },
 	"spectral-norm":    func(c train.Config) any { return c.Model.SpectralNorm },
 	"d-norm":           func(c train.Config) any { return c.Model.DNorm },
@@ -388,6 +390,7 @@ func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFl
 		"betas-d":       func() { r.Beta1D, r.Beta2D = parsed.Beta1D, parsed.Beta2D },
 		"g-steps":       func() { r.GSteps = parsed.GSteps },
 		"d-steps":       func() { r.DSteps = parsed.DSteps },
+		"d-warmup":      func() { r.DWarmup = parsed.DWarmup },
 		"loss":          func() { r.Loss = parsed.Loss },
 		"spectral-norm": func() { r.SpectralNorm = parsed.SpectralNorm },
 		"d-norm":        func() { r.DNorm = parsed.DNorm },
@@ -396,7 +399,7 @@ func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFl
 		"r1-every":      func() { r.R1Every = parsed.R1Every },
 	}
 	// In flag order of precedence: the single betas first, the pairs after them.
-	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every"} {
+	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "d-warmup", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every"} {
 		if given[k] {
 			set[k]()
 		}

@@ -1,0 +1,125 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"avatargan/checkpoint"
+	"avatargan/dcgan"
+	"avatargan/internal/state"
+	"avatargan/nn"
+)
+
+// writeGenerator writes g as a generator-only file (the format of avatar.Model.Save
+// and the embedded model) with spec's metadata.
+func writeGenerator(t *testing.T, path string, g *dcgan.Generator, m dcgan.Config) {
+	t.Helper()
+	spec, err := json.Marshal(map[string]any{"size": m.Size, "zdim": m.ZDim, "gf": m.GF, "dist": m.Dist})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := map[string]string{checkpoint.MetaFormat: checkpoint.FormatGenerator, checkpoint.MetaSpec: string(spec)}
+	if err := checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
+		return checkpoint.Encode(w, state.Tensors("", g.Tensors(), "F32"), meta)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sameTensors reports whether two tensor lists hold the same names and bits.
+func sameTensors(a, b []nn.NamedTensor) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !slices.Equal(a[i].Data, b[i].Data) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestFromGenerator checks Options.From with a generator-only file: the new run starts
+// at step 0 with G (and its EMA) equal to the file's weights and D, both optimisers
+// untouched, exactly as a fresh run's; it records the source; it trains, and a resumed
+// run of it continues bit for bit; a generator of another shape or latent
+// distribution is refused with the flags to give, a file that is neither format too.
+func TestFromGenerator(t *testing.T) {
+	data := tinyData(t)
+	cfg := tinyConfig()
+	cfg.Model.DWarmup = 2
+	// A trained generator: a short run of another seed, exported.
+	src := cfg
+	src.Model.Seed = 9
+	trained := trainTo(t, context.Background(), src, data, t.TempDir(), 4, nil)
+	gen := filepath.Join(t.TempDir(), "g.safetensors")
+	writeGenerator(t, gen, trained.Trainer.G, cfg.Model)
+
+	fresh := open(t, cfg, data, Options{Dir: filepath.Join(t.TempDir(), "fresh")})
+	dir := filepath.Join(t.TempDir(), "ft")
+	r := open(t, cfg, data, Options{Dir: dir, From: gen, MaxSteps: 3})
+	if r.Step != 0 {
+		t.Fatalf("starts at step %d, want 0", r.Step)
+	}
+	if !sameTensors(r.Trainer.G.Tensors(), trained.Trainer.G.Tensors()) {
+		t.Error("G differs from the file's generator")
+	}
+	if !sameTensors(r.Trainer.EMA.Tensors(), trainedEMAOf(trained.Trainer.G)) {
+		t.Error("the EMA does not start from the file's generator")
+	}
+	if sameTensors(r.Trainer.G.Tensors(), fresh.Trainer.G.Tensors()) {
+		t.Error("G is the fresh run's: the file was not loaded")
+	}
+	if !sameTensors(r.Trainer.D.Tensors(), fresh.Trainer.D.Tensors()) || !sameTensors(r.Trainer.OptD.State(), fresh.Trainer.OptD.State()) ||
+		!sameTensors(r.Trainer.OptG.State(), fresh.Trainer.OptG.State()) {
+		t.Error("D or an optimiser is not a fresh run's")
+	}
+	if err := r.Train(context.Background()); err != nil || r.Step != 3 {
+		t.Fatalf("training from a generator: step %d, %v", r.Step, err)
+	}
+	r.Close()
+	c, err := LoadConfig(dir)
+	if err != nil || c.From != gen+"@generator" || c.Model.DWarmup != 2 {
+		t.Fatalf("config: from %q, d_warmup %d (%v)", c.From, c.Model.DWarmup, err)
+	}
+	// Uninterrupted to step 5 vs resumed at 3: the same bits.
+	whole := filepath.Join(t.TempDir(), "whole")
+	ref := open(t, cfg, data, Options{Dir: whole, From: gen, MaxSteps: 5})
+	if err := ref.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resumed := trainTo(t, context.Background(), cfg, data, dir, 5, nil)
+	sameState(t, ref.Trainer, resumed.Trainer)
+
+	for _, tc := range []struct {
+		name string
+		edit func(*dcgan.Config)
+		want string
+	}{
+		{"width", func(m *dcgan.Config) { m.GF = 8 }, "--gf"},
+		{"latents", func(m *dcgan.Config) { m.Dist = dcgan.Normal }, "--z-dist"},
+	} {
+		other := cfg
+		tc.edit(&other.Model)
+		if _, err := Open(other, data, Options{Dir: filepath.Join(t.TempDir(), tc.name), From: gen}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("generator of another %s: %v", tc.name, err)
+		}
+	}
+	junk := filepath.Join(t.TempDir(), "junk.safetensors")
+	if err := checkpoint.WriteFileAtomic(junk, func(w io.Writer) error {
+		return checkpoint.Encode(w, state.Tensors("", trained.Trainer.G.Tensors(), "F32"), map[string]string{})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(cfg, data, Options{Dir: filepath.Join(t.TempDir(), "junk"), From: junk}); err == nil || !strings.Contains(err.Error(), "not an avatargan") {
+		t.Errorf("a file without format metadata: %v", err)
+	}
+}
+
+// trainedEMAOf is the EMA tensors a new average of g holds: g's trainable weights.
+func trainedEMAOf(g *dcgan.Generator) []nn.NamedTensor { return dcgan.NewEMA(g, 0.5).Tensors() }
