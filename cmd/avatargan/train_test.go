@@ -133,3 +133,37 @@ func TestTrainR1(t *testing.T) {
 	fails(t, "--r1 0.7 (the run has 0.5)", cmdTrain, "--resume", dir, "--r1", "0.7", "--cache", cacheDir)
 	fails(t, "without BatchNorm", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bn"), "--r1", "1")...)
 }
+
+// TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator
+// given to --from starts a new run at step 0 whose config records the file and
+// --d-warmup, whose first --d-warmup iterations take no G step (no G loss in the
+// metrics) and the later ones do; a resume with another --d-warmup is refused, and a
+// generator of another width is refused naming --gf.
+func TestTrainFromGenerator(t *testing.T) {
+	fixture(t)
+	tmp := t.TempDir()
+	src := filepath.Join(tmp, "src")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", src, "--recipe", "sngan", "--max-steps", "2", "--epochs", "1")...)
+	gen := filepath.Join(tmp, "g.safetensors")
+	run(t, cmdExport, "--checkpoint", src, "--out", gen)
+	dir := filepath.Join(tmp, "ft")
+	out := run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--from", gen, "--recipe", "sngan", "--d-warmup", "2", "--max-steps", "4", "--epochs", "1")...)
+	if !strings.Contains(out, "starting from the generator") {
+		t.Fatalf("train --from a generator: %s", out)
+	}
+	c, err := train.LoadConfig(dir)
+	if err != nil || c.From != gen+"@generator" || c.Model.DWarmup != 2 {
+		t.Fatalf("config: from %q, d_warmup %d (%v)", c.From, c.Model.DWarmup, err)
+	}
+	recs, err := train.ReadRecords(filepath.Join(dir, "metrics.jsonl"), 100)
+	if err != nil || len(recs) != 4 || recs[0].Step != 1 {
+		t.Fatalf("%d records from step %d, %v; want steps 1..4", len(recs), recs[0].Step, err)
+	}
+	for _, r := range recs {
+		if (r.GLoss != nil) != (r.Step > 2) {
+			t.Errorf("step %d: G loss %v, want one only after the warm-up", r.Step, r.GLoss)
+		}
+	}
+	fails(t, "--d-warmup 3 (the run has 2)", cmdTrain, "--resume", dir, "--d-warmup", "3", "--cache", cacheDir)
+	fails(t, "--gf", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(tmp, "wide"), "--from", gen, "--recipe", "sngan", "--max-steps", "1", "--epochs", "1", "--gf", "8")...)
+}
