@@ -17,6 +17,21 @@ func trainable(ps []*nn.Param) [][]float32 {
 	return out
 }
 
+// checkGMoved fails unless G's trainable weights and tr's EMA moved since g and ema
+// were taken exactly when due (the iteration took G steps), and returns their values
+// now for the next iteration's check.
+func checkGMoved(t *testing.T, step int, tr *Trainer, g, ema [][]float32, due bool) ([][]float32, [][]float32) {
+	t.Helper()
+	gNow, emaNow := trainable(tr.G.Params()), snapshot(tr.EMA.Tensors())
+	if moved := !equalSnap(g, gNow); moved != due {
+		t.Errorf("step %d: G moved %v, want %v", step, moved, due)
+	}
+	if moved := !equalSnap(ema, emaNow); moved != due {
+		t.Errorf("step %d: EMA moved %v, want %v", step, moved, due)
+	}
+	return gNow, emaNow
+}
+
 // TestDSteps checks the DSteps schedule: with DSteps 3, iterations 1 and 2 take only
 // their D step (G, G's Adam state and the EMA untouched, no G loss reported) and
 // iteration 3 takes GSteps G steps; the first D step is the same as with DSteps 1 (the
@@ -62,13 +77,7 @@ func TestDSteps(t *testing.T) {
 		if step == 1 && !equalSnap(trainable(b.D.Params()), trainable(a.D.Params())) {
 			t.Error("step 1: D differs from the DSteps 1 trainer's")
 		}
-		if moved := !equalSnap(g, trainable(a.G.Params())); moved != due {
-			t.Errorf("step %d: G moved %v, want %v", step, moved, due)
-		}
-		if moved := !equalSnap(ema, snapshot(a.EMA.Tensors())); moved != due {
-			t.Errorf("step %d: EMA moved %v, want %v", step, moved, due)
-		}
-		g, ema = trainable(a.G.Params()), snapshot(a.EMA.Tensors())
+		g, ema = checkGMoved(t, step, a, g, ema, due)
 	}
 	bad := three
 	bad.DSteps = -1
@@ -104,13 +113,7 @@ func TestDWarmup(t *testing.T) {
 		if st.GStepped != due {
 			t.Errorf("step %d: GStepped %v, want %v", step, st.GStepped, due)
 		}
-		if moved := !equalSnap(g, trainable(a.G.Params())); moved != due {
-			t.Errorf("step %d: G moved %v, want %v", step, moved, due)
-		}
-		if moved := !equalSnap(ema, snapshot(a.EMA.Tensors())); moved != due {
-			t.Errorf("step %d: EMA moved %v, want %v", step, moved, due)
-		}
-		g, ema = trainable(a.G.Params()), snapshot(a.EMA.Tensors())
+		g, ema = checkGMoved(t, step, a, g, ema, due)
 	}
 	if a.OptG.T != int64(2*c.GSteps) {
 		t.Errorf("%d G Adam steps after 7 iterations, want %d", a.OptG.T, 2*c.GSteps)

@@ -610,6 +610,11 @@ func (r *Run) load(path string) error {
 	if err != nil {
 		return err
 	}
+	return r.loadFile(path, f)
+}
+
+// loadFile is load of f, the file already read from path.
+func (r *Run) loadFile(path string, f *checkpoint.File) error {
 	if f.Metadata[checkpoint.MetaFormat] != checkpoint.FormatTrain {
 		return fmt.Errorf("%s is not a training checkpoint", path)
 	}
@@ -625,8 +630,9 @@ func (r *Run) load(path string) error {
 	}
 	r.Step = step
 	// The decoded file (raw bytes plus float32 copies, ~2x the checkpoint) is garbage
-	// now; hand it back to the OS before training allocates its buffers, or the
-	// resumed run's RSS stays that much above a fresh run's.
+	// now (callers do not use f after this call); hand it back to the OS before
+	// training allocates its buffers, or the resumed run's RSS stays that much above
+	// a fresh run's.
 	f = nil
 	debug.FreeOSMemory()
 	return nil
@@ -672,17 +678,25 @@ func (r *Run) startFrom(cfg Config, from string) (Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	gen, err := r.loadGenerator(path)
+	// One read serves both formats: a training checkpoint is ~109 MB.
+	f, err := checkpoint.Read(path)
 	if err != nil {
-		return cfg, err
+		return cfg, fmt.Errorf("train: --from: %w", err)
 	}
-	if gen {
+	switch f.Metadata[checkpoint.MetaFormat] {
+	case checkpoint.FormatGenerator:
+		if err := r.loadGenerator(path, f); err != nil {
+			return cfg, err
+		}
 		cfg.From = path + "@generator"
 		r.Cfg = cfg
 		fmt.Fprintf(r.Opts.Log, "starting from the generator %s with a new discriminator (D alone for its first %d iterations)\n", path, cfg.Model.DWarmup)
 		return cfg, r.keepRecords(nil)
+	case checkpoint.FormatTrain:
+	default:
+		return cfg, fmt.Errorf("train: --from %s: not an avatargan checkpoint or generator file", path)
 	}
-	if err := r.load(path); err != nil {
+	if err := r.loadFile(path, f); err != nil {
 		return cfg, fmt.Errorf("train: starting from %s (the networks' shapes must match this run's): %w", path, err)
 	}
 	cfg.From = fmt.Sprintf("%s@%d", path, r.Step)
@@ -700,22 +714,10 @@ func (r *Run) startFrom(cfg Config, from string) (Config, error) {
 	return cfg, r.keepRecords(recs)
 }
 
-// loadGenerator loads G's weights from path when it is a generator-only file and
-// reports whether it was one; a training checkpoint is left to load. The file's
+// loadGenerator loads G's weights from f, the generator-only file at path. Its
 // generator must have this run's shape and latent distribution. The EMA, if any,
 // starts from the loaded weights.
-func (r *Run) loadGenerator(path string) (bool, error) {
-	f, err := checkpoint.Read(path)
-	if err != nil {
-		return false, fmt.Errorf("train: --from: %w", err)
-	}
-	switch f.Metadata[checkpoint.MetaFormat] {
-	case checkpoint.FormatTrain:
-		return false, nil
-	case checkpoint.FormatGenerator:
-	default:
-		return false, fmt.Errorf("train: --from %s: not an avatargan checkpoint or generator file", path)
-	}
+func (r *Run) loadGenerator(path string, f *checkpoint.File) error {
 	var spec struct {
 		Size int        `json:"size"`
 		ZDim int        `json:"zdim"`
@@ -723,20 +725,20 @@ func (r *Run) loadGenerator(path string) (bool, error) {
 		Dist dcgan.Dist `json:"dist"`
 	}
 	if err := json.Unmarshal([]byte(f.Metadata[checkpoint.MetaSpec]), &spec); err != nil {
-		return false, fmt.Errorf("train: --from %s: no valid %q metadata: %v", path, checkpoint.MetaSpec, err)
+		return fmt.Errorf("train: --from %s: no valid %q metadata: %v", path, checkpoint.MetaSpec, err)
 	}
 	m := r.Cfg.Model
 	if spec.Size != m.Size || spec.ZDim != m.ZDim || spec.GF != m.GF || spec.Dist != m.Dist {
-		return false, fmt.Errorf("train: --from %s: its generator is %d px, z %d (%v), width %d; this run's is %d px, z %d (%v), width %d: give --size, -z, --z-dist and --gf to match",
+		return fmt.Errorf("train: --from %s: its generator is %d px, z %d (%v), width %d; this run's is %d px, z %d (%v), width %d: give --size, -z, --z-dist and --gf to match",
 			path, spec.Size, spec.ZDim, spec.Dist, spec.GF, m.Size, m.ZDim, m.Dist, m.GF)
 	}
 	if err := state.Load(f, "", r.Trainer.G.Tensors(), false); err != nil {
-		return false, fmt.Errorf("train: --from %s: %w", path, err)
+		return fmt.Errorf("train: --from %s: %w", path, err)
 	}
 	if r.Trainer.EMA != nil {
 		r.Trainer.EMA = dcgan.NewEMA(r.Trainer.G, r.Cfg.EMA)
 	}
-	return true, nil
+	return nil
 }
 
 // fromCheckpoint resolves Options.From: a checkpoint file, or a run directory's
