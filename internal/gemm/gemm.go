@@ -437,12 +437,19 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
+// kBlocks splits k into nk blocks of kcB (the last one shorter), evened out so
+// that the last one is not a sliver. Both F32 paths sum each block from zero
+// and add it to C, so an element of C is rounded the same on either path (for
+// alpha 1 and beta 0 or 1) and does not depend on n or on the path chosen.
+func kBlocks(ki *kernelImpl, k int) (nk, kcB int) {
+	nk = (k + ki.kc - 1) / ki.kc
+	return nk, (k + nk - 1) / nk
+}
+
 // serial runs the blocked GEMM on one worker for a sub-problem.
 func serial(wb *workerBuf, ki *kernelImpl, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	mr, nr := ki.mr, ki.nr
-	// Even out the k and m blocks so that the last one is not a sliver.
-	nk := (k + ki.kc - 1) / ki.kc
-	kcB := (k + nk - 1) / nk
+	_, kcB := kBlocks(ki, k)
 	nm := (m + ki.mc - 1) / ki.mc
 	mcB := ((m+nm-1)/nm + mr - 1) / mr * mr
 	nn := (n + ki.nc - 1) / ki.nc

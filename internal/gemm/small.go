@@ -16,9 +16,9 @@ import "unsafe"
 // (alpha folded in) into groups of at most smallMaxR rows; op(A)^T is read in
 // place when A is stored transposed (k x m, the deconvolution case), or packed
 // into a k x smallW panel otherwise and for the ragged last panel. A smallMaxR x
-// smallW register tile accumulates the whole k range, lands in a per-worker
-// n x smallW scratch and is transposed into C's rows with beta applied, so the
-// kernel never touches C. Workers split the smallW-column panels of m.
+// smallW register tile accumulates one k block (the regular path's blocks, so
+// both paths round alike), lands in a per-worker n x smallW scratch and is
+// transposed into C's rows with beta applied, so the kernel never touches C. Workers split the smallW-column panels of m.
 
 // smallW is the tile width of the small-N kernels (4 zmm).
 const smallW = 64
@@ -44,8 +44,7 @@ func useSmall(ki *kernelImpl, m, n, k int) bool {
 	case -1:
 		return false
 	}
-	// k bounds the k x smallW panel buffer that ragged or untransposed A needs
-	// (the whole k range is one register accumulation).
+	// k bounds the k x smallW panel buffer that ragged or untransposed A needs.
 	if n > smallMaxN || m < smallW || k < 8 || k > 1<<14 {
 		return false
 	}
@@ -120,22 +119,34 @@ func smallPanels(wb *workerBuf, ki *kernelImpl, transA bool, m, n, k int, a []fl
 			}
 			bp = &wb.b[0]
 		}
-		for g := 0; g < ng; g++ {
-			r0, r1 := smallGroup(n, ng, g), smallGroup(n, ng, g+1)
-			ki.small(r1-r0, k, &ap[r0*k], bp, ldbp, &tmp[r0*smallW], smallW)
-		}
-		// C[i0+i, j] = tmp[j, i] (+ beta*C).
-		for i := 0; i < w; i++ {
-			row := c[(i0+i)*ldc : (i0+i)*ldc+n]
-			t := tmp[i:]
-			if beta == 0 {
-				for j := range row {
-					row[j] = t[j*smallW]
-				}
-				continue
+		// k runs in the regular path's blocks (kBlocks), each summed from zero and
+		// added to C, so that an element's value does not depend on which path
+		// computed it: an avatar drawn alone equals the same avatar in a batch.
+		nk, kcB := kBlocks(ki, k)
+		for bi := 0; bi < nk; bi++ {
+			pc := bi * kcB
+			kb := min(kcB, k-pc)
+			for g := 0; g < ng; g++ {
+				r0, r1 := smallGroup(n, ng, g), smallGroup(n, ng, g+1)
+				ki.small(r1-r0, kb, &ap[r0*k+pc*(r1-r0)], (*float32)(unsafe.Add(unsafe.Pointer(bp), 4*pc*ldbp)), ldbp, &tmp[r0*smallW], smallW)
 			}
-			for j := range row {
-				row[j] = t[j*smallW] + beta*row[j]
+			// C[i0+i, j] = tmp[j, i] (+ beta*C on the first block, + C after it).
+			bet := beta
+			if bi > 0 {
+				bet = 1
+			}
+			for i := 0; i < w; i++ {
+				row := c[(i0+i)*ldc : (i0+i)*ldc+n]
+				t := tmp[i:]
+				if bet == 0 {
+					for j := range row {
+						row[j] = t[j*smallW]
+					}
+					continue
+				}
+				for j := range row {
+					row[j] = t[j*smallW] + bet*row[j]
+				}
 			}
 		}
 	}
