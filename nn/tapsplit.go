@@ -300,17 +300,11 @@ func col2imSplit(img, col []float32, p *splitPlan, init []float32) {
 			clear(buf)
 			for ky := 0; ky < g.K; ky++ {
 				oylo, oyhi := validRange(ky-g.P, g.S, g.H, g.Ho)
-				// kx outermost: every pixel then sums its taps in col2im's order
-				// (ky, kx ascending), so the split and dense layouts round alike and
-				// an image's result does not depend on its batch.
-				for kx := 0; kx < g.K; kx++ {
-					_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
-					s := col[((ky*g.K+kx)*g.C+c)*np:][:np]
-					for _, xc := range p.xs {
-						if kx < xc.kxlo || kx >= xc.kxhi {
-							continue
-						}
-						run := (xc.oxhi - xc.oxlo) * g.N
+				for _, xc := range p.xs {
+					run := (xc.oxhi - xc.oxlo) * g.N
+					for kx := xc.kxlo; kx < xc.kxhi; kx++ {
+						_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
+						s := col[((ky*g.K+kx)*g.C+c)*np:][:np]
 						for oy := oylo; oy < oyhi; oy++ {
 							addTo(buf[((oy*g.S+ky-g.P)*g.S+ph)*wp*g.N+(q+xc.oxlo)*g.N:],
 								s[xc.base+oy*run:][:run])
