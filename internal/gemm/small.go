@@ -18,7 +18,8 @@ import "unsafe"
 // into a k x smallW panel otherwise and for the ragged last panel. A smallMaxR x
 // smallW register tile accumulates one k block (the regular path's blocks, so
 // both paths round alike), lands in a per-worker n x smallW scratch and is
-// transposed into C's rows with beta applied, so the kernel never touches C. Workers split the smallW-column panels of m.
+// transposed into C's rows with beta applied, so the kernel never touches C.
+// Workers split the smallW-column panels of m.
 
 // smallW is the tile width of the small-N kernels (4 zmm).
 const smallW = 64
@@ -121,7 +122,7 @@ func smallPanels(wb *workerBuf, ki *kernelImpl, transA bool, m, n, k int, a []fl
 		}
 		// k runs in the regular path's blocks (kBlocks), each summed from zero and
 		// added to C, so that an element's value does not depend on which path
-		// computed it: an avatar drawn alone equals the same avatar in a batch.
+		// computed it (nor, through the path, on the batch size n).
 		nk, kcB := kBlocks(ki, k)
 		for bi := 0; bi < nk; bi++ {
 			pc := bi * kcB
