@@ -450,6 +450,7 @@ func kBlocks(ki *kernelImpl, k int) (nk, kcB int) {
 func serial(wb *workerBuf, ki *kernelImpl, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	mr, nr := ki.mr, ki.nr
 	_, kcB := kBlocks(ki, k)
+	// Even out the m and n blocks too, so that the last one is not a sliver.
 	nm := (m + ki.mc - 1) / ki.mc
 	mcB := ((m+nm-1)/nm + mr - 1) / mr * mr
 	nn := (n + ki.nc - 1) / ki.nc
