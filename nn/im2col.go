@@ -113,12 +113,18 @@ func im2col(col, x []float32, g geom) {
 // col2im is the adjoint of im2col: img[c][n][iy][ix] = init[c] + sum of the col entries
 // that im2col would have read from there (init nil means 0). Each (c, n) image plane
 // is written by one worker only, so it runs in parallel over planes without races.
+//
+// A pixel's taps are summed in col2imSplit's order (ky, then the x-classes in ox order,
+// then kx), not simply (ky, kx): float addition is not associative, and a layer that
+// splits for a batch but not for one image must round alike in both, so that an image's
+// result does not depend on the batch it is in (the server batches requests).
 func col2im(img, col []float32, g geom, init []float32) {
 	kk := g.K * g.K
 	plane := g.Ho * g.Wo
 	np := g.N * plane
 	hw := g.H * g.W
 	wp, _, _ := phaseLayout(g.W, g.S, 0)
+	xs := xclasses(nil, g)
 	gemm.ParallelFor(g.C*g.N, 1, func(lo, hi int) {
 		sb := getScratch(g.H * g.S * wp)
 		defer putScratch(sb)
@@ -128,21 +134,20 @@ func col2im(img, col []float32, g geom, init []float32) {
 			clear(buf)
 			for ky := 0; ky < g.K; ky++ {
 				oylo, oyhi := validRange(ky-g.P, g.S, g.H, g.Ho)
-				for kx := 0; kx < g.K; kx++ {
-					oxlo, oxhi := validRange(kx-g.P, g.S, g.W, g.Wo)
-					if oxhi <= oxlo {
-						continue
-					}
-					_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
-					r := c*kk + ky*g.K + kx
-					src := col[r*np+n*plane : r*np+(n+1)*plane]
-					for oy := oylo; oy < oyhi; oy++ {
-						base := ((oy*g.S+ky-g.P)*g.S+ph)*wp + q
-						s := src[oy*g.Wo+oxlo : oy*g.Wo+oxhi]
-						a := buf[base+oxlo : base+oxhi]
-						a = a[:len(s)]
-						for i, v := range s {
-							a[i] += v
+				for _, xc := range xs {
+					oxlo, oxhi := xc.oxlo, xc.oxhi
+					for kx := xc.kxlo; kx < xc.kxhi; kx++ {
+						_, ph, q := phaseLayout(g.W, g.S, kx-g.P)
+						r := c*kk + ky*g.K + kx
+						src := col[r*np+n*plane : r*np+(n+1)*plane]
+						for oy := oylo; oy < oyhi; oy++ {
+							base := ((oy*g.S+ky-g.P)*g.S+ph)*wp + q
+							s := src[oy*g.Wo+oxlo : oy*g.Wo+oxhi]
+							a := buf[base+oxlo : base+oxhi]
+							a = a[:len(s)]
+							for i, v := range s {
+								a[i] += v
+							}
 						}
 					}
 				}

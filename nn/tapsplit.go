@@ -56,15 +56,7 @@ func (p *splitPlan) plan(g geom) *splitPlan {
 	if p.g == g && p.xs != nil {
 		return p
 	}
-	p.g, p.xs, p.blocks = g, p.xs[:0], p.blocks[:0]
-	for ox := 0; ox < g.Wo; ox++ {
-		lo, hi := tapRange(ox, g.S, g.P, g.K, g.W)
-		if n := len(p.xs); n > 0 && p.xs[n-1].kxlo == lo && p.xs[n-1].kxhi == hi {
-			p.xs[n-1].oxhi = ox + 1
-			continue
-		}
-		p.xs = append(p.xs, xclass{oxlo: ox, oxhi: ox + 1, kxlo: lo, kxhi: hi})
-	}
+	p.g, p.xs, p.blocks = g, xclasses(p.xs[:0], g), p.blocks[:0]
 	base := 0
 	for i := range p.xs {
 		x := &p.xs[i]
@@ -85,6 +77,21 @@ func (p *splitPlan) plan(g geom) *splitPlan {
 		}
 	}
 	return p
+}
+
+// xclasses appends to xs the x-classes of g: runs of output columns ox with the same
+// valid kx taps, in ox order. They depend on the row geometry only, not on N, so the
+// dense col2im can walk them too and sum each pixel's taps in the split order.
+func xclasses(xs []xclass, g geom) []xclass {
+	for ox := 0; ox < g.Wo; ox++ {
+		lo, hi := tapRange(ox, g.S, g.P, g.K, g.W)
+		if n := len(xs); n > 0 && xs[n-1].kxlo == lo && xs[n-1].kxhi == hi {
+			xs[n-1].oxhi = ox + 1
+			continue
+		}
+		xs = append(xs, xclass{oxlo: ox, oxhi: ox + 1, kxlo: lo, kxhi: hi})
+	}
+	return xs
 }
 
 // tapRange returns the taps k in [lo, hi) for which o*s - p + k lies in [0, size).
