@@ -95,6 +95,9 @@ type bf16Kernel struct {
 	mr, nr     int
 	mc, kc, nc int // kc in k elements, even
 	fn         func(kp int, a, b *uint32, c *float32, ldc int, beta float32, load int)
+	// amx, where set, replaces fn and the pair-major A panels: the AMX tile
+	// kernel (amx.go), with mr = nr = 32.
+	amx amxKernelFn
 }
 
 // bf16Generic is the pure-Go bf16 path: the same products as the assembly.
@@ -271,6 +274,10 @@ func kernelBF16Generic(kp int, a, b *uint32, c *float32, ldc int, beta float32, 
 // operand element once per use of its block: B once per call, A once per nc
 // block of columns.
 func serialBF16(wb *workerBuf, bk *bf16Kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if bk.amx != nil {
+		serialAMX(wb, bk, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	mr, nr := bk.mr, bk.nr
 	nk := (k + bk.kc - 1) / bk.kc
 	kcB := ((k+nk-1)/nk + 1) &^ 1 // even, so that k pairs never straddle blocks

@@ -58,7 +58,7 @@ func TestRoundBF16(t *testing.T) {
 
 // bf16Paths are the BF16 kernels: the AVX512_BF16 assembly and the pure-Go one
 // (which every other path uses).
-var bf16Paths = []string{"avx512bf16", "generic"}
+var bf16Paths = []string{"avx512amx", "avx512bf16", "generic"}
 
 func forEachBF16Path(t *testing.T, f func(t *testing.T)) {
 	old := Kernel()

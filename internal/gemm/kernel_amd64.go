@@ -77,6 +77,13 @@ func asmKernels() []kernelImpl {
 			name: "avx512", mr: 8, nr: 32, mc: 384, kc: 256, nc: 3072,
 			fn: kernelAVX512, asmPack: true, small: smallAVX512, bf: bf16Generic,
 		}
+		if cpu.X86.HasAVX512BF16 && cpu.X86.HasAMXTile && cpu.X86.HasAMXBF16 && amxPermitted() {
+			// avx512bf16 with BF16 products on the AMX tile unit.
+			k := avx512
+			k.name = "avx512amx"
+			k.bf = &bf16Kernel{native: true, mr: amxTile, nr: amxTile, mc: 256, kc: 1024, nc: 2048, amx: kernelAMX}
+			ks = append(ks, k)
+		}
 		if cpu.X86.HasAVX512BF16 {
 			// The F32 kernels of avx512 plus VDPBF16PS for BF16. kc counts k
 			// elements: 512 (256 pairs) keeps the B panel at 32 KiB, as F32's 256.

@@ -60,3 +60,9 @@ func packT8BF16(kq int, src *float32, lds int, dst *uint32, ldd int, alpha float
 
 // dpbf16PeakZMM runs n iterations of 12 independent register VDPBF16PS (a peak-throughput probe).
 func dpbf16PeakZMM(n int)
+
+// kernelAMX computes a 32x32 tile of c from AMX bf16 panels: c = a*b (+ c when load != 0).
+func kernelAMX(kt int, a *uint32, b *uint32, c *float32, ldc int, load int, cfg *byte)
+
+// amxPeak runs n iterations of 4 independent TDPBF16PS on zeroed tiles (a peak-throughput probe).
+func amxPeak(n int, cfg *byte)

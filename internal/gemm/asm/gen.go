@@ -42,6 +42,8 @@ func main() {
 	packPairN("packPairN32", 32, idx)
 	packT8BF16()
 	dpbf16Peak("dpbf16PeakZMM")
+	kernelAMX("kernelAMX")
+	amxPeak("amxPeak")
 	Generate()
 }
 
