@@ -62,7 +62,7 @@ func serialAMX(wb *workerBuf, bk *bf16Kernel, transA, transB bool, m, n, k int, 
 			}
 			for ic := 0; ic < m; ic += mcB {
 				mb := min(mcB, m-ic)
-				amxPackA(wb.pa, transA, a, lda, ic, mb, pc, kb, alpha, kt)
+				amxPackA(wb.pa, transA, a, lda, ic, mb, pc, kb, alpha, kt, bk.native)
 				amxMacro(bk.amx, mb, nb, kt, wb.pa, wb.pb, c[ic*ldc+jc:], ldc, bet, wb.tmp)
 			}
 		}
@@ -108,8 +108,10 @@ func amxMacro(fn amxKernelFn, mb, nb, kt int, ap, bp []uint32, c []float32, ldc 
 
 // amxPackA packs rows [i0, i0+mb) x cols [p0, p0+kb) of alpha*op(A) for the AMX
 // kernel: per 32-row panel, kt steps of 32 rows x 16 bf16 pairs (row i's values at
-// k and k+1 in one word, even k low), zero past mb rows and past kb.
-func amxPackA(dst []uint32, transA bool, a []float32, lda, i0, mb, p0, kb int, alpha float32, kt int) {
+// k and k+1 in one word, even k low), zero past mb rows and past kb. asm uses the
+// AVX512_BF16 row pack (packRowAMX) for whole runs of 32 k of plain A; it rounds
+// exactly as bf16Pair.
+func amxPackA(dst []uint32, transA bool, a []float32, lda, i0, mb, p0, kb int, alpha float32, kt int, asm bool) {
 	const t = amxTile
 	kp := (kb + 1) / 2
 	step := t * 16
@@ -141,7 +143,12 @@ func amxPackA(dst []uint32, transA bool, a []float32, lda, i0, mb, p0, kb int, a
 		}
 		for i := 0; i < rows; i++ {
 			row := a[(i0+ip+i)*lda+p0 : (i0+ip+i)*lda+p0+kb]
-			for q := 0; q < kp; q++ {
+			q0 := 0
+			if asm && kb >= 32 {
+				packRowAMX(kb/32, &row[0], &d[i*16], alpha)
+				q0 = kb / 32 * 16
+			}
+			for q := q0; q < kp; q++ {
 				var hi float32
 				if 2*q+1 < kb {
 					hi = alpha * row[2*q+1]

@@ -2920,3 +2920,30 @@ amxPeak_done:
 	BYTE $0x49
 	BYTE $0xc0
 	RET
+
+// func packRowAMX(kt int, src *float32, dst *uint32, alpha float32)
+// Requires: AVX, AVX512F
+TEXT ·packRowAMX(SB), NOSPLIT, $0-28
+	MOVQ         kt+0(FP), CX
+	MOVQ         src+8(FP), SI
+	MOVQ         dst+16(FP), DI
+	VBROADCASTSS alpha+24(FP), Z4
+
+packRowAMX_loop:
+	TESTQ  CX, CX
+	JZ     packRowAMX_done
+	VMULPS (SI), Z4, Z0
+	VMULPS 64(SI), Z4, Z1
+
+	// VCVTNE2PS2BF16 Z0, Z1, Z2
+	LONG      $0x4877f262
+	WORD      $0xd072
+	VMOVDQU32 Z2, (DI)
+	ADDQ      $0x00000080, SI
+	ADDQ      $0x00000800, DI
+	DECQ      CX
+	JMP       packRowAMX_loop
+
+packRowAMX_done:
+	VZEROUPPER
+	RET

@@ -41,3 +41,8 @@ func packPairN32(kp int, src *float32, lds int, dst *uint32, alpha float32) {
 func packT8BF16(kq int, src *float32, lds int, dst *uint32, ldd int, alpha float32) {
 	panic("gemm: packT8BF16 without assembly")
 }
+
+// packRowAMX exists only in assembly, used only by the AMX path (amd64).
+func packRowAMX(kt int, src *float32, dst *uint32, alpha float32) {
+	panic("gemm: packRowAMX without assembly")
+}

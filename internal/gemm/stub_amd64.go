@@ -66,3 +66,6 @@ func kernelAMX(kt int, a *uint32, b *uint32, c *float32, ldc int, load int, cfg 
 
 // amxPeak runs n iterations of 4 independent TDPBF16PS on zeroed tiles (a peak-throughput probe).
 func amxPeak(n int, cfg *byte)
+
+// packRowAMX packs 32*kt floats of one row, times alpha, as bf16 pairs into an AMX A panel row.
+func packRowAMX(kt int, src *float32, dst *uint32, alpha float32)

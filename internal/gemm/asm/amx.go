@@ -178,3 +178,39 @@ func amxPeak(name string) {
 	TILERELEASE()
 	RET()
 }
+
+// packRowAMX emits the AMX A pack of one row:
+//
+//	func(kt int, src *float32, dst *uint32, alpha float32)
+//
+// It rounds alpha*src[0 : 32*kt] to bf16 pairs (VCVTNE2PS2BF16: even k in the low
+// half of each word, as bf16Pair) and writes step t's 16 words at dst + t*2048
+// bytes, the row's place in a 32-row panel of amxPackA.
+func packRowAMX(name string) {
+	TEXT(name, NOSPLIT, "func(kt int, src *float32, dst *uint32, alpha float32)")
+	Doc(fmt.Sprintf("%s packs 32*kt floats of one row, times alpha, as bf16 pairs into an AMX A panel row.", name))
+	kt, src, dst := reg.RCX, reg.RSI, reg.RDI
+	Load(Param("kt"), kt)
+	Load(Param("src"), src)
+	Load(Param("dst"), dst)
+	alphaArg, err := Param("alpha").Resolve()
+	if err != nil {
+		panic(err)
+	}
+	alpha := zr(4)
+	VBROADCASTSS(alphaArg.Addr, alpha)
+	Label(name + "_loop")
+	TESTQ(kt, kt)
+	JZ(LabelRef(name + "_done"))
+	VMULPS(Mem{Base: src}, alpha, zr(0))
+	VMULPS(Mem{Base: src, Disp: 64}, alpha, zr(1))
+	VCVTNE2PS2BF16(zr(0), zr(1), zr(2), true)
+	VMOVDQU32(zr(2), Mem{Base: dst})
+	ADDQ(U32(128), src)
+	ADDQ(U32(2048), dst)
+	DECQ(kt)
+	JMP(LabelRef(name + "_loop"))
+	Label(name + "_done")
+	VZEROUPPER()
+	RET()
+}

@@ -44,6 +44,7 @@ func main() {
 	dpbf16Peak("dpbf16PeakZMM")
 	kernelAMX("kernelAMX")
 	amxPeak("amxPeak")
+	packRowAMX("packRowAMX")
 	Generate()
 }
 
