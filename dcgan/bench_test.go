@@ -4,19 +4,33 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"avatargan/internal/gemm"
 )
 
 // BenchmarkTrainStep times one full iteration of the reference configuration (48 px,
 // batch 64: one D step, two G steps) on synthetic data.
 func BenchmarkTrainStep(b *testing.B) { benchTrainStep(b, DefaultConfig()) }
 
+// BenchmarkTrainStepBF16 is BenchmarkTrainStep with bf16 operands in every GEMM
+// (train --precision bf16): the path decides the kernel (AVX512_BF16, AMX tiles, or
+// the slow pure-Go one); run it with AVATARGAN_GEMM to compare paths.
+func BenchmarkTrainStepBF16(b *testing.B) {
+	cfg := DefaultConfig()
+	benchTrainStepWith(b, cfg, gemm.BF16)
+}
+
 // benchTrainStep times Trainer.Step of cfg on synthetic data, after one untimed step
 // that allocates the buffers, and reports images/s.
-func benchTrainStep(b *testing.B, cfg Config) {
+func benchTrainStep(b *testing.B, cfg Config) { benchTrainStepWith(b, cfg, gemm.F32) }
+
+// benchTrainStepWith is benchTrainStep with the GEMMs' operands in precision p.
+func benchTrainStepWith(b *testing.B, cfg Config, p gemm.Precision) {
 	tr, err := NewTrainer(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
+	tr.SetPrecision(p)
 	r := rand.New(rand.NewPCG(1, 1))
 	real := randZ(r, cfg.Batch*3*cfg.Size*cfg.Size)
 	z := randZ(r, cfg.Batch*cfg.ZDim)

@@ -62,7 +62,7 @@ func serialAMX(wb *workerBuf, bk *bf16Kernel, transA, transB bool, m, n, k int, 
 			}
 			for ic := 0; ic < m; ic += mcB {
 				mb := min(mcB, m-ic)
-				amxPackA(wb.pa, transA, a, lda, ic, mb, pc, kb, alpha, kt, bk.native)
+				amxPackA(wb.pa, &wb.amx, transA, a, lda, ic, mb, pc, kb, alpha, kt, bk.native)
 				amxMacro(bk.amx, mb, nb, kt, wb.pa, wb.pb, c[ic*ldc+jc:], ldc, bet, wb.tmp)
 			}
 		}
@@ -109,9 +109,9 @@ func amxMacro(fn amxKernelFn, mb, nb, kt int, ap, bp []uint32, c []float32, ldc 
 // amxPackA packs rows [i0, i0+mb) x cols [p0, p0+kb) of alpha*op(A) for the AMX
 // kernel: per 32-row panel, kt steps of 32 rows x 16 bf16 pairs (row i's values at
 // k and k+1 in one word, even k low), zero past mb rows and past kb. asm uses the
-// AVX512_BF16 row pack (packRowAMX) for whole runs of 32 k of plain A; it rounds
-// exactly as bf16Pair.
-func amxPackA(dst []uint32, transA bool, a []float32, lda, i0, mb, p0, kb int, alpha float32, kt int, asm bool) {
+// AVX512_BF16 packs for whole 32-row panels: packRowAMX on plain A, packPairN32 into
+// scratch then a word transpose on transposed A; they round exactly as bf16Pair.
+func amxPackA(dst []uint32, scratch *[]uint32, transA bool, a []float32, lda, i0, mb, p0, kb int, alpha float32, kt int, asm bool) {
 	const t = amxTile
 	kp := (kb + 1) / 2
 	step := t * 16
@@ -120,6 +120,29 @@ func amxPackA(dst []uint32, transA bool, a []float32, lda, i0, mb, p0, kb int, a
 		rows := min(t, mb-ip)
 		if rows < t || kp < kt*16 {
 			clear(d)
+		}
+		if transA && asm && rows == t && kb >= 2 {
+			// A is k x m: pack pair-major (the VDPBF16PS layout, [k pair][row],
+			// contiguous reads) into scratch, then transpose the words into the
+			// tile layout ([row][k pair]).
+			*scratch = growU32(*scratch, kp*t)
+			sc := *scratch
+			packPairN32(kb/2, &a[p0*lda+i0+ip], lda, &sc[0], alpha)
+			if kb%2 != 0 {
+				r0 := a[(p0+kb-1)*lda+i0+ip : (p0+kb-1)*lda+i0+ip+t]
+				for i, v := range r0 {
+					sc[(kp-1)*t+i] = bf16Pair(alpha*v, 0)
+				}
+			}
+			for q := 0; q < kp; q++ {
+				src := sc[q*t : q*t+t : q*t+t]
+				o := d[(q/16)*step+q%16:]
+				_ = o[(t-1)*16]
+				for i, v := range src {
+					o[i*16] = v
+				}
+			}
+			continue
 		}
 		if transA {
 			// A is k x m: a pair row of op(A) is a strided column; walk k outside

@@ -74,6 +74,7 @@ type workerBuf struct {
 	a, b   []float32
 	tmp    []float32 // mr x nr scratch tile for partial edge tiles
 	pa, pb []uint32  // BF16 panels: bf16 pairs
+	amx    []uint32  // AMX: transposed A packed pair-major before its word transpose
 	small  []float32 // the small-N path's packed op(B)^T, for calls off the pool
 }
 
