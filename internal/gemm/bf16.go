@@ -50,11 +50,12 @@ func ParsePrecision(s string) (Precision, error) {
 func NativeBF16() bool { return cur.Load().bf.native }
 
 // FastBF16 reports whether BF16 products should beat F32 ones here: the path
-// multiplies bf16 in hardware and a register-only probe, run once, finds
-// VDPBF16PS delivering at least 1.25x the flops of float32 FMAs. That differs
-// between CPUs with AVX512_BF16: on the AMD EPYC (Zen 4) VMs of this project it
-// gives twice the FMA rate (233 vs 116 GFLOP/s per core), on Intel Xeons with AMX
-// about half, where BF16 would slow inference down. The probe costs ~0.2 ms.
+// multiplies bf16 in hardware and a register-only probe, run once, finds its bf16
+// instruction delivering at least 1.25x the flops of float32 FMAs. That differs
+// between CPUs: VDPBF16PS gives twice the FMA rate on the AMD EPYC (Zen 4) VMs of
+// this project (233 vs 116 GFLOP/s per core) but about half on Intel Xeons with
+// AMX, whose avx512amx path uses the tile unit's TDPBF16PS instead (~15x there).
+// The probe costs ~0.5 ms.
 func FastBF16() bool {
 	if !NativeBF16() {
 		return false
@@ -62,10 +63,19 @@ func FastBF16() bool {
 	return BF16PeakRatio() >= 1.25
 }
 
-// BF16PeakRatio is the flop rate of VDPBF16PS over that of float32 FMAs on
-// 512-bit registers, from register-only probes measured once (the best of a
-// few alternating runs); 0 where the CPU lacks either instruction.
+// BF16PeakRatio is the flop rate of the path's bf16 instruction (TDPBF16PS on
+// avx512amx, VDPBF16PS elsewhere) over that of float32 FMAs on 512-bit registers,
+// from register-only probes measured once per instruction (the best of a few
+// alternating runs); 0 where the CPU lacks either instruction.
 func BF16PeakRatio() float64 {
+	if cur.Load().bf.amx != nil {
+		amxOnce.Do(func() {
+			if amxProbe != nil {
+				amxRatio = amxProbe()
+			}
+		})
+		return amxRatio
+	}
 	peakOnce.Do(func() {
 		if peakProbe != nil {
 			peakRatio = peakProbe()
@@ -86,6 +96,10 @@ var (
 	peakRatio float64
 	// peakProbe measures BF16PeakRatio; set where the probes exist (amd64).
 	peakProbe func() float64
+	// amxOnce, amxRatio and amxProbe are the same for the AMX path.
+	amxOnce  sync.Once
+	amxRatio float64
+	amxProbe func() float64
 )
 
 // bf16Kernel is a bf16 micro-kernel and its blocking. fn has the contract of

@@ -294,24 +294,36 @@ func TestNestedCalls(t *testing.T) {
 	}
 }
 
-// TestFastBF16 checks that the probe behind FastBF16 measures something
-// plausible where it runs (VDPBF16PS between a tenth and ten times the FMA
-// flop rate) and that FastBF16 follows it.
+// TestFastBF16 checks, on every path this CPU runs, that the probe behind
+// FastBF16 measures something plausible (VDPBF16PS between a tenth and ten times
+// the FMA flop rate; TDPBF16PS, which does 16x32x16 multiply-adds at once, between
+// one and a hundred times) and that FastBF16 follows it.
 func TestFastBF16(t *testing.T) {
-	r := BF16PeakRatio()
-	if !NativeBF16() {
-		if FastBF16() {
-			t.Fatal("FastBF16 without native bf16")
+	old := Kernel()
+	defer SetKernel(old)
+	for _, k := range Kernels() {
+		if err := SetKernel(k); err != nil {
+			t.Fatal(err)
 		}
-		return
+		r := BF16PeakRatio()
+		if !NativeBF16() {
+			if FastBF16() {
+				t.Fatalf("%s: FastBF16 without native bf16", k)
+			}
+			continue
+		}
+		lo, hi := 0.1, 10.0
+		if cur.Load().bf.amx != nil {
+			lo, hi = 1, 100
+		}
+		if !(r > lo && r < hi) {
+			t.Fatalf("%s: BF16PeakRatio = %v", k, r)
+		}
+		if FastBF16() != (r >= 1.25) {
+			t.Fatalf("%s: FastBF16 = %v with ratio %v", k, FastBF16(), r)
+		}
+		t.Logf("%s: bf16 / FMA flop rate %.2f (FastBF16 %v)", k, r, FastBF16())
 	}
-	if !(r > 0.1 && r < 10) {
-		t.Fatalf("BF16PeakRatio = %v", r)
-	}
-	if FastBF16() != (r >= 1.25) {
-		t.Fatalf("FastBF16 = %v with ratio %v", FastBF16(), r)
-	}
-	t.Logf("VDPBF16PS / FMA flop rate: %.2f (FastBF16 %v)", r, FastBF16())
 }
 
 // specialSlice is random data salted with the values where rounding rules

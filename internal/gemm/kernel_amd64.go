@@ -11,16 +11,23 @@ import (
 func init() {
 	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512BF16 {
 		peakProbe = probeBF16
+		amxProbe = probeAMX
 	}
 }
 
+// amxPeakCfg is amxPeak with the package's tile configuration, as a probe.
+func amxPeakCfg(n int) { amxPeak(n, &amxCfg[0]) }
+
 // peakGFLOPS runs the register-only probe of precision p (zmm FMAs, or ymm
-// without AVX-512, for F32; VDPBF16PS for BF16) in bursts for about d and
-// returns the best burst's rate in GFLOP/s; 0 where the CPU lacks it.
+// without AVX-512, for F32; for BF16 TDPBF16PS on the AMX path, else VDPBF16PS)
+// in bursts for about d and returns the best burst's rate in GFLOP/s; 0 where
+// the CPU lacks it.
 func peakGFLOPS(p Precision, d time.Duration) float64 {
 	var fn func(int)
 	var flopsPerIter float64
 	switch {
+	case p == BF16 && cur.Load().bf.amx != nil:
+		fn, flopsPerIter = amxPeakCfg, 4*16384
 	case p == BF16 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BF16:
 		fn, flopsPerIter = dpbf16PeakZMM, 12*64
 	case p == F32 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ:
@@ -40,6 +47,27 @@ func peakGFLOPS(p Precision, d time.Duration) float64 {
 		}
 	}
 	return best
+}
+
+// probeAMX is probeBF16 for the AMX path: float32 FMAs against TDPBF16PS
+// (4 independent tiles, 16384 flops each, per iteration), each one's best of five.
+func probeAMX() float64 {
+	best := func(d *time.Duration, f func(int), iters int) {
+		t0 := time.Now()
+		f(iters)
+		if e := time.Since(t0); *d == 0 || e < *d {
+			*d = e
+		}
+	}
+	var fma, tdp time.Duration
+	for range 5 {
+		best(&fma, fmaPeakZMM, 4000)
+		best(&tdp, amxPeakCfg, 500)
+	}
+	if fma <= 0 || tdp <= 0 {
+		return 0
+	}
+	return (500 * 4 * 16384 / tdp.Seconds()) / (4000 * 12 * 32 / fma.Seconds())
 }
 
 // probeBF16 times the register-only probes of asm/gen.go (12 chains each: 12
