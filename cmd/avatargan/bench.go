@@ -48,8 +48,8 @@ func cmdBench(ctx context.Context, o stdio, args []string) error {
 		warnSlowBF16(o.err, p)
 		ps = append(ps, p)
 	}
-	fmt.Fprintf(o.out, "machine: %s/%s, %d threads, AVX-512F %v, AVX512_BF16 %v, AVX2 %v, FMA %v; gemm kernel %s\n",
-		runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cpu.X86.HasAVX512F, cpu.X86.HasAVX512BF16, cpu.X86.HasAVX2, cpu.X86.HasFMA, gemm.Kernel())
+	fmt.Fprintf(o.out, "machine: %s/%s, %d threads, AVX-512F %v, AVX512_BF16 %v, AMX-BF16 %v, AVX2 %v, FMA %v; gemm kernel %s\n",
+		runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cpu.X86.HasAVX512F, cpu.X86.HasAVX512BF16, cpu.X86.HasAMXBF16, cpu.X86.HasAVX2, cpu.X86.HasFMA, gemm.Kernel())
 	// Register-only peaks, measured now so that efficiencies compare figures of one run.
 	peak := map[gemm.Precision]float64{}
 	for _, p := range ps {

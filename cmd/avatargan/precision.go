@@ -59,6 +59,6 @@ func usePrecision(warn io.Writer, value string, models ...*avatar.Model) error {
 // run on the pure-Go kernel.
 func warnSlowBF16(w io.Writer, p gemm.Precision) {
 	if p == gemm.BF16 && !gemm.NativeBF16() {
-		fmt.Fprintf(w, "warning: GEMM path %s has no bf16 instructions (AVX512_BF16); bf16 products run in a slow pure-Go kernel\n", gemm.Kernel())
+		fmt.Fprintf(w, "warning: GEMM path %s has no bf16 instructions (AVX512_BF16 or AMX); bf16 products run in a slow pure-Go kernel\n", gemm.Kernel())
 	}
 }

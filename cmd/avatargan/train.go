@@ -68,7 +68,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	allowData := fs.Bool("allow-data-change", false, "resume even though --data holds other images than the run trained on")
 	from := fs.String("from", "", "start this new run from another run's training checkpoint (file, or run directory for its latest): its weights, optimiser state and step; give the same network shape (recipe), other rates, betas, loss or augmentation may differ. A generator file (export; the embedded model: avatargan export --out FILE) gives G's weights only, with a new D from step 0 (see --d-warmup)")
 	threads := fs.Int("threads", 0, "worker threads for training and decoding (0: all CPUs)")
-	fs.StringVar(&cfg.Precision, "precision", "", "operand precision of the GEMMs: f32, or bf16 for mixed precision (fast with AVX512_BF16); default f32, or on resume the run's, which this may change")
+	fs.StringVar(&cfg.Precision, "precision", "", "operand precision of the GEMMs: f32, or bf16 for mixed precision (fast with AVX512_BF16 on AMD Zen 4/5 or AMX on Intel Xeons); default f32, or on resume the run's, which this may change")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

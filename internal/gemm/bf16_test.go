@@ -56,7 +56,7 @@ func TestRoundBF16(t *testing.T) {
 	}
 }
 
-// bf16Paths are the BF16 kernels: the AVX512_BF16 assembly and the pure-Go one
+// bf16Paths are the BF16 kernels: AMX tiles, the AVX512_BF16 assembly and the pure-Go one
 // (which every other path uses).
 var bf16Paths = []string{"avx512amx", "avx512bf16", "generic"}
 
