@@ -38,7 +38,7 @@ var pinnedSeeds = []uint64{0, 1, 2, 3, 4, 5, 6, 7}
 //
 // The hashes are data, not a contract: when the embedded model is replaced, or a GEMM
 // path is added or changed on purpose, regenerate them on a machine with every path
-// (AVX-512 for all three today) and review the diff:
+// (AVX-512 for the avx512* paths, AMX too for avx512amx) and review the diff:
 //
 //	go test ./models -run TestEmbeddedAvatarsPinned -update
 //
