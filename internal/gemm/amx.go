@@ -35,13 +35,8 @@ type amxKernelFn func(kt int, a, b *uint32, c *float32, ldc int, load int, cfg *
 // serialAMX is serialBF16 for the AMX kernel: the same blocking (B block kc x nc,
 // A block mc x kc), 32x32 register tiles, k in steps of 16 pairs.
 func serialAMX(wb *workerBuf, bk *bf16Kernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	const t = amxTile
-	nk := (k + bk.kc - 1) / bk.kc
-	kcB := ((k+nk-1)/nk + 1) &^ 1 // even, so that k pairs never straddle blocks
-	nm := (m + bk.mc - 1) / bk.mc
-	mcB := ((m+nm-1)/nm + t - 1) / t * t
-	nn := (n + bk.nc - 1) / bk.nc
-	ncB := ((n+nn-1)/nn + t - 1) / t * t
+	const t = amxTile // bk.mr and bk.nr
+	kcB, mcB, ncB := bk.blocks(m, n, k)
 	ktB := (kcB/2 + 15) / 16
 	wb.pa = growU32(wb.pa, min(mcB, (m+t-1)/t*t)*ktB*16)
 	wb.pb = growU32(wb.pb, min(ncB, (n+t-1)/t*t)*ktB*16)
@@ -92,17 +87,7 @@ func amxMacro(fn amxKernelFn, mb, nb, kt int, ap, bp []uint32, c []float32, ldc 
 				continue
 			}
 			fn(kt, pa, pb, &tmp[0], t, 0, cfg)
-			for i := 0; i < rows; i++ {
-				dst := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+cols]
-				src := tmp[i*t : i*t+cols]
-				if beta == 0 {
-					copy(dst, src)
-					continue
-				}
-				for j, v := range src {
-					dst[j] = v + beta*dst[j]
-				}
-			}
+			edgeTile(c[ir*ldc+jr:], ldc, tmp, t, rows, cols, beta, beta != 0)
 		}
 	}
 }

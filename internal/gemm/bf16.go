@@ -293,12 +293,7 @@ func serialBF16(wb *workerBuf, bk *bf16Kernel, transA, transB bool, m, n, k int,
 		return
 	}
 	mr, nr := bk.mr, bk.nr
-	nk := (k + bk.kc - 1) / bk.kc
-	kcB := ((k+nk-1)/nk + 1) &^ 1 // even, so that k pairs never straddle blocks
-	nm := (m + bk.mc - 1) / bk.mc
-	mcB := ((m+nm-1)/nm + mr - 1) / mr * mr
-	nn := (n + bk.nc - 1) / bk.nc
-	ncB := ((n+nn-1)/nn + nr - 1) / nr * nr
+	kcB, mcB, ncB := bk.blocks(m, n, k)
 	kpB := kcB / 2
 	wb.pa = growU32(wb.pa, min(mcB, (m+mr-1)/mr*mr)*kpB)
 	wb.pb = growU32(wb.pb, min(ncB, (n+nr-1)/nr*nr)*kpB)
@@ -325,6 +320,19 @@ func serialBF16(wb *workerBuf, bk *bf16Kernel, transA, transB bool, m, n, k int,
 	}
 }
 
+// blocks returns the block sizes of an m x n x k product on bk: k blocks of even
+// length (so that k pairs never straddle blocks), m and n blocks in whole register
+// tiles, each evened out so that the last one is not a sliver.
+func (bk *bf16Kernel) blocks(m, n, k int) (kcB, mcB, ncB int) {
+	nk := (k + bk.kc - 1) / bk.kc
+	kcB = ((k+nk-1)/nk + 1) &^ 1
+	nm := (m + bk.mc - 1) / bk.mc
+	mcB = ((m+nm-1)/nm + bk.mr - 1) / bk.mr * bk.mr
+	nn := (n + bk.nc - 1) / bk.nc
+	ncB = ((n+nn-1)/nn + bk.nr - 1) / bk.nr * bk.nr
+	return kcB, mcB, ncB
+}
+
 // macroBF16 is macro for bf16 panels (kp k pairs).
 func macroBF16(bk *bf16Kernel, mb, nb, kp int, ap, bp []uint32, c []float32, ldc int, beta float32, load int, tmp []float32) {
 	mr, nr, fn := bk.mr, bk.nr, bk.fn
@@ -339,17 +347,7 @@ func macroBF16(bk *bf16Kernel, mb, nb, kp int, ap, bp []uint32, c []float32, ldc
 				continue
 			}
 			fn(kp, pa, pb, &tmp[0], nr, 0, 0)
-			for i := 0; i < rows; i++ {
-				dst := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+cols]
-				src := tmp[i*nr : i*nr+cols]
-				if load == 0 {
-					copy(dst, src)
-				} else {
-					for j, v := range src {
-						dst[j] = v + beta*dst[j]
-					}
-				}
-			}
+			edgeTile(c[ir*ldc+jr:], ldc, tmp, nr, rows, cols, beta, load != 0)
 		}
 	}
 }

@@ -533,17 +533,24 @@ func macro(ki *kernelImpl, mb, nb, kb int, ap, bp, c []float32, ldc int, beta fl
 				continue
 			}
 			fn(kb, pa, pb, &tmp[0], nr, 0, 0)
-			for i := 0; i < rows; i++ {
-				dst := c[(ir+i)*ldc+jr : (ir+i)*ldc+jr+cols]
-				src := tmp[i*nr : i*nr+cols]
-				if load == 0 {
-					copy(dst, src)
-				} else {
-					for j, v := range src {
-						dst[j] = v + beta*dst[j]
-					}
-				}
-			}
+			edgeTile(c[ir*ldc+jr:], ldc, tmp, nr, rows, cols, beta, load != 0)
+		}
+	}
+}
+
+// edgeTile writes the rows x cols corner of a micro-kernel tile computed into tmp
+// (row stride ldt) to c (row stride ldc): c = tmp, or c = tmp + beta*c when load.
+// Edge tiles go through tmp so that kernels never write past C's rows or columns.
+func edgeTile(c []float32, ldc int, tmp []float32, ldt, rows, cols int, beta float32, load bool) {
+	for i := 0; i < rows; i++ {
+		dst := c[i*ldc : i*ldc+cols]
+		src := tmp[i*ldt : i*ldt+cols]
+		if !load {
+			copy(dst, src)
+			continue
+		}
+		for j, v := range src {
+			dst[j] = v + beta*dst[j]
 		}
 	}
 }

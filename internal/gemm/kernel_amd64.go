@@ -51,47 +51,35 @@ func peakGFLOPS(p Precision, d time.Duration) float64 {
 
 // probeAMX is probeBF16 for the AMX path: float32 FMAs against TDPBF16PS
 // (4 independent tiles, 16384 flops each, per iteration), each one's best of five.
-func probeAMX() float64 {
-	best := func(d *time.Duration, f func(int), iters int) {
-		t0 := time.Now()
-		f(iters)
-		if e := time.Since(t0); *d == 0 || e < *d {
-			*d = e
-		}
-	}
-	var fma, tdp time.Duration
-	for range 5 {
-		best(&fma, fmaPeakZMM, 4000)
-		best(&tdp, amxPeakCfg, 500)
-	}
-	if fma <= 0 || tdp <= 0 {
-		return 0
-	}
-	return (500 * 4 * 16384 / tdp.Seconds()) / (4000 * 12 * 32 / fma.Seconds())
-}
+func probeAMX() float64 { return probeRatio(amxPeakCfg, 500, 4*16384) }
 
 // probeBF16 times the register-only probes of asm/gen.go (12 chains each: 12
 // FMAs of 32 flops, or 12 VDPBF16PS of 64 flops, per iteration), alternating
 // and keeping each one's best of five, so that a clock ramp or a preemption
 // does not decide the ratio.
-func probeBF16() float64 {
-	const iters = 4000
-	best := func(d *time.Duration, f func(int)) {
+func probeBF16() float64 { return probeRatio(dpbf16PeakZMM, 4000, 12*64) }
+
+// probeRatio returns the flop rate of probe f (iters iterations of flops each)
+// over that of fmaPeakZMM (4000 iterations of 12 FMAs of 32 flops), alternating
+// the two and keeping each one's best of five.
+func probeRatio(f func(int), iters int, flops float64) float64 {
+	const fmaIters, fmaFlops = 4000, 12 * 32
+	best := func(d *time.Duration, f func(int), n int) {
 		t0 := time.Now()
-		f(iters)
+		f(n)
 		if e := time.Since(t0); *d == 0 || e < *d {
 			*d = e
 		}
 	}
-	var fma, dp time.Duration
+	var fma, x time.Duration
 	for range 5 {
-		best(&fma, fmaPeakZMM)
-		best(&dp, dpbf16PeakZMM)
+		best(&fma, fmaPeakZMM, fmaIters)
+		best(&x, f, iters)
 	}
-	if fma <= 0 || dp <= 0 {
+	if fma <= 0 || x <= 0 {
 		return 0
 	}
-	return 2 * fma.Seconds() / dp.Seconds()
+	return (float64(iters) * flops / x.Seconds()) / (fmaIters * fmaFlops / fma.Seconds())
 }
 
 //go:generate go run ./asm -out kernel_amd64.s -stubs stub_amd64.go -pkg gemm

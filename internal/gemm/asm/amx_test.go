@@ -1,14 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/mmcloughlin/avo/reg"
@@ -20,18 +13,6 @@ import (
 // registers the kernels may use, at displacements of no, 8-bit and 32-bit size;
 // each is assembled by binutils, disassembled with objdump and the bytes compared.
 func TestAMXEncodings(t *testing.T) {
-	as, err1 := exec.LookPath("as")
-	objdump, err2 := exec.LookPath("objdump")
-	if err1 != nil || err2 != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("binutils as/objdump needed: %v %v", err1, err2)
-		}
-		t.Skip("binutils as/objdump not installed")
-	}
-	type ins struct {
-		att string // GNU syntax
-		enc []byte
-	}
 	regs := []reg.Register{reg.RAX, reg.RCX, reg.RDX, reg.RBX, reg.RSI, reg.RDI}
 	gname := map[reg.Register]string{reg.RAX: "%rax", reg.RCX: "%rcx", reg.RDX: "%rdx", reg.RBX: "%rbx", reg.RSI: "%rsi", reg.RDI: "%rdi"}
 	list := []ins{{"tilerelease", append(vexAMX(0, 0, 0x49), 0xC0)}}
@@ -53,35 +34,5 @@ func TestAMXEncodings(t *testing.T) {
 			}
 		}
 	}
-	var src strings.Builder
-	for _, in := range list {
-		src.WriteString(in.att + "\n")
-	}
-	dir := t.TempDir()
-	s, o := filepath.Join(dir, "t.s"), filepath.Join(dir, "t.o")
-	if err := os.WriteFile(s, []byte(src.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(as, "--64", "-o", o, s).CombinedOutput(); err != nil {
-		t.Fatalf("as: %v\n%s", err, out)
-	}
-	out, err := exec.Command(objdump, "-d", "--insn-width=16", o).Output()
-	if err != nil {
-		t.Fatalf("objdump: %v", err)
-	}
-	line := regexp.MustCompile(`(?m)^\s*[0-9a-f]+:\s+((?:[0-9a-f]{2} )+)\s*(?:ldtilecfg|tile|tdp)`)
-	got := line.FindAllStringSubmatch(string(out), -1)
-	if len(got) != len(list) {
-		t.Fatalf("objdump listed %d instructions, want %d:\n%s", len(got), len(list), out)
-	}
-	for i, in := range list {
-		var want []byte
-		for _, h := range strings.Fields(got[i][1]) {
-			v, _ := strconv.ParseUint(h, 16, 8)
-			want = append(want, byte(v))
-		}
-		if !bytes.Equal(in.enc, want) {
-			t.Errorf("%s: encoded % x, binutils % x", in.att, in.enc, want)
-		}
-	}
+	checkWithBinutils(t, list, "ldtilecfg|tile|tdp")
 }
