@@ -5,9 +5,10 @@ package gemm
 // multiplies a 16x32 by a 32x16 bf16 tile into 16x16 float32 accumulators in one
 // instruction: 2,553 GFLOP/s on one core of the Xeon VM of this project against 152
 // for float32 FMAs (register-only probes, avatargan bench). Packing and C's memory
-// traffic, not the tile unit, bound a GEMM here (1.2-3x the float32 path). Its products and accumulation are those of Precision BF16:
-// operands rounded to bf16 (the same packing rounding), float32 accumulation, so it
-// is another kernel of the same precision, not a new one.
+// traffic, not the tile unit, bound a GEMM here (1.2-3x the float32 path). Its
+// products and accumulation are those of Precision BF16: operands rounded to bf16
+// (the same packing rounding), float32 accumulation, so it is another kernel of the
+// same precision, not a new one.
 //
 // Tiles: TMM0..3 hold the four 16x16 quarters of a 32x32 block of C, TMM4/5 the two
 // 16-row halves of a 32-row A panel (16 k pairs per row, 64 bytes), TMM6/7 the two
