@@ -28,9 +28,12 @@ func TestSetPrecisionEveryLayer(t *testing.T) {
 // steps of the same run (seed, data, latents) in F32 and BF16 on a 32 px
 // network wide enough that every convolution takes the bf16 path. The first
 // step's losses depend on the forward passes only and must agree to bf16
-// rounding (1%); afterwards the runs diverge slowly, as two F32 runs with a
-// different summation order would, so the test asks for the mean losses of the
-// last 10 steps to agree within 10% and for BF16 to really differ from F32.
+// rounding (1%). The next steps follow the first bf16 backward passes and Adam
+// updates and must stay within 5% (measured 1-2% on an AVX2 host).
+// Later the runs diverge, as two F32 runs with a different summation order
+// would (D's late per-step losses swing by 30%, and how far the runs drift
+// apart depends on the host's kernel), so over all 40 steps the test only asks
+// the mean losses to agree within 10%, and BF16 to really differ from F32.
 func TestBF16TrainingTracksF32(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains two small networks")
@@ -70,21 +73,28 @@ func TestBF16TrainingTracksF32(t *testing.T) {
 		return out
 	}
 	f, b := run(gemm.F32), run(gemm.BF16)
+	const early = 10
 	differ := false
 	for k := range f[0] {
 		if d := math.Abs(b[0][k] - f[0][k]); d > 0.01*math.Abs(f[0][k]) {
 			t.Errorf("step 1 loss %d: bf16 %v, f32 %v", k, b[0][k], f[0][k])
 		}
-		var mf, mb float64
-		for s := steps - 10; s < steps; s++ {
-			mf += f[s][k] / 10
-			mb += b[s][k] / 10
+		var mf, mb, worst float64
+		for s := range steps {
+			mf += f[s][k] / steps
+			mb += b[s][k] / steps
 			differ = differ || f[s][k] != b[s][k]
+			if s < early {
+				worst = max(worst, math.Abs(b[s][k]-f[s][k])/math.Abs(f[s][k]))
+			}
+		}
+		if worst > 0.05 {
+			t.Errorf("loss %d: bf16 and f32 differ by %.1f%% within the first %d steps", k, 100*worst, early)
 		}
 		if math.Abs(mb-mf) > 0.1*math.Abs(mf) {
-			t.Errorf("loss %d, mean of the last 10 steps: bf16 %.4f, f32 %.4f", k, mb, mf)
+			t.Errorf("loss %d, mean of %d steps: bf16 %.4f, f32 %.4f", k, steps, mb, mf)
 		}
-		t.Logf("loss %d: step 1 f32 %.5f bf16 %.5f; last 10 steps f32 %.4f bf16 %.4f", k, f[0][k], b[0][k], mf, mb)
+		t.Logf("loss %d: step 1 f32 %.5f bf16 %.5f; first %d steps within %.2f%%; mean f32 %.4f bf16 %.4f", k, f[0][k], b[0][k], early, 100*worst, mf, mb)
 	}
 	if !differ {
 		t.Error("BF16 losses equal F32 ones bit for bit: the precision had no effect")
