@@ -10,9 +10,14 @@ import (
 // averaged: they belong to the live weights, so after copying the EMA weights into a
 // generator, recompute them with RecalibrateBN.
 type EMA struct {
-	Decay  float64
-	params []*nn.Param
-	shadow [][]float32
+	Decay float64
+	// NoWarmup keeps the decay at Decay from the first update. The warm-up (see
+	// Update) is for an average that starts at random initial weights; one that
+	// starts at a trained generator (a fine-tune) would lose that start within a few
+	// dozen updates and follow the live weights' first, noisy moves.
+	NoWarmup bool
+	params   []*nn.Param
+	shadow   [][]float32
 }
 
 // NewEMA starts an average of g's trainable params at their current values.
@@ -25,12 +30,15 @@ func NewEMA(g *Generator, decay float64) *EMA {
 }
 
 // Update moves the average towards the current weights: s = d*s + (1-d)*w, after the
-// step-th update (1-based). The decay warms up as d = min(Decay, (1+step)/(10+step)):
+// step-th update (1-based). Unless NoWarmup, the decay warms up as d = min(Decay, (1+step)/(10+step)):
 // with a fixed 0.999 the average would still hold two thirds of the random
 // initialisation after 400 steps, and samples drawn from it early in a run would be
 // noise.
 func (e *EMA) Update(step int64) {
-	d := min(e.Decay, float64(1+step)/float64(10+step))
+	d := e.Decay
+	if !e.NoWarmup {
+		d = min(d, float64(1+step)/float64(10+step))
+	}
 	a, b := float32(d), float32(1-d)
 	for i, p := range e.params {
 		s, w := e.shadow[i], p.Data

@@ -190,6 +190,17 @@ func TestEMA(t *testing.T) {
 	if dst.Deconv[2].Weight.Data[5] != tr.G.Deconv[2].Weight.Data[5] {
 		t.Error("unchanged weight not copied")
 	}
+	// Without the warm-up (an average started at trained weights), step 1 already
+	// uses the full decay.
+	w[3] = w0
+	f := NewEMA(tr.G, 0.75)
+	f.NoWarmup = true
+	w[3] = w0 + 3
+	f.Update(1)
+	f.CopyTo(dst)
+	if got, want := dst.FC.Weight.Data[3], 0.75*w0+0.25*(w0+3); math.Abs(float64(got-want)) > 1e-6 {
+		t.Errorf("ema without warm-up %v, want %v", got, want)
+	}
 }
 
 // RecalibrateBN's running stats must be the average of each batch's statistics, which a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,3 +124,60 @@ func TestFromGenerator(t *testing.T) {
 
 // trainedEMAOf is the EMA tensors a new average of g holds: g's trainable weights.
 func trainedEMAOf(g *dcgan.Generator) []nn.NamedTensor { return dcgan.NewEMA(g, 0.5).Tensors() }
+
+// TestFromGeneratorEMA checks the EMA of a run started from a generator file: it starts
+// at the file's trained weights, so its first update already uses the full decay (no
+// warm-up), the config records that and a resume keeps it; Options.EMAWarmup restores
+// the warm-up (the behaviour of runs from before the option).
+func TestFromGeneratorEMA(t *testing.T) {
+	data := tinyData(t)
+	cfg := tinyConfig()
+	cfg.Model.DWarmup = 2
+	src := cfg
+	src.Model.Seed = 9
+	trained := trainTo(t, context.Background(), src, data, t.TempDir(), 4, nil)
+	gen := filepath.Join(t.TempDir(), "g.safetensors")
+	writeGenerator(t, gen, trained.Trainer.G, cfg.Model)
+	start := trainedEMAOf(trained.Trainer.G)
+
+	for _, tc := range []struct {
+		warmup bool
+		decay  float64 // of the first G update, at iteration 3
+	}{{false, cfg.EMA}, {true, 4.0 / 13}} {
+		dir := filepath.Join(t.TempDir(), "ft")
+		r := open(t, cfg, data, Options{Dir: dir, From: gen, MaxSteps: 3, EMAWarmup: tc.warmup})
+		if r.Cfg.EMANoWarmup == tc.warmup || r.Trainer.EMA.NoWarmup == tc.warmup {
+			t.Fatalf("warm-up %v: config ema_no_warmup %v, EMA.NoWarmup %v", tc.warmup, r.Cfg.EMANoWarmup, r.Trainer.EMA.NoWarmup)
+		}
+		if err := r.Train(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		live := trainedEMAOf(r.Trainer.G)
+		avg := r.Trainer.EMA.Tensors()
+		moved := 0
+		for i := range avg {
+			for j, a := range avg[i].Data {
+				s, w := float64(start[i].Data[j]), float64(live[i].Data[j])
+				if s != w {
+					moved++
+				}
+				if want := tc.decay*s + (1-tc.decay)*w; math.Abs(float64(a)-want) > 1e-6*(1+math.Abs(want)) {
+					t.Fatalf("warm-up %v: %s[%d] = %v, want %v (decay %v)", tc.warmup, avg[i].Name, j, a, want, tc.decay)
+				}
+			}
+		}
+		if moved == 0 {
+			t.Fatal("G did not move in its first update")
+		}
+		r.Close()
+		c, err := LoadConfig(dir)
+		if err != nil || c.EMANoWarmup == tc.warmup {
+			t.Fatalf("warm-up %v: stored ema_no_warmup %v (%v)", tc.warmup, c.EMANoWarmup, err)
+		}
+		resumed := open(t, cfg, data, Options{Dir: dir})
+		if resumed.Trainer.EMA.NoWarmup == tc.warmup {
+			t.Errorf("warm-up %v: lost on resume", tc.warmup)
+		}
+		resumed.Close()
+	}
+}

@@ -55,6 +55,12 @@ type Config struct {
 	// EMA is the decay of the generator weight average used for samples and exports
 	// (0: off).
 	EMA float64 `json:"ema"`
+	// EMANoWarmup keeps the EMA's decay at EMA from the first update, without the
+	// warm-up meant for an average that starts at random weights (dcgan.EMA.NoWarmup).
+	// A run started From a generator file sets it (its average starts at those
+	// trained weights) unless Options.EMAWarmup says otherwise. False in runs from
+	// before it existed, which resume as they ran.
+	EMANoWarmup bool `json:"ema_no_warmup,omitempty"`
 	// LRDecay is the learning-rate schedule: "" or "none" keeps both rates constant;
 	// "linear" lowers both linearly from the step the run started at (LRDecayStart:
 	// 0, or the step of the checkpoint it was started --from) to zero at its last
@@ -116,6 +122,10 @@ type Options struct {
 	// loss, augmentation and steps per iteration may differ. The source is not
 	// modified. Ignored on resume.
 	From string
+	// EMAWarmup keeps the EMA's warm-up in a run started From a generator file
+	// (which otherwise sets Config.EMANoWarmup): how such runs went before the
+	// option existed. Ignored on resume.
+	EMAWarmup bool
 }
 
 // Progress shows training progress; implemented by the CLI with a progress bar.
@@ -299,6 +309,7 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 	tr.SetPrecision(prec)
 	if cfg.EMA > 0 {
 		tr.EMA = dcgan.NewEMA(tr.G, cfg.EMA)
+		tr.EMA.NoWarmup = cfg.EMANoWarmup
 	}
 	b, err := data.Batches(batchOptions(cfg))
 	if err != nil {
@@ -689,6 +700,12 @@ func (r *Run) startFrom(cfg Config, from string) (Config, error) {
 			return cfg, err
 		}
 		cfg.From = path + "@generator"
+		if !r.Opts.EMAWarmup {
+			cfg.EMANoWarmup = true
+		}
+		if r.Trainer.EMA != nil {
+			r.Trainer.EMA.NoWarmup = cfg.EMANoWarmup
+		}
 		r.Cfg = cfg
 		fmt.Fprintf(r.Opts.Log, "starting from the generator %s with a new discriminator (D alone for its first %d iterations)\n", path, cfg.Model.DWarmup)
 		return cfg, r.keepRecords(nil)

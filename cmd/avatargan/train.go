@@ -67,6 +67,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep (each holds weights and Adam moments: ~109 MB at the default sizes)")
 	allowData := fs.Bool("allow-data-change", false, "resume even though --data holds other images than the run trained on")
 	from := fs.String("from", "", "start this new run from another run's training checkpoint (file, or run directory for its latest): its weights, optimiser state and step; give the same network shape (recipe), other rates, betas, loss or augmentation may differ. A generator file (export; the embedded model: avatargan export --out FILE) gives G's weights only, with a new D from step 0 (see --d-warmup)")
+	emaWarmup := fs.Bool("ema-warmup", true, "warm the EMA's decay up as (1+t)/(10+t) over the first iterations, for an average that starts at random weights; off by default --from a generator file, whose trained weights the average starts at")
 	threads := fs.Int("threads", 0, "worker threads for training and decoding (0: all CPUs)")
 	fs.StringVar(&cfg.Precision, "precision", "", "operand precision of the GEMMs: f32, or bf16 for mixed precision (fast with AVX512_BF16 on AMD Zen 4/5 or AMX on Intel Xeons); default f32, or on resume the run's, which this may change")
 	if err := parse(fs, args); err != nil {
@@ -96,6 +97,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 		return fmt.Errorf("--z-dist: %w", err)
 	}
 	cfg.Shuffle = !*noShuffle
+	cfg.EMANoWarmup = !*emaWarmup
 	dir := *out
 	if *resume != "" {
 		if !train.Exists(*resume) {
@@ -196,7 +198,8 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 		return err
 	}
 	fmt.Fprintln(o.out, rep.String())
-	topts := train.Options{Dir: dir, CacheDir: *cacheDir, MaxSteps: *maxSteps, Log: o.out, Lock: lock, AllowDataChange: *allowData, From: *from}
+	topts := train.Options{Dir: dir, CacheDir: *cacheDir, MaxSteps: *maxSteps, Log: o.out, Lock: lock, AllowDataChange: *allowData, From: *from,
+		EMAWarmup: given["ema-warmup"] && *emaWarmup}
 	bar := &barProgress{}
 	if tty {
 		topts.Progress = bar
@@ -296,6 +299,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"augment":          func(c train.Config) any { return c.Model.Augment },
 	"r1":               func(c train.Config) any { return c.Model.R1 },
 	"r1-every":         func(c train.Config) any { return max(c.Model.R1Every, 1) },
+	"ema-warmup":       func(c train.Config) any { return !c.EMANoWarmup },
 	"eval-every":       func(c train.Config) any { return c.EvalEvery },
 	"eval-n":           func(c train.Config) any { return c.EvalN },
 	"z-dist":           func(c train.Config) any { return c.Model.Dist },

@@ -136,8 +136,9 @@ func TestTrainR1(t *testing.T) {
 
 // TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator
 // given to --from starts a new run at step 0 whose config records the file and
-// --d-warmup, whose first --d-warmup iterations take no G step (no G loss in the
-// metrics) and the later ones do; a resume with another --d-warmup is refused, and a
+// --d-warmup and no EMA warm-up (unless --ema-warmup), whose first --d-warmup
+// iterations take no G step (no G loss in the metrics) and the later ones do; a resume
+// with another --d-warmup or --ema-warmup is refused, and a
 // generator of another width is refused naming --gf.
 func TestTrainFromGenerator(t *testing.T) {
 	fixture(t)
@@ -152,8 +153,8 @@ func TestTrainFromGenerator(t *testing.T) {
 		t.Fatalf("train --from a generator: %s", out)
 	}
 	c, err := train.LoadConfig(dir)
-	if err != nil || c.From != gen+"@generator" || c.Model.DWarmup != 2 {
-		t.Fatalf("config: from %q, d_warmup %d (%v)", c.From, c.Model.DWarmup, err)
+	if err != nil || c.From != gen+"@generator" || c.Model.DWarmup != 2 || !c.EMANoWarmup {
+		t.Fatalf("config: from %q, d_warmup %d, ema_no_warmup %v (%v)", c.From, c.Model.DWarmup, c.EMANoWarmup, err)
 	}
 	recs, err := train.ReadRecords(filepath.Join(dir, "metrics.jsonl"), 100)
 	if err != nil || len(recs) != 4 || recs[0].Step != 1 {
@@ -165,5 +166,12 @@ func TestTrainFromGenerator(t *testing.T) {
 		}
 	}
 	fails(t, "--d-warmup 3 (the run has 2)", cmdTrain, "--resume", dir, "--d-warmup", "3", "--cache", cacheDir)
+	fails(t, "--ema-warmup true (the run has false)", cmdTrain, "--resume", dir, "--ema-warmup", "--cache", cacheDir)
+	// --ema-warmup keeps the warm-up of runs from before the option.
+	old := filepath.Join(tmp, "old")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", old, "--from", gen, "--recipe", "sngan", "--ema-warmup", "--max-steps", "1", "--epochs", "1")...)
+	if c, err := train.LoadConfig(old); err != nil || c.EMANoWarmup {
+		t.Errorf("--ema-warmup: config ema_no_warmup %v (%v)", c.EMANoWarmup, err)
+	}
 	fails(t, "--gf", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(tmp, "wide"), "--from", gen, "--recipe", "sngan", "--max-steps", "1", "--epochs", "1", "--gf", "8")...)
 }
