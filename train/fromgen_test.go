@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"avatargan/checkpoint"
+	"avatargan/dataset"
 	"avatargan/dcgan"
 	"avatargan/internal/state"
 	"avatargan/nn"
@@ -30,6 +31,18 @@ func writeGenerator(t *testing.T, path string, g *dcgan.Generator, m dcgan.Confi
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// trainedGenerator returns a generator file for runs of cfg: a short run of another
+// seed, exported, and that run.
+func trainedGenerator(t *testing.T, cfg Config, data *dataset.Set) (string, *Run) {
+	t.Helper()
+	src := cfg
+	src.Model.Seed = 9
+	trained := trainTo(t, context.Background(), src, data, t.TempDir(), 4, nil)
+	gen := filepath.Join(t.TempDir(), "g.safetensors")
+	writeGenerator(t, gen, trained.Trainer.G, cfg.Model)
+	return gen, trained
 }
 
 // sameTensors reports whether two tensor lists hold the same names and bits.
@@ -54,12 +67,7 @@ func TestFromGenerator(t *testing.T) {
 	data := tinyData(t)
 	cfg := tinyConfig()
 	cfg.Model.DWarmup = 2
-	// A trained generator: a short run of another seed, exported.
-	src := cfg
-	src.Model.Seed = 9
-	trained := trainTo(t, context.Background(), src, data, t.TempDir(), 4, nil)
-	gen := filepath.Join(t.TempDir(), "g.safetensors")
-	writeGenerator(t, gen, trained.Trainer.G, cfg.Model)
+	gen, trained := trainedGenerator(t, cfg, data)
 
 	fresh := open(t, cfg, data, Options{Dir: filepath.Join(t.TempDir(), "fresh")})
 	dir := filepath.Join(t.TempDir(), "ft")
@@ -133,11 +141,7 @@ func TestFromGeneratorEMA(t *testing.T) {
 	data := tinyData(t)
 	cfg := tinyConfig()
 	cfg.Model.DWarmup = 2
-	src := cfg
-	src.Model.Seed = 9
-	trained := trainTo(t, context.Background(), src, data, t.TempDir(), 4, nil)
-	gen := filepath.Join(t.TempDir(), "g.safetensors")
-	writeGenerator(t, gen, trained.Trainer.G, cfg.Model)
+	gen, trained := trainedGenerator(t, cfg, data)
 	start := trainedEMAOf(trained.Trainer.G)
 
 	for _, tc := range []struct {
