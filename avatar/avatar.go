@@ -19,6 +19,7 @@ import (
 
 	"avatargan/checkpoint"
 	"avatargan/dcgan"
+	"avatargan/internal/atomicfile"
 	"avatargan/internal/state"
 	"avatargan/render"
 )
@@ -327,21 +328,7 @@ func (m *Model) SaveContext(ctx context.Context, path, dtype string) error {
 	defer m.mu.Unlock()
 	ts := state.Tensors("", m.g.Tensors(), dtype)
 	meta := map[string]string{MetaFormat: FormatGenerator, MetaSpec: string(spec)}
-	return checkpoint.WriteFileAtomic(path, func(w io.Writer) error {
-		return checkpoint.Encode(ctxWriter{ctx, w}, ts, meta)
+	return atomicfile.WriteContext(ctx, path, func(w io.Writer) error {
+		return checkpoint.Encode(w, ts, meta)
 	})
-}
-
-// ctxWriter fails writes once ctx is done, so that an encoder writing a large file
-// stops at its next write.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }

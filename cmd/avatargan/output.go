@@ -91,7 +91,7 @@ func writeFile(ctx context.Context, path string, write func(io.Writer) error) er
 	if err := mkdirFor(path); err != nil {
 		return err
 	}
-	return atomicfile.Write(path, func(w io.Writer) error { return write(ctxWriter{ctx, w}) })
+	return atomicfile.WriteContext(ctx, path, write)
 }
 
 // mkdirFor creates the folder of an output file.
@@ -102,19 +102,6 @@ func mkdirFor(path string) error {
 		}
 	}
 	return nil
-}
-
-// ctxWriter fails writes once ctx is done, so that an encoder stops at its next write.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }
 
 // gridCols returns the column count for a grid of n images: the divisor of n that makes

@@ -9,6 +9,7 @@ package atomicfile
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +81,28 @@ func Write(path string, write func(w io.Writer) error) error {
 		return fmt.Errorf("write %s: sync directory: %w", path, err)
 	}
 	return nil
+}
+
+// WriteContext is Write whose writes fail with ctx's error once ctx is done, so that an
+// encoder writing a large file stops at its next write (Ctrl-C) and leaves no file behind.
+func WriteContext(ctx context.Context, path string, write func(w io.Writer) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return Write(path, func(w io.Writer) error { return write(ctxWriter{ctx, w}) })
+}
+
+// ctxWriter fails writes once ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 // IsTemp reports whether name (a base name) is a temporary file of Write, and for which

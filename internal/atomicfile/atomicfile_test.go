@@ -2,6 +2,7 @@ package atomicfile
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -54,6 +55,45 @@ func TestWrite(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "missing", "x"), func(io.Writer) error { return nil }); err == nil {
 		t.Error("write into a missing folder succeeded")
+	}
+}
+
+// TestWriteContext checks that a context done mid-write stops the writer at its next
+// write with the context's error, keeps the old file and leaves no temporary file, and
+// that a done context writes nothing at all.
+func TestWriteContext(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.bin")
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := WriteContext(ctx, path, func(w io.Writer) error { _, err := io.WriteString(w, "old"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	writes := 0
+	err := WriteContext(ctx, path, func(w io.Writer) error {
+		for i := 0; i < 10; i++ {
+			if _, err := w.Write([]byte("new")); err != nil {
+				return err
+			}
+			writes++
+			if i == 2 {
+				cancel()
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || writes != 3 {
+		t.Fatalf("error %v after %d writes, want context.Canceled after 3", err, writes)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "old" {
+		t.Fatalf("content after cancel %q", b)
+	}
+	called := false
+	err = WriteContext(ctx, filepath.Join(dir, "g.bin"), func(io.Writer) error { called = true; return nil })
+	if !errors.Is(err, context.Canceled) || called {
+		t.Fatalf("done context: error %v, write called %v", err, called)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("directory holds %v, want only f.bin", ents)
 	}
 }
 
