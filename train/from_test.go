@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -115,5 +116,58 @@ func TestLRDecayLinear(t *testing.T) {
 	}
 	if c, _ := LoadConfig(fork); c.LRDecayStart != 3 {
 		t.Fatalf("fork config lr_decay_start %d", c.LRDecayStart)
+	}
+}
+
+// TestLRWarmupG checks G's rate warm-up: the k-th G update at k/N of the scheduled rate
+// (two G steps per iteration share the iteration's rate), D's rate untouched, counted by
+// G's own updates (none during a D warm-up), resumed bit for bit, and continued, not
+// restarted, by a run --from a training checkpoint (its G optimiser is not fresh).
+func TestLRWarmupG(t *testing.T) {
+	c := Config{LRWarmupG: 8}
+	for _, tc := range []struct {
+		updates int64
+		want    float64
+	}{{0, 1.0 / 8}, {3, 0.5}, {7, 1}, {100, 1}} {
+		if got := c.warmupG(tc.updates); got != tc.want {
+			t.Errorf("warmupG(%d) = %v, want %v", tc.updates, got, tc.want)
+		}
+	}
+	if got := (Config{}).warmupG(0); got != 1 {
+		t.Errorf("no warm-up: factor %v", got)
+	}
+
+	data := tinyData(t)
+	cfg := tinyConfig() // two G steps per iteration
+	cfg.LRWarmupG = 8
+	// Iterations 1, 2, 3 start at 0, 2, 4 G updates: rates 1/8, 3/8, 5/8.
+	ref := trainTo(t, context.Background(), cfg, data, t.TempDir(), 3, nil)
+	if g, d := ref.Trainer.OptG.LR, ref.Trainer.OptD.LR; g != cfg.Model.LRG*5/8 || d != cfg.Model.LRD {
+		t.Fatalf("third iteration at lr G %v D %v, want %v and %v", g, d, cfg.Model.LRG*5/8, cfg.Model.LRD)
+	}
+	plain := cfg
+	plain.LRWarmupG = 0
+	if p := trainTo(t, context.Background(), plain, data, t.TempDir(), 3, nil); slices.Equal(p.Trainer.G.Params()[0].Data, ref.Trainer.G.Params()[0].Data) {
+		t.Fatal("the warm-up left G's weights as without it")
+	}
+	dir := t.TempDir()
+	trainTo(t, context.Background(), cfg, data, dir, 2, nil)
+	sameState(t, ref.Trainer, trainTo(t, context.Background(), cfg, data, dir, 3, nil).Trainer)
+
+	// With D alone for two iterations, G's first update (iteration 3) is at 1/8.
+	dw := cfg
+	dw.Model.DWarmup = 2
+	if r := trainTo(t, context.Background(), dw, data, t.TempDir(), 3, nil); r.Trainer.OptG.T != 2 || r.Trainer.OptG.LR != cfg.Model.LRG/8 {
+		t.Fatalf("after a D warm-up: %d G updates, last at %v, want 2 at %v", r.Trainer.OptG.T, r.Trainer.OptG.LR, cfg.Model.LRG/8)
+	}
+
+	// --from step 3 (6 G updates): the next iterations at 7/8, then the full rate.
+	fork := filepath.Join(t.TempDir(), "fork")
+	r := open(t, cfg, data, Options{Dir: fork, From: dir, MaxSteps: 4})
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Trainer.OptG.LR != cfg.Model.LRG*7/8 {
+		t.Fatalf("fork's first update at %v, want %v", r.Trainer.OptG.LR, cfg.Model.LRG*7/8)
 	}
 }

@@ -68,6 +68,14 @@ type Config struct {
 	// are the usual cure for a GAN that wanders once it is good.
 	LRDecay      string `json:"lr_decay,omitempty"`
 	LRDecayStart int    `json:"lr_decay_start,omitempty"`
+	// LRWarmupG > 0 ramps G's rate linearly from 0 over its optimiser's first
+	// LRWarmupG updates (the k-th at k/LRWarmupG of the scheduled rate), counted by
+	// its Adam step count, so a run whose G optimiser is fresh (from scratch, or
+	// --from a generator file) warms up and one resumed or --from a training
+	// checkpoint continues. Adam's first updates are sign steps of the full rate on
+	// every weight, the weight-space analogue of an adversarial perturbation: a
+	// fine-tuned G fools a trained D within a few of them.
+	LRWarmupG int `json:"lr_warmup_g,omitempty"`
 	// SampleEvery and CheckpointEvery are in steps (iterations); each epoch end also
 	// samples and checkpoints. Keep is how many checkpoints stay on disk.
 	SampleEvery     int `json:"sample_every"`
@@ -661,10 +669,20 @@ func (c Config) lrFactor(step, total int) float64 {
 	return min(1, max(0, float64(total-step)/float64(total-c.LRDecayStart)))
 }
 
-// scheduleLR sets both optimisers' rates for the next update.
+// warmupG is G's rate multiplier for the update that follows updates G updates
+// (Config.LRWarmupG).
+func (c Config) warmupG(updates int64) float64 {
+	if c.LRWarmupG <= 0 {
+		return 1
+	}
+	return min(1, float64(updates+1)/float64(c.LRWarmupG))
+}
+
+// scheduleLR sets both optimisers' rates for the next iteration's updates (every G
+// step of an iteration shares G's rate).
 func (r *Run) scheduleLR() {
 	f := r.Cfg.lrFactor(r.Step, r.TotalSteps())
-	r.Trainer.OptG.LR = r.Cfg.Model.LRG * f
+	r.Trainer.OptG.LR = r.Cfg.Model.LRG * f * r.Cfg.warmupG(r.Trainer.OptG.T)
 	r.Trainer.OptD.LR = r.Cfg.Model.LRD * f
 }
 

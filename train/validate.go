@@ -31,6 +31,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: lr-decay %q: want none or linear", c.LRDecay)
 	case c.LRDecayStart < 0:
 		return fmt.Errorf("train: lr-decay start %d is negative", c.LRDecayStart)
+	case c.LRWarmupG < 0 || c.LRWarmupG > MaxEpochs:
+		return fmt.Errorf("train: lr-warmup-g %d not in [0, %d]", c.LRWarmupG, MaxEpochs)
 	}
 	return nil
 }

@@ -58,6 +58,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (on resume, only when given: the new total, to extend or shorten the run)")
 	noShuffle := fs.Bool("no-shuffle", false, "keep the original's fixed file order instead of shuffling each epoch")
 	fs.BoolVar(&cfg.Flip, "flip", false, "augment with random horizontal flips")
+	fs.IntVar(&cfg.LRWarmupG, "lr-warmup-g", 0, "G's rate rises linearly from 0 over the first N updates of a fresh G optimiser (a run from scratch or --from a generator file), so that a trained G does not overshoot its discriminator with Adam's first full-rate sign steps")
 	fs.StringVar(&cfg.LRDecay, "lr-decay", "none", "learning-rate schedule: none, or linear (both rates fall linearly to zero at the last epoch, from the run's first step or its --from step)")
 	fs.Float64Var(&cfg.EMA, "ema", cfg.EMA, "decay of an exponential moving average of G's weights used for samples, eval and export (0: off)")
 	fs.IntVar(&cfg.EvalEvery, "eval-every", 0, "score the sampling generator (SWD) every N steps, plot quality.png, keep ckpt-best.safetensors (0: off)")
@@ -308,6 +309,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"flip":             func(c train.Config) any { return c.Flip },
 	"ema":              func(c train.Config) any { return c.EMA },
 	"lr-decay":         func(c train.Config) any { return cmp.Or(c.LRDecay, "none") },
+	"lr-warmup-g":      func(c train.Config) any { return c.LRWarmupG },
 	"sample-every":     func(c train.Config) any { return c.SampleEvery },
 	"checkpoint-every": func(c train.Config) any { return c.CheckpointEvery },
 	"keep":             func(c train.Config) any { return c.Keep },
