@@ -31,9 +31,9 @@ func NewEMA(g *Generator, decay float64) *EMA {
 
 // Update moves the average towards the current weights: s = d*s + (1-d)*w, after the
 // step-th update (1-based). Unless NoWarmup, the decay warms up as
-// d = min(Decay, (1+step)/(10+step)): with a fixed 0.999 the average would still hold two thirds of the random
-// initialisation after 400 steps, and samples drawn from it early in a run would be
-// noise.
+// d = min(Decay, (1+step)/(10+step)): with a fixed 0.999 the average would still hold
+// two thirds of the random initialisation after 400 steps, and samples drawn from it
+// early in a run would be noise.
 func (e *EMA) Update(step int64) {
 	d := e.Decay
 	if !e.NoWarmup {
