@@ -1,8 +1,8 @@
 // Package dcgan is the DCGAN of avatargan: the Generator and Discriminator of
 // shared/reference/dcgan_reference.py built from package nn, the training schedule (one
 // D step, then GSteps G steps on the same z) in Trainer with the recipe options beyond
-// the original (hinge loss, spectral normalisation, a discriminator without
-// BatchNorm, differentiable augmentation, the R1 penalty, separate optimiser
+// the original (hinge loss, spectral normalisation and compensation, a discriminator
+// without BatchNorm, differentiable augmentation, the R1 penalty, separate optimiser
 // settings), named recipes, and the helpers a training run needs around it (EMA of the
 // generator, BatchNorm recalibration, named tensors for checkpoints).
 //
@@ -63,6 +63,13 @@ type Config struct {
 	// (StyleGAN2's lazy regularisation; 0 means 1).
 	R1      float64 `json:"r1,omitempty"`
 	R1Every int     `json:"r1_every,omitempty"`
+	// SpectralReg > 0 applies SR-GAN's spectral compensation (nn.CompensateSpectrum;
+	// Liu et al. 2019) to every spectrally normalised weight of D after every
+	// SpectralReg-th D update (the authors use 5): the top half of each weight's
+	// singular values are raised to its largest, against the spectral collapse in
+	// which one growing direction divides all others down. 0 is off. It needs
+	// SpectralNorm.
+	SpectralReg int `json:"spectral_reg,omitempty"`
 }
 
 // AdamEps is Adam's epsilon, PyTorch's default.
@@ -150,6 +157,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dcgan: d_warmup %d must be 0 or positive", c.DWarmup)
 	case c.R1Every < 0:
 		return fmt.Errorf("dcgan: r1_every %d must be 0 or positive", c.R1Every)
+	case c.SpectralReg < 0:
+		return fmt.Errorf("dcgan: spectral_reg %d must be 0 or positive", c.SpectralReg)
+	case c.SpectralReg > 0 && !c.SpectralNorm:
+		return fmt.Errorf("dcgan: spectral_reg needs spectral norm in the discriminator")
 	}
 	if _, err := nn.ParseAugmentPolicy(c.Augment); err != nil {
 		return fmt.Errorf("dcgan: %w", err)
@@ -294,7 +305,7 @@ func Recipe(name string, c Config) (Config, error) {
 	d := DefaultConfig()
 	c.LRG, c.LRD, c.Beta1, c.Beta2, c.Beta1D, c.Beta2D = d.LRG, d.LRD, d.Beta1, d.Beta2, d.Beta1D, d.Beta2D
 	c.GSteps, c.Loss, c.SpectralNorm, c.DNorm, c.Augment = d.GSteps, d.Loss, d.SpectralNorm, d.DNorm, d.Augment
-	c.R1, c.R1Every, c.DSteps, c.DWarmup = d.R1, d.R1Every, d.DSteps, d.DWarmup
+	c.R1, c.R1Every, c.DSteps, c.DWarmup, c.SpectralReg = d.R1, d.R1Every, d.DSteps, d.DWarmup, d.SpectralReg
 	switch name {
 	case "original":
 	case "ttur":

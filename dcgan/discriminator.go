@@ -112,6 +112,17 @@ func (d *Discriminator) Init(r *rand.Rand) {
 	}
 }
 
+// compensateSpectra applies the spectral compensation (Config.SpectralReg) to every
+// spectrally normalised weight; the fc layer's 1 x n weight has one singular value and
+// is left as it is.
+func (d *Discriminator) compensateSpectra() {
+	for _, sn := range d.SN {
+		if sn != nil {
+			sn.Compensate()
+		}
+	}
+}
+
 // Params returns all params, trainable and buffers (flagged), in reference order with
 // reference names ("conv0.weight", "bn1.running_var", ..., "fc.bias").
 func (d *Discriminator) Params() []*nn.Param { return d.params }

@@ -219,6 +219,11 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 		return st, fmt.Errorf("dcgan: non-finite D loss %v", st.LossD)
 	}
 	t.OptD.Step()
+	if every := t.Cfg.SpectralReg; every > 0 && t.OptD.T%int64(every) == 0 {
+		// Counted by OptD.T (checkpointed), so a resumed run compensates at the same
+		// updates; the weights it rewrites are checkpointed as they are.
+		t.D.compensateSpectra()
+	}
 	if !t.gDue() {
 		return st, nil
 	}

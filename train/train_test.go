@@ -131,17 +131,32 @@ func sameState(t *testing.T, a, b *dcgan.Trainer) {
 
 // TestResumeIsExact stops runs and resumes them in a new Open: the final state,
 // checkpoint file and metrics equal an uninterrupted run's, also with D-only
-// iterations (DSteps 2: stopping after step 3 resumes between two G updates).
+// iterations (DSteps 2: stopping after step 3 resumes between two G updates) and with
+// spectral compensation every second D update (stops after odd steps resume between
+// two compensations).
 func TestResumeIsExact(t *testing.T) {
 	for _, dsteps := range []int{1, 2} {
-		t.Run(fmt.Sprintf("dsteps%d", dsteps), func(t *testing.T) { resumeIsExact(t, dsteps) })
+		t.Run(fmt.Sprintf("dsteps%d", dsteps), func(t *testing.T) {
+			cfg := tinyConfig()
+			cfg.Model.DSteps = dsteps
+			resumeIsExact(t, cfg)
+		})
 	}
+	t.Run("spectralreg2", func(t *testing.T) {
+		cfg := tinyConfig()
+		m, err := dcgan.Recipe("sngan", cfg.Model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.SpectralReg = 2
+		cfg.Model = m
+		resumeIsExact(t, cfg)
+	})
 }
 
-func resumeIsExact(t *testing.T, dsteps int) {
+func resumeIsExact(t *testing.T, cfg Config) {
 	data := tinyData(t)
-	cfg := tinyConfig()
-	cfg.Model.DSteps = dsteps
+	dsteps := max(cfg.Model.DSteps, 1)
 	// 2 batches per epoch: 3 stops mid-epoch, 4 at an epoch boundary, 5 across one.
 	for _, n := range []int{3, 4, 5} {
 		ref := trainTo(t, context.Background(), cfg, data, t.TempDir(), 2*n, nil)

@@ -134,6 +134,23 @@ func TestTrainR1(t *testing.T) {
 	fails(t, "without BatchNorm", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bn"), "--r1", "1")...)
 }
 
+// TestTrainSpectralReg checks that --spectral-reg reaches the run's configuration, that
+// a resume with another value is refused, and that it is refused without spectral norm.
+func TestTrainSpectralReg(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "sr")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--recipe", "sngan", "--spectral-reg", "2", "--max-steps", "2", "--epochs", "1")...)
+	c, err := train.LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Model.SpectralReg != 2 {
+		t.Fatalf("config spectral_reg %d", c.Model.SpectralReg)
+	}
+	fails(t, "--spectral-reg 3 (the run has 2)", cmdTrain, "--resume", dir, "--spectral-reg", "3", "--cache", cacheDir)
+	fails(t, "needs spectral norm", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "nosn"), "--spectral-reg", "5")...)
+}
+
 // TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator
 // given to --from starts a new run at step 0 whose config records the file and
 // --d-warmup and no EMA warm-up (unless --ema-warmup), whose first --d-warmup
