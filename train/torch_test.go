@@ -101,11 +101,12 @@ var (
 // spectral norm without BatchNorm in D, Adam (0, 0.9), one G step) and sngan-da (sngan
 // with DiffAugment color,translation,cutout), and sngan-da with --lr-decay linear (the
 // step-7 update runs at 44/50 of the rates; with PyTorch ignoring the schedule the
-// tensors differ by ~0.1 relative, against the 1e-4 below), and sngan-da with a lazy R1
+// tensors differ by ~0.1 relative, against the 1e-4 below), sngan-da with a lazy R1
 // penalty due on step 7 (PyTorch's double backprop against avatargan's pushed-forward
-// gradient).
+// gradient), with D steps only or a G step at step 7 (dsteps), and with the spectral
+// compensation due on step 7.
 func TestTorchStepMatches(t *testing.T) {
-	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2"} {
+	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7"} {
 		t.Run(recipe, func(t *testing.T) { torchStepMatches(t, recipe) })
 	}
 }
@@ -130,6 +131,11 @@ func torchStepMatches(t *testing.T, recipe string) {
 	case "dsteps2":
 		// Step 7 updates D only: G and its EMA must stay as at step 6 in both engines.
 		tr.cfg.Model.DSteps = 2
+	case "specreg7":
+		// The spectral compensation is due after step 7's D update: D's weights are
+		// compensated (torch.linalg.svd against avatargan's Gram eigendecomposition)
+		// before G's step, which then sees the compensated D in both engines.
+		tr.cfg.Model.SpectralReg = 7
 	}
 	base := filepath.Join(t.TempDir(), "run")
 	trainTo(t, context.Background(), tr.cfg, tr.data, base, 6, nil)

@@ -42,7 +42,7 @@ from .model import Discriminator, Generator
 # key is refused rather than trained differently.
 KNOWN_MODEL_KEYS = {"size", "zdim", "gf", "df", "batch", "lr_g", "lr_d", "lrg", "lrd", "beta1", "beta2",
                     "beta1_d", "beta2_d", "g_steps", "gsteps", "dist", "seed", "loss", "spectral_norm",
-                    "d_norm", "augment", "r1", "r1_every", "d_steps"}
+                    "d_norm", "augment", "r1", "r1_every", "d_steps", "spectral_reg"}
 
 
 def _enum(v, names, what):
@@ -79,13 +79,36 @@ class Recipe:
         self.r1, self.r1_every = float(m.get("r1", 0)), max(int(m.get("r1_every", 0)), 1)
         if self.r1 > 0 and self.d_bn:
             raise SystemExit("avatargan_torch.train: r1 needs a discriminator without BatchNorm (d_norm none)")
+        self.spectral_reg = int(m.get("spectral_reg", 0))
+        if self.spectral_reg > 0 and not self.d_sn:
+            raise SystemExit("avatargan_torch.train: spectral_reg needs spectral norm in the discriminator")
 
     def describe(self):
         return (f"loss {self.loss}, D {'BatchNorm' if self.d_bn else 'no norm'}{', spectral norm' if self.d_sn else ''}, "
                 f"Adam G {self.lr_g} {self.betas_g} D {self.lr_d} {self.betas_d}, {self.gsteps} G step(s)"
                 + (f" every {self.d_steps} D steps" if self.d_steps > 1 else "")
                 + (f", DiffAugment {','.join(n for n in augment.POLICY_NAMES if n in self.augment)}" if self.augment else "")
-                + (f", R1 {self.r1} every {self.r1_every} D step(s)" if self.r1 > 0 else ""))
+                + (f", R1 {self.r1} every {self.r1_every} D step(s)" if self.r1 > 0 else "")
+                + (f", spectral compensation every {self.spectral_reg} D steps" if self.spectral_reg > 0 else ""))
+
+
+@torch.no_grad()
+def compensate_spectra(D):
+    """nn.CompensateSpectrum on every spectrally normalised weight of D
+    (dcgan.Config.SpectralReg, SR-GAN's static compensation): in float64, the top half of
+    the singular values of weight_orig [out x rest] raised to the largest, then scaled
+    back to its Frobenius norm; a 1 x n weight is left as it is."""
+    for mod in D.modules():
+        w = getattr(mod, "weight_orig", None)
+        if w is None or min(w.shape[0], w[0].numel()) < 2:
+            continue
+        a = w.detach().double().reshape(w.shape[0], -1)
+        u, s, vh = torch.linalg.svd(a, full_matrices=False)
+        s2 = s.clone()
+        s2[: s.shape[0] // 2] = s[0]
+        out = u @ torch.diag(s2) @ vh
+        out *= a.norm() / out.norm()
+        w.copy_(out.reshape(w.shape).float())
 
 
 def make_models(r, device):
@@ -216,6 +239,8 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
         raise FloatingPointError(f"non-finite D loss {loss_d}")
     optD.step()
     t += 1
+    if r.spectral_reg > 0 and t % r.spectral_reg == 0:
+        compensate_spectra(D)  # every process alike: the weights stay identical
     if t % r.d_steps != 0:
         return [loss_d, d_x, d_g_z, None]
     for p in D.parameters():
