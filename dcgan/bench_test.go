@@ -1,6 +1,7 @@
 package dcgan
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -82,6 +83,23 @@ func BenchmarkTrainStepR1(b *testing.B) {
 				b.Fatal(err)
 			}
 			cfg.R1, cfg.R1Every = c.r1, c.every
+			benchTrainStep(b, cfg)
+		})
+	}
+}
+
+// BenchmarkTrainStepSpectralReg times an iteration of the sngan-da recipe without and
+// with the spectral compensation (every 10th and every 5th D update, the authors'
+// interval), to price the eigendecompositions it adds. Give -benchtime a multiple of 10
+// iterations (e.g. 20x) so that every variant takes its exact share of them.
+func BenchmarkTrainStepSpectralReg(b *testing.B) {
+	for _, every := range []int{0, 10, 5} {
+		b.Run(fmt.Sprintf("every%d", every), func(b *testing.B) {
+			cfg, err := Recipe("sngan-da", DefaultConfig())
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.SpectralReg = every
 			benchTrainStep(b, cfg)
 		})
 	}
