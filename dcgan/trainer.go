@@ -192,9 +192,10 @@ func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
 
 // Step runs one iteration on real (NCHW images in [-1, 1]) and z ([n, ZDim]): one D Adam
 // step on the D loss (BCE(D(real), 1) + BCE(D(G(z)), 0) in the original; plus the R1
-// penalty on the steps it is due, see Config.R1), then GSteps G
-// Adam steps on the G loss (BCE(D(G(z)), 1)), each with a fresh forward of the same z,
-// when they are due (every iteration, or every DSteps-th, see gDue). A non-finite loss
+// penalty on the steps it is due, see Config.R1; then the spectral compensation when it
+// is due, see Config.SpectralReg), then GSteps G Adam steps on the G loss
+// (BCE(D(G(z)), 1)), each with a fresh forward of the same z, when they are due (every
+// iteration, or every DSteps-th, see gDue). A non-finite loss
 // returns an error before the update it would have poisoned (earlier updates of the
 // iteration stay applied).
 func (t *Trainer) Step(real, z []float32) (StepStats, error) {
