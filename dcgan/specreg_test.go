@@ -53,8 +53,9 @@ func TestSpectralReg(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		dsts := b.Tensors()
 		for i, src := range a.Tensors() {
-			dst := b.Tensors()[i]
+			dst := dsts[i]
 			copy(dst.Data, src.Data)
 			if src.Count != nil {
 				*dst.Count = *src.Count // Adam's step counters
