@@ -110,7 +110,7 @@ func TestFromGenerator(t *testing.T) {
 		edit func(*dcgan.Config)
 		want string
 	}{
-		{"width", func(m *dcgan.Config) { m.GF = 8 }, "--gf"},
+		{"width", func(m *dcgan.Config) { m.GF = 2 }, "--gf"}, // narrower: wider ones are widened
 		{"latents", func(m *dcgan.Config) { m.Dist = dcgan.Normal }, "--z-dist"},
 	} {
 		other := cfg
@@ -127,6 +127,48 @@ func TestFromGenerator(t *testing.T) {
 	}
 	if _, err := Open(cfg, data, Options{Dir: filepath.Join(t.TempDir(), "junk"), From: junk}); err == nil || !strings.Contains(err.Error(), "not an avatargan") {
 		t.Errorf("a file without format metadata: %v", err)
+	}
+}
+
+// TestFromGeneratorWiden checks a run started from a generator file narrower than its
+// own GF: its G draws the file's images (the EMA's too), it trains, and its config
+// records the source.
+func TestFromGeneratorWiden(t *testing.T) {
+	data := tinyData(t)
+	cfg := tinyConfig()
+	gen, trained := trainedGenerator(t, cfg, data)
+	wide := cfg
+	wide.Model.GF = 6
+	dir := filepath.Join(t.TempDir(), "wide")
+	r := open(t, wide, data, Options{Dir: dir, From: gen, MaxSteps: 2})
+	z := make([]float32, 5*cfg.Model.ZDim)
+	for i := range z {
+		z[i] = float32(i%7)/4 - 0.75
+	}
+	want := slices.Clone(trained.Trainer.G.Forward(z, 5, false))
+	ema := dcgan.NewGenerator(wide.Model.Size, wide.Model.ZDim, wide.Model.GF)
+	for i, tn := range ema.Tensors() {
+		copy(tn.Data, r.Trainer.G.Tensors()[i].Data) // the buffers
+	}
+	r.Trainer.EMA.CopyTo(ema)
+	for name, g := range map[string]*dcgan.Generator{"G": r.Trainer.G, "EMA": ema} {
+		got := g.Forward(z, 5, false)
+		for i := range want {
+			if math.Abs(float64(got[i]-want[i])) > 1e-5 {
+				t.Fatalf("%s: widened image value %d is %g, the file's generator draws %g", name, i, got[i], want[i])
+			}
+		}
+	}
+	if r.Trainer.G.GF != 6 {
+		t.Fatalf("G has width %d, want 6", r.Trainer.G.GF)
+	}
+	if err := r.Train(context.Background()); err != nil || r.Step != 2 {
+		t.Fatalf("training the widened generator: step %d, %v", r.Step, err)
+	}
+	r.Close()
+	c, err := LoadConfig(dir)
+	if err != nil || c.From != gen+"@generator" || c.Model.GF != 6 {
+		t.Fatalf("config: from %q, gf %d (%v)", c.From, c.Model.GF, err)
 	}
 }
 

@@ -128,7 +128,9 @@ type Options struct {
 	// state and its step, so the data order continues where it was, under this
 	// run's settings. The networks' shapes must match; learning rates, betas,
 	// loss, augmentation and steps per iteration may differ. The source is not
-	// modified. Ignored on resume.
+	// modified. Ignored on resume. A generator-only file gives G's weights alone,
+	// with a new D at step 0; one narrower than the run's GF is widened to it
+	// (dcgan.Widen: the same images, room to learn more).
 	From string
 	// EMAWarmup keeps the EMA's warm-up in a run started From a generator file
 	// (which otherwise sets Config.EMANoWarmup): how such runs went before the
@@ -763,18 +765,35 @@ func (r *Run) loadGenerator(path string, f *checkpoint.File) error {
 		return fmt.Errorf("train: --from %s: no valid %q metadata: %v", path, checkpoint.MetaSpec, err)
 	}
 	m := r.Cfg.Model
-	if spec.Size != m.Size || spec.ZDim != m.ZDim || spec.GF != m.GF || spec.Dist != m.Dist {
-		return fmt.Errorf("train: --from %s: its generator is %d px, z %d (%v), width %d; this run's is %d px, z %d (%v), width %d: give --size, -z, --z-dist and --gf to match",
+	if spec.Size != m.Size || spec.ZDim != m.ZDim || spec.GF > m.GF || spec.GF < 1 || spec.Dist != m.Dist {
+		return fmt.Errorf("train: --from %s: its generator is %d px, z %d (%v), width %d; this run's is %d px, z %d (%v), width %d: give --size, -z, --z-dist and --gf to match (a wider --gf widens it)",
 			path, spec.Size, spec.ZDim, spec.Dist, spec.GF, m.Size, m.ZDim, m.Dist, m.GF)
 	}
-	if err := state.Load(f, "", r.Trainer.G.Tensors(), false); err != nil {
-		return fmt.Errorf("train: --from %s: %w", path, err)
+	if spec.GF == m.GF {
+		if err := state.Load(f, "", r.Trainer.G.Tensors(), false); err != nil {
+			return fmt.Errorf("train: --from %s: %w", path, err)
+		}
+	} else {
+		// A wider run: the file's generator, widened so that it computes the same
+		// images, with new channels drawn from a stream of their own (the run's
+		// seed, so a rerun gives the same bits).
+		src := dcgan.NewGenerator(spec.Size, spec.ZDim, spec.GF)
+		if err := state.Load(f, "", src.Tensors(), false); err != nil {
+			return fmt.Errorf("train: --from %s: %w", path, err)
+		}
+		if err := dcgan.Widen(r.Trainer.G, src, rand.New(rand.NewPCG(m.Seed, widenStream))); err != nil {
+			return fmt.Errorf("train: --from %s: %w", path, err)
+		}
+		fmt.Fprintf(r.Opts.Log, "widened the generator from %d to %d channels per width unit (the same images; new channels start with zero outgoing weights)\n", spec.GF, m.GF)
 	}
 	if r.Trainer.EMA != nil {
 		r.Trainer.EMA = dcgan.NewEMA(r.Trainer.G, r.Cfg.EMA)
 	}
 	return nil
 }
+
+// widenStream is the PCG stream of a widened generator's new channels.
+const widenStream = 0x77696465
 
 // fromCheckpoint resolves Options.From: a checkpoint file, or a run directory's
 // latest checkpoint.
