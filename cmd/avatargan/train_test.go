@@ -155,8 +155,8 @@ func TestTrainSpectralReg(t *testing.T) {
 // given to --from starts a new run at step 0 whose config records the file and
 // --d-warmup and no EMA warm-up (unless --ema-warmup), whose first --d-warmup
 // iterations take no G step (no G loss in the metrics) and the later ones do; a resume
-// with another --d-warmup or --ema-warmup is refused, and a
-// generator of another width is refused naming --gf.
+// with another --d-warmup or --ema-warmup is refused; a narrower --gf than the
+// generator's is refused naming --gf, a wider one widens it.
 func TestTrainFromGenerator(t *testing.T) {
 	fixture(t)
 	tmp := t.TempDir()
@@ -190,5 +190,13 @@ func TestTrainFromGenerator(t *testing.T) {
 	if c, err := train.LoadConfig(old); err != nil || c.EMANoWarmup {
 		t.Errorf("--ema-warmup: config ema_no_warmup %v (%v)", c.EMANoWarmup, err)
 	}
-	fails(t, "--gf", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(tmp, "wide"), "--from", gen, "--recipe", "sngan", "--max-steps", "1", "--epochs", "1", "--gf", "8")...)
+	fails(t, "--gf", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(tmp, "narrow"), "--from", gen, "--recipe", "sngan", "--max-steps", "1", "--epochs", "1", "--gf", "2")...)
+	// A wider --gf widens the generator (dcgan.TestWiden checks its images).
+	wide := filepath.Join(tmp, "wide")
+	if out := run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", wide, "--from", gen, "--recipe", "sngan", "--max-steps", "1", "--epochs", "1", "--gf", "8")...); !strings.Contains(out, "widened the generator from 4 to 8") {
+		t.Errorf("train --from a narrower generator with --gf 8: %s", out)
+	}
+	if c, err := train.LoadConfig(wide); err != nil || c.Model.GF != 8 {
+		t.Errorf("widened run: gf %d (%v)", c.Model.GF, err)
+	}
 }
