@@ -131,8 +131,8 @@ func TestFromGenerator(t *testing.T) {
 }
 
 // TestFromGeneratorWiden checks a run started from a generator file narrower than its
-// own GF: its G draws the file's images (the EMA's too), it trains, and its config
-// records the source.
+// own GF: its G draws the file's images (the EMA's too), a rerun widens it to the same
+// bits, it trains, and its config records the source.
 func TestFromGeneratorWiden(t *testing.T) {
 	data := tinyData(t)
 	cfg := tinyConfig()
@@ -162,6 +162,12 @@ func TestFromGeneratorWiden(t *testing.T) {
 	if r.Trainer.G.GF != 6 {
 		t.Fatalf("G has width %d, want 6", r.Trainer.G.GF)
 	}
+	// The new channels come from the run's seed: a rerun widens to the same bits.
+	again := open(t, wide, data, Options{Dir: filepath.Join(t.TempDir(), "again"), From: gen})
+	if !sameTensors(again.Trainer.G.Tensors(), r.Trainer.G.Tensors()) {
+		t.Error("two runs of one config widen the generator differently")
+	}
+	again.Close()
 	if err := r.Train(context.Background()); err != nil || r.Step != 2 {
 		t.Fatalf("training the widened generator: step %d, %v", r.Step, err)
 	}
