@@ -1,12 +1,13 @@
 package dcgan
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 
+	"avatargan/internal/testutil"
 	"avatargan/nn"
 )
 
@@ -49,20 +50,13 @@ func TestWiden(t *testing.T) {
 		z[i] = float32(2*r.Float64() - 1)
 	}
 	for _, train := range []bool{false, true} {
-		want := slices.Clone(src.Forward(z, n, train))
-		got := dst.Forward(z, n, train)
-		if d := maxAbsDiff(got, want); d > 1e-5 {
-			t.Errorf("train=%v: widened images differ from the source's by %g", train, d)
-		}
+		want := float64s(src.Forward(z, n, train))
+		testutil.AllClose(t, fmt.Sprintf("train=%v: widened images", train), dst.Forward(z, n, train), want, 1e-5, 0)
 	}
 	for i := range src.BN {
 		old := src.BN[i].C
-		if d := maxAbsDiff(dst.BN[i].RunningMean.Data[:old], src.BN[i].RunningMean.Data); d > 1e-6 {
-			t.Errorf("bn%d: old channels' running mean moved differently (by %g)", i, d)
-		}
-		if d := maxAbsDiff(dst.BN[i].RunningVar.Data[:old], src.BN[i].RunningVar.Data); d > 1e-6 {
-			t.Errorf("bn%d: old channels' running var moved differently (by %g)", i, d)
-		}
+		testutil.AllClose(t, fmt.Sprintf("bn%d: old channels' running mean", i), dst.BN[i].RunningMean.Data[:old], float64s(src.BN[i].RunningMean.Data), 1e-6, 0)
+		testutil.AllClose(t, fmt.Sprintf("bn%d: old channels' running var", i), dst.BN[i].RunningVar.Data[:old], float64s(src.BN[i].RunningVar.Data), 1e-6, 0)
 	}
 
 	dimg := make([]float32, n*3*size*size)
@@ -96,13 +90,11 @@ func TestWidenErrors(t *testing.T) {
 	}
 }
 
-func maxAbsDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
+// float64s widens x, for testutil.AllClose.
+func float64s(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
 	}
-	var m float64
-	for i := range a {
-		m = max(m, math.Abs(float64(a[i]-b[i])))
-	}
-	return m
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"avatargan/dataset"
 	"avatargan/dcgan"
 	"avatargan/internal/state"
+	"avatargan/internal/testutil"
 	"avatargan/nn"
 )
 
@@ -145,19 +146,18 @@ func TestFromGeneratorWiden(t *testing.T) {
 	for i := range z {
 		z[i] = float32(i%7)/4 - 0.75
 	}
-	want := slices.Clone(trained.Trainer.G.Forward(z, 5, false))
+	var want []float64
+	for _, v := range trained.Trainer.G.Forward(z, 5, false) {
+		want = append(want, float64(v))
+	}
 	ema := dcgan.NewGenerator(wide.Model.Size, wide.Model.ZDim, wide.Model.GF)
+	live := r.Trainer.G.Tensors()
 	for i, tn := range ema.Tensors() {
-		copy(tn.Data, r.Trainer.G.Tensors()[i].Data) // the buffers
+		copy(tn.Data, live[i].Data) // the buffers
 	}
 	r.Trainer.EMA.CopyTo(ema)
 	for name, g := range map[string]*dcgan.Generator{"G": r.Trainer.G, "EMA": ema} {
-		got := g.Forward(z, 5, false)
-		for i := range want {
-			if math.Abs(float64(got[i]-want[i])) > 1e-5 {
-				t.Fatalf("%s: widened image value %d is %g, the file's generator draws %g", name, i, got[i], want[i])
-			}
-		}
+		testutil.AllClose(t, name+": widened images", g.Forward(z, 5, false), want, 1e-5, 0)
 	}
 	if r.Trainer.G.GF != 6 {
 		t.Fatalf("G has width %d, want 6", r.Trainer.G.GF)

@@ -769,18 +769,17 @@ func (r *Run) loadGenerator(path string, f *checkpoint.File) error {
 		return fmt.Errorf("train: --from %s: its generator is %d px, z %d (%v), width %d; this run's is %d px, z %d (%v), width %d: give --size, -z, --z-dist and --gf to match (a wider --gf widens it)",
 			path, spec.Size, spec.ZDim, spec.Dist, spec.GF, m.Size, m.ZDim, m.Dist, m.GF)
 	}
-	if spec.GF == m.GF {
-		if err := state.Load(f, "", r.Trainer.G.Tensors(), false); err != nil {
-			return fmt.Errorf("train: --from %s: %w", path, err)
-		}
-	} else {
+	src := r.Trainer.G
+	if spec.GF != m.GF {
+		src = dcgan.NewGenerator(spec.Size, spec.ZDim, spec.GF)
+	}
+	if err := state.Load(f, "", src.Tensors(), false); err != nil {
+		return fmt.Errorf("train: --from %s: %w", path, err)
+	}
+	if src != r.Trainer.G {
 		// A wider run: the file's generator, widened so that it computes the same
 		// images, with new channels drawn from a stream of their own (the run's
 		// seed, so a rerun gives the same bits).
-		src := dcgan.NewGenerator(spec.Size, spec.ZDim, spec.GF)
-		if err := state.Load(f, "", src.Tensors(), false); err != nil {
-			return fmt.Errorf("train: --from %s: %w", path, err)
-		}
 		if err := dcgan.Widen(r.Trainer.G, src, rand.New(rand.NewPCG(m.Seed, widenStream))); err != nil {
 			return fmt.Errorf("train: --from %s: %w", path, err)
 		}
