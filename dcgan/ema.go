@@ -103,3 +103,17 @@ func RecalibrateBN(g *Generator, batches, batch int, seed uint64, dist Dist) {
 // (16 batches of 64 latents from seed 2^40, clear of the seeds users ask for), so the
 // training samples, exports and served avatars of one checkpoint agree.
 func Recalibrate(g *Generator, dist Dist) { RecalibrateBN(g, 16, 64, 1<<40, dist) }
+
+// BalancePhases applies Generator.BalancePhases(k) to the average (g is the generator it
+// averages, for the layers' shapes), so that an average started from unbalanced weights
+// agrees with its balanced generator.
+func (e *EMA) BalancePhases(g *Generator, k int) {
+	for i := len(g.Deconv) - min(k, len(g.Deconv)); i < len(g.Deconv); i++ {
+		c := g.Deconv[i]
+		for j, p := range e.params {
+			if p == c.Weight {
+				nn.BalancePhases(e.shadow[j], c.InC*c.OutC, c.K, c.Stride)
+			}
+		}
+	}
+}

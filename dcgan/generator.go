@@ -185,3 +185,11 @@ func (g *Generator) Freeze() {
 		d.Frozen = true
 	}
 }
+
+// BalancePhases phase-balances G's last k transposed convolutions (k = 1: the output
+// layer; see nn.BalancePhases and Config.PhaseBalance).
+func (g *Generator) BalancePhases(k int) {
+	for i := len(g.Deconv) - min(k, len(g.Deconv)); i < len(g.Deconv); i++ {
+		g.Deconv[i].BalancePhases()
+	}
+}

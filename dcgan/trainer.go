@@ -195,7 +195,8 @@ func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
 // penalty on the steps it is due, see Config.R1; then the spectral compensation when it
 // is due, see Config.SpectralReg), then GSteps G Adam steps on the G loss
 // (BCE(D(G(z)), 1)), each with a fresh forward of the same z, when they are due (every
-// iteration, or every DSteps-th, see gDue). A non-finite loss
+// iteration, or every DSteps-th, see gDue), each followed by the phase balancing of
+// Config.PhaseBalance when on. A non-finite loss
 // returns an error before the update it would have poisoned (earlier updates of the
 // iteration stay applied).
 func (t *Trainer) Step(real, z []float32) (StepStats, error) {
@@ -236,6 +237,9 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 			return st, fmt.Errorf("dcgan: non-finite G loss %v at G step %d", st.LossG, k+1)
 		}
 		t.OptG.Step()
+		if t.Cfg.PhaseBalance > 0 {
+			t.G.BalancePhases(t.Cfg.PhaseBalance)
+		}
 	}
 	if t.EMA != nil {
 		// OptD.T counts the iterations (one D step each) and is checkpointed, so the

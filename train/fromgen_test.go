@@ -233,3 +233,57 @@ func TestFromGeneratorEMA(t *testing.T) {
 		resumed.Close()
 	}
 }
+
+// TestFromGeneratorPhaseBalance checks that a new run with PhaseBalance starts balanced:
+// from a generator file, G's output layer and its EMA hold the file's weights projected
+// by nn.BalancePhases (the other layers the file's own), the config records the
+// setting, and training keeps the layer balanced.
+func TestFromGeneratorPhaseBalance(t *testing.T) {
+	data := tinyData(t)
+	cfg := tinyConfig()
+	gen, trained := trainedGenerator(t, cfg, data)
+	bal := cfg
+	bal.Model.PhaseBalance = 1
+	dir := filepath.Join(t.TempDir(), "bal")
+	r := open(t, bal, data, Options{Dir: dir, From: gen, MaxSteps: 2})
+	src := trained.Trainer.G.Deconv[3]
+	want := slices.Clone(src.Weight.Data)
+	nn.BalancePhases(want, src.InC*src.OutC, src.K, src.Stride)
+	if slices.Equal(want, src.Weight.Data) {
+		t.Fatal("the file's output layer is balanced already: the check would pass anyway")
+	}
+	ema := r.Trainer.EMA.Tensors()
+	for i, nt := range r.Trainer.G.Tensors() {
+		wantT := trained.Trainer.G.Tensors()[i].Data
+		if nt.Name == src.Weight.Name {
+			wantT = want
+		}
+		if !slices.Equal(nt.Data, wantT) {
+			t.Errorf("G's %s differs from the file's (balanced for the output layer)", nt.Name)
+		}
+		for _, e := range ema {
+			if e.Name == nt.Name && !slices.Equal(e.Data, wantT) {
+				t.Errorf("the EMA's %s differs from the file's (balanced for the output layer)", nt.Name)
+			}
+		}
+	}
+	if err := r.Train(context.Background()); err != nil || r.Step != 2 {
+		t.Fatalf("training: step %d, %v", r.Step, err)
+	}
+	got := slices.Clone(r.Trainer.G.Deconv[3].Weight.Data)
+	nn.BalancePhases(got, src.InC*src.OutC, src.K, src.Stride)
+	testutil.AllClose(t, "output layer after training, balanced again", got, f64s(r.Trainer.G.Deconv[3].Weight.Data), 1e-6, 0)
+	r.Close()
+	if c, err := LoadConfig(dir); err != nil || c.Model.PhaseBalance != 1 {
+		t.Fatalf("config: phase_balance %d (%v)", c.Model.PhaseBalance, err)
+	}
+}
+
+// f64s converts float32 values to float64 (testutil.AllClose's reference type).
+func f64s(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}

@@ -349,6 +349,15 @@ func Open(cfg Config, data *dataset.Set, opts Options) (r *Run, err error) {
 	} else if err := writeRecords(filepath.Join(opts.Dir, MetricsFile), nil); err != nil {
 		return nil, err
 	}
+	if k := cfg.Model.PhaseBalance; k > 0 && !resume {
+		// A new run starts balanced, whatever it starts from (a random init, a
+		// generator file, another run's checkpoint), and so does its average; the
+		// trainer keeps both so after every G update (a resumed run already is).
+		r.Trainer.G.BalancePhases(k)
+		if r.Trainer.EMA != nil {
+			r.Trainer.EMA.BalancePhases(r.Trainer.G, k)
+		}
+	}
 	if rewrite {
 		// A new run, or a resumed one whose epochs or data folder changed: config.json
 		// must say so, or the next resume would go back to the old values.

@@ -151,6 +151,24 @@ func TestTrainSpectralReg(t *testing.T) {
 	fails(t, "needs spectral norm", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "nosn"), "--spectral-reg", "5")...)
 }
 
+// TestTrainPhaseBalance checks that --phase-balance reaches the run's configuration and
+// survives a recipe, that a resume with another value is refused, and that values
+// beyond the generator's four transposed convolutions are refused.
+func TestTrainPhaseBalance(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "pb")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--phase-balance", "1", "--recipe", "sngan", "--max-steps", "2", "--epochs", "1")...)
+	c, err := train.LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Model.PhaseBalance != 1 {
+		t.Fatalf("config phase_balance %d", c.Model.PhaseBalance)
+	}
+	fails(t, "--phase-balance 2 (the run has 1)", cmdTrain, "--resume", dir, "--phase-balance", "2", "--cache", cacheDir)
+	fails(t, "want 0..4", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--phase-balance", "5")...)
+}
+
 // TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator
 // given to --from starts a new run at step 0 whose config records the file and
 // --d-warmup and no EMA warm-up (unless --ema-warmup), whose first --d-warmup
