@@ -1,6 +1,8 @@
 package dcgan
 
 import (
+	"slices"
+
 	"avatargan/internal/gemm"
 	"avatargan/nn"
 )
@@ -110,10 +112,10 @@ func Recalibrate(g *Generator, dist Dist) { RecalibrateBN(g, 16, 64, 1<<40, dist
 func (e *EMA) BalancePhases(g *Generator, k int) {
 	for i := len(g.Deconv) - min(k, len(g.Deconv)); i < len(g.Deconv); i++ {
 		c := g.Deconv[i]
-		for j, p := range e.params {
-			if p == c.Weight {
-				nn.BalancePhases(e.shadow[j], c.InC*c.OutC, c.K, c.Stride)
-			}
+		j := slices.Index(e.params, c.Weight)
+		if j < 0 {
+			panic("dcgan: EMA.BalancePhases: g is not the generator the EMA averages")
 		}
+		nn.BalancePhases(e.shadow[j], c.InC*c.OutC, c.K, c.Stride)
 	}
 }
