@@ -103,10 +103,11 @@ var (
 // step-7 update runs at 44/50 of the rates; with PyTorch ignoring the schedule the
 // tensors differ by ~0.1 relative, against the 1e-4 below), sngan-da with a lazy R1
 // penalty due on step 7 (PyTorch's double backprop against avatargan's pushed-forward
-// gradient), with D steps only or a G step at step 7 (dsteps), and with the spectral
-// compensation due on step 7.
+// gradient), with D steps only or a G step at step 7 (dsteps), with the spectral
+// compensation due on step 7, with G's last two layers phase-balanced, and with G's
+// rate warm-up and an EMA without warm-up (a fine-tune's settings).
 func TestTorchStepMatches(t *testing.T) {
-	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7"} {
+	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7", "sngan-da+phasebal2", "sngan-da+warmups"} {
 		t.Run(recipe, func(t *testing.T) { torchStepMatches(t, recipe) })
 	}
 }
@@ -136,6 +137,14 @@ func torchStepMatches(t *testing.T, recipe string) {
 		// compensated (torch.linalg.svd against avatargan's Gram eigendecomposition)
 		// before G's step, which then sees the compensated D in both engines.
 		tr.cfg.Model.SpectralReg = 7
+	case "phasebal2":
+		// G's last two transposed convolutions balanced after every G update, in both
+		// engines (the run starts balanced in avatargan; PyTorch continues it).
+		tr.cfg.Model.PhaseBalance = 2
+	case "warmups":
+		// G's rate warmed up over 100 updates (step 7's at 7/100) and an EMA without its
+		// warm-up (a fine-tune's), in both engines.
+		tr.cfg.LRWarmupG, tr.cfg.EMANoWarmup = 100, true
 	}
 	base := filepath.Join(t.TempDir(), "run")
 	trainTo(t, context.Background(), tr.cfg, tr.data, base, 6, nil)

@@ -42,7 +42,7 @@ from .model import Discriminator, Generator
 # key is refused rather than trained differently.
 KNOWN_MODEL_KEYS = {"size", "zdim", "gf", "df", "batch", "lr_g", "lr_d", "lrg", "lrd", "beta1", "beta2",
                     "beta1_d", "beta2_d", "g_steps", "gsteps", "dist", "seed", "loss", "spectral_norm",
-                    "d_norm", "augment", "r1", "r1_every", "d_steps", "spectral_reg"}
+                    "d_norm", "augment", "r1", "r1_every", "d_steps", "spectral_reg", "phase_balance"}
 
 
 def _enum(v, names, what):
@@ -82,6 +82,9 @@ class Recipe:
         self.spectral_reg = int(m.get("spectral_reg", 0))
         if self.spectral_reg > 0 and not self.d_sn:
             raise SystemExit("avatargan_torch.train: spectral_reg needs spectral norm in the discriminator")
+        self.phase_balance = int(m.get("phase_balance", 0))
+        if not 0 <= self.phase_balance <= 4:
+            raise SystemExit(f"avatargan_torch.train: phase_balance {self.phase_balance}: want 0..4")
 
     def describe(self):
         return (f"loss {self.loss}, D {'BatchNorm' if self.d_bn else 'no norm'}{', spectral norm' if self.d_sn else ''}, "
@@ -89,7 +92,26 @@ class Recipe:
                 + (f" every {self.d_steps} D steps" if self.d_steps > 1 else "")
                 + (f", DiffAugment {','.join(n for n in augment.POLICY_NAMES if n in self.augment)}" if self.augment else "")
                 + (f", R1 {self.r1} every {self.r1_every} D step(s)" if self.r1 > 0 else "")
-                + (f", spectral compensation every {self.spectral_reg} D steps" if self.spectral_reg > 0 else ""))
+                + (f", spectral compensation every {self.spectral_reg} D steps" if self.spectral_reg > 0 else "")
+                + (f", last {self.phase_balance} transposed convolution(s) of G phase-balanced" if self.phase_balance > 0 else ""))
+
+
+@torch.no_grad()
+def balance_phases(G, k):
+    """nn.BalancePhases on G's last k transposed convolutions (dcgan.Config.PhaseBalance):
+    for every (input, output) kernel the taps of each stride phase shift by one common
+    amount so that all phases sum alike, the smallest such change (sums in float64)."""
+    for i in range(5 - k, 5):
+        conv = getattr(G, f"deconv{i}")
+        w = conv.weight  # [in, out, k, k]
+        s, kk = conv.stride[0], w.shape[-1]
+        ph = torch.arange(kk) % s
+        onehot = F.one_hot((ph[:, None] * s + ph[None, :]).reshape(-1), s * s).double()  # [k*k, s*s]
+        count = onehot.sum(0)
+        flat = w.reshape(w.shape[0], w.shape[1], -1)
+        sums = flat.double() @ onehot  # [in, out, s*s]
+        t = (sums / count).sum(-1, keepdim=True) / (1 / count).sum()
+        flat += (((t - sums) / count) @ onehot.T).float()
 
 
 @torch.no_grad()
@@ -255,15 +277,18 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
         if not math.isfinite(lg):
             raise FloatingPointError(f"non-finite G loss {lg} at G step {k + 1}")
         optG.step()
+        if r.phase_balance > 0:
+            balance_phases(G, r.phase_balance)  # every process alike: the weights stay identical
     for p in D.parameters():
         p.requires_grad_(True)
     return [loss_d, d_x, d_g_z, lg]
 
 
-def ema_update(ema, G, decay, t):
+def ema_update(ema, G, decay, t, warmup=True):
     """dcgan.EMA.Update after the t-th iteration: s = d*s + (1-d)*w with the warm-up
-    d = min(decay, (1+t)/(10+t)), in float32."""
-    d = min(decay, (1 + t) / (10 + t))
+    d = min(decay, (1+t)/(10+t)) unless warmup is False (config's ema_no_warmup: an
+    average that started at a trained generator), in float32."""
+    d = min(decay, (1 + t) / (10 + t)) if warmup else decay
     a, b = torch.tensor(d, dtype=torch.float32), torch.tensor(1 - d, dtype=torch.float32)
     with torch.no_grad():
         for n, p in G.named_parameters():
@@ -342,6 +367,7 @@ def main(argv=None):
     if decay not in ("none", "linear"):
         raise SystemExit(f"avatargan_torch.train: the run uses --lr-decay {decay}, which this trainer "
                          "does not implement; continue it with avatargan train")
+    warm_g = int(run_cfg.get("lr_warmup_g", 0))
     m = run_cfg["model"]
     r = Recipe(m)
     per = args.batch_per_process or r.batch // world
@@ -436,7 +462,10 @@ def main(argv=None):
         if reducer.any(stop["flag"]):
             break
         f = lr_factor(decay, decay_start, step, run_total)
-        for opt, lr in ((optG, r.lr_g), (optD, r.lr_d)):
+        # G's warm-up (config's lr_warmup_g): the k-th G update at k/W of the rate, k
+        # counted by G's optimiser, as avatargan's train.Config.warmupG.
+        wg = min(1.0, (checkpoint.adam_step(optG, G) + 1) / warm_g) if warm_g > 0 else 1.0
+        for opt, lr in ((optG, r.lr_g * wg), (optD, r.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr * f
         x = batcher.images(step, lo, hi).to(device)
@@ -452,7 +481,7 @@ def main(argv=None):
             raise SystemExit(f"step {step + 1}: {bad} holds a non-finite value after the update; stopping without a checkpoint "
                              f"(the latest one, step {saved}, is the last good state)")
         if ema is not None and lg is not None:  # only an iteration that moved G moves its EMA
-            ema_update(ema, G, run_cfg["ema"], checkpoint.adam_step(optD, D))
+            ema_update(ema, G, run_cfg["ema"], checkpoint.adam_step(optD, D), not run_cfg.get("ema_no_warmup", False))
         step += 1
         win_n += batch
         now = time.time()
