@@ -50,13 +50,13 @@ func TestWiden(t *testing.T) {
 		z[i] = float32(2*r.Float64() - 1)
 	}
 	for _, train := range []bool{false, true} {
-		want := float64s(src.Forward(z, n, train))
+		want := testutil.Float64s(src.Forward(z, n, train))
 		testutil.AllClose(t, fmt.Sprintf("train=%v: widened images", train), dst.Forward(z, n, train), want, 1e-5, 0)
 	}
 	for i := range src.BN {
 		old := src.BN[i].C
-		testutil.AllClose(t, fmt.Sprintf("bn%d: old channels' running mean", i), dst.BN[i].RunningMean.Data[:old], float64s(src.BN[i].RunningMean.Data), 1e-6, 0)
-		testutil.AllClose(t, fmt.Sprintf("bn%d: old channels' running var", i), dst.BN[i].RunningVar.Data[:old], float64s(src.BN[i].RunningVar.Data), 1e-6, 0)
+		testutil.AllClose(t, fmt.Sprintf("bn%d: old channels' running mean", i), dst.BN[i].RunningMean.Data[:old], testutil.Float64s(src.BN[i].RunningMean.Data), 1e-6, 0)
+		testutil.AllClose(t, fmt.Sprintf("bn%d: old channels' running var", i), dst.BN[i].RunningVar.Data[:old], testutil.Float64s(src.BN[i].RunningVar.Data), 1e-6, 0)
 	}
 
 	dimg := make([]float32, n*3*size*size)
@@ -90,11 +90,3 @@ func TestWidenErrors(t *testing.T) {
 	}
 }
 
-// float64s widens x, for testutil.AllClose.
-func float64s(x []float32) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
-	}
-	return out
-}

@@ -272,18 +272,9 @@ func TestFromGeneratorPhaseBalance(t *testing.T) {
 	}
 	got := slices.Clone(r.Trainer.G.Deconv[3].Weight.Data)
 	nn.BalancePhases(got, src.InC*src.OutC, src.K, src.Stride)
-	testutil.AllClose(t, "output layer after training, balanced again", got, f64s(r.Trainer.G.Deconv[3].Weight.Data), 1e-6, 0)
+	testutil.AllClose(t, "output layer after training, balanced again", got, testutil.Float64s(r.Trainer.G.Deconv[3].Weight.Data), 1e-6, 0)
 	r.Close()
 	if c, err := LoadConfig(dir); err != nil || c.Model.PhaseBalance != 1 {
 		t.Fatalf("config: phase_balance %d (%v)", c.Model.PhaseBalance, err)
 	}
-}
-
-// f64s converts float32 values to float64 (testutil.AllClose's reference type).
-func f64s(x []float32) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
-	}
-	return out
 }

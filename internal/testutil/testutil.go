@@ -135,3 +135,12 @@ func ReadGolden(path string) (map[string]GoldenTensor, error) {
 	}
 	return g.Tensors, nil
 }
+
+// Float64s converts float32 values to float64, AllClose's reference type.
+func Float64s(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
