@@ -89,4 +89,3 @@ func TestWidenErrors(t *testing.T) {
 		}
 	}
 }
-
