@@ -8,7 +8,6 @@ import (
 	"image"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,8 +15,8 @@ import (
 
 	"avatargan/avatar"
 	"avatargan/dataset"
+	"avatargan/internal/evalset"
 	"avatargan/metrics"
-	"avatargan/render"
 )
 
 // evalReport is what eval prints with --json: snake_case names, like config.json.
@@ -124,13 +123,12 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 		return err
 	}
 	// Two disjoint real sets: one compared with the fakes, one with the first (the floor).
-	perm := rand.New(rand.NewPCG(e.seed, 0xe7a1)).Perm(set.Len())
-	realA, realB := make([][]uint8, n), make([][]uint8, n)
-	for i := range n {
-		realA[i], realB[i] = set.Image(perm[i]), set.Image(perm[n+i])
+	realA, realB, err := evalset.Real(set, n, e.seed)
+	if err != nil {
+		return err
 	}
 	if model != nil {
-		if fakes, err = generateRGB(ctx, model, n, e.seed); err != nil {
+		if fakes, err = evalset.Avatars(ctx, model, n, e.seed); err != nil {
 			return err
 		}
 	}
@@ -225,25 +223,6 @@ func evalN(o stdio, e evalOptions, reals int, fakes [][]uint8) (int, error) {
 	return n, nil
 }
 
-// generateRGB returns n avatars of m, of seeds seed<<32+i, as packed RGB.
-func generateRGB(ctx context.Context, m *avatar.Model, n int, seed uint64) ([][]uint8, error) {
-	out := make([][]uint8, 0, n)
-	for lo := 0; lo < n; lo += genPiece {
-		seeds := make([]uint64, min(genPiece, n-lo))
-		for i := range seeds {
-			seeds[i] = seed<<32 + uint64(lo+i)
-		}
-		imgs, err := m.GenerateContext(ctx, m.Seeds(seeds...))
-		if err != nil {
-			return nil, err
-		}
-		for _, img := range imgs {
-			out = append(out, render.RGB(img))
-		}
-	}
-	return out, nil
-}
-
 // untrainedSWD measures an untrained generator of m's shape against real.
 func untrainedSWD(ctx context.Context, m *avatar.Model, n int, seed uint64, real [][]uint8, mo metrics.Options) (*metrics.Result, error) {
 	um, err := avatar.Untrained(m.Spec(), 1)
@@ -251,7 +230,7 @@ func untrainedSWD(ctx context.Context, m *avatar.Model, n int, seed uint64, real
 		return nil, err
 	}
 	um.Generator().SetPrecision(m.Generator().Precision()) // as the model it is compared with
-	uf, err := generateRGB(ctx, um, n, seed)
+	uf, err := evalset.Avatars(ctx, um, n, seed)
 	if err != nil {
 		return nil, err
 	}

@@ -8,8 +8,8 @@
 //	go run ./scripts/spectrum -data FACES_DIR                 # the embedded generator
 //	go run ./scripts/spectrum -data FACES_DIR -checkpoint runs/x/ckpt-best.safetensors
 //
-// The avatars are those of eval's seeds (seed<<32 + i), the real images eval's first
-// draw of the same seed.
+// The avatars and real images are those `avatargan eval -n N --seed S` compares
+// (package evalset; the real images are eval's first set, so the data set must hold 2n).
 package main
 
 import (
@@ -18,13 +18,12 @@ import (
 	"fmt"
 	"math"
 	"math/cmplx"
-	"math/rand/v2"
 	"os"
 
 	"avatargan/avatar"
 	"avatargan/dataset"
+	"avatargan/internal/evalset"
 	"avatargan/models"
-	"avatargan/render"
 )
 
 func main() {
@@ -58,27 +57,14 @@ func run(data, ckpt string, n int, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	if set.Len() < n {
-		return fmt.Errorf("%s has %d images, fewer than -n %d", data, set.Len(), n)
+	// eval's first real set and its avatars (evalset: the same images eval compares).
+	real, _, err := evalset.Real(set, n, seed)
+	if err != nil {
+		return err
 	}
-	perm := rand.New(rand.NewPCG(seed, 0xe7a1)).Perm(set.Len())
-	real := make([][]uint8, n)
-	for i := range real {
-		real[i] = set.Image(perm[i])
-	}
-	fakes := make([][]uint8, 0, n)
-	for lo := 0; lo < n; lo += 256 {
-		seeds := make([]uint64, min(256, n-lo))
-		for i := range seeds {
-			seeds[i] = seed<<32 + uint64(lo+i)
-		}
-		imgs, err := m.Generate(m.Seeds(seeds...))
-		if err != nil {
-			return err
-		}
-		for _, img := range imgs {
-			fakes = append(fakes, render.RGB(img))
-		}
+	fakes, err := evalset.Avatars(context.Background(), m, n, seed)
+	if err != nil {
+		return err
 	}
 	pr, pf := power(real, size), power(fakes, size)
 	half := size / 2
