@@ -110,8 +110,7 @@ func Recalibrate(g *Generator, dist Dist) { RecalibrateBN(g, 16, 64, 1<<40, dist
 // averages, for the layers' shapes), so that an average started from unbalanced weights
 // agrees with its balanced generator.
 func (e *EMA) BalancePhases(g *Generator, k int) {
-	for i := len(g.Deconv) - min(k, len(g.Deconv)); i < len(g.Deconv); i++ {
-		c := g.Deconv[i]
+	for _, c := range g.lastDeconvs(k) {
 		j := slices.Index(e.params, c.Weight)
 		if j < 0 {
 			panic("dcgan: EMA.BalancePhases: g is not the generator the EMA averages")

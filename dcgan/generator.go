@@ -189,7 +189,12 @@ func (g *Generator) Freeze() {
 // BalancePhases phase-balances G's last k transposed convolutions (k = 1: the output
 // layer; see nn.BalancePhases and Config.PhaseBalance).
 func (g *Generator) BalancePhases(k int) {
-	for i := len(g.Deconv) - min(k, len(g.Deconv)); i < len(g.Deconv); i++ {
-		g.Deconv[i].BalancePhases()
+	for _, c := range g.lastDeconvs(k) {
+		c.BalancePhases()
 	}
+}
+
+// lastDeconvs returns G's last k transposed convolutions (all of them for k >= 4).
+func (g *Generator) lastDeconvs(k int) []*nn.ConvTranspose2d {
+	return g.Deconv[len(g.Deconv)-min(k, len(g.Deconv)):]
 }
