@@ -19,7 +19,9 @@ type Trainer struct {
 	// EMA, when non-nil, is updated once at the end of every successful Step.
 	EMA *EMA
 
-	aug         *nn.DiffAugment // nil without augmentation
+	aug         *nn.DiffAugment  // nil without augmentation
+	spec        *nn.SpectrumLoss // nil without Config.SpectrumLoss
+	specLoss    float64          // the spectrum loss of the last G step
 	realC, dlog []float32
 }
 
@@ -33,6 +35,9 @@ type StepStats struct {
 	// step, and 0 otherwise.
 	GStepped bool
 	LossG    float64
+	// Spectrum is the spectrum loss (nn.SpectrumLoss, unweighted; not part of LossG) of
+	// the last G step with Config.SpectrumLoss on, else 0.
+	Spectrum float64
 	// R1 is the R1 penalty of the D step, gamma/2 * mean ||dD(x)/dx||^2 with the
 	// configured gamma (not scaled by R1Every; not part of LossD); 0 on a step without it.
 	R1 float64
@@ -55,6 +60,9 @@ func NewTrainer(cfg Config) (*Trainer, error) {
 			return nil, err
 		}
 		t.aug = &nn.DiffAugment{Policy: pol}
+	}
+	if cfg.SpectrumLoss > 0 {
+		t.spec = nn.NewSpectrumLoss(cfg.Size, cfg.Size)
 	}
 	// G and D run one layer at a time, never together: one scratch serves both.
 	t.D.SetScratch(t.G.Scratch())
@@ -173,6 +181,10 @@ func (t *Trainer) gDue() bool {
 // computed: the D step zeroes them anyway.
 func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
 	fake := t.G.forwardCNHW(z, n, true)
+	if t.spec != nil {
+		// Before D's forward: the spectra are taken of G's output as it is now.
+		t.specLoss = t.spec.Forward(fake, n)
+	}
 	t.dlog = nn.Grow(t.dlog, n)
 	lo := t.D.forwardCNHW(t.augment(fake, n, 2+k), n, true)
 	var loss float64
@@ -184,6 +196,9 @@ func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
 	dx := t.D.backwardCNHW(t.dlog, true, false)
 	if t.aug != nil {
 		dx = t.aug.Backward(dx)
+	}
+	if t.spec != nil {
+		t.spec.Backward(dx, t.Cfg.SpectrumLoss)
 	}
 	t.G.ZeroGrad()
 	t.G.backwardCNHW(dx)
@@ -230,10 +245,15 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 		return st, nil
 	}
 	st.GStepped = true
+	if t.spec != nil {
+		// The target is this iteration's real batch, as D sees it before augmentation.
+		t.spec.SetTarget(t.realC, n)
+	}
 	for k := 0; k < t.Cfg.GSteps; k++ {
 		st.LossG = t.generatorGrads(z, n, k)
 		st.Losses = append(st.Losses, st.LossG)
-		if !finite(st.LossG) {
+		st.Spectrum = t.specLoss
+		if !finite(st.LossG) || !finite(st.Spectrum) {
 			return st, fmt.Errorf("dcgan: non-finite G loss %v at G step %d", st.LossG, k+1)
 		}
 		t.OptG.Step()

@@ -31,6 +31,8 @@ type Record struct {
 	ImagesPS float64  `json:"images_per_s"`
 	// R1 is the R1 penalty of the D step (gamma/2 E|dD/dx|^2), on the steps that took it.
 	R1 float64 `json:"r1,omitempty"`
+	// Spectrum is the unweighted spectrum loss of the last G step (dcgan.Config.SpectrumLoss), when on.
+	Spectrum float64 `json:"spectrum_loss,omitempty"`
 	// SWD (x1e3, the average over pyramid levels) and its levels, on the steps where
 	// --eval-every scored the sampling generator.
 	SWD       *float64  `json:"swd,omitempty"`

@@ -105,9 +105,10 @@ var (
 // penalty due on step 7 (PyTorch's double backprop against avatargan's pushed-forward
 // gradient), with D steps only or a G step at step 7 (dsteps), with the spectral
 // compensation due on step 7, with G's last two layers phase-balanced, and with G's
-// rate warm-up and an EMA without warm-up (a fine-tune's settings).
+// rate warm-up and an EMA without warm-up (a fine-tune's settings), and with the
+// spectrum loss in G's loss.
 func TestTorchStepMatches(t *testing.T) {
-	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7", "sngan-da+phasebal2", "sngan-da+warmups"} {
+	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7", "sngan-da+phasebal2", "sngan-da+warmups", "sngan-da+spectrum"} {
 		t.Run(recipe, func(t *testing.T) { torchStepMatches(t, recipe) })
 	}
 }
@@ -141,6 +142,10 @@ func torchStepMatches(t *testing.T, recipe string) {
 		// G's last two transposed convolutions balanced after every G update, in both
 		// engines (the run starts balanced in avatargan; PyTorch continues it).
 		tr.cfg.Model.PhaseBalance = 2
+	case "spectrum":
+		// G's loss with the spectrum loss at a weight where its gradient is as large as
+		// the adversarial one's (gonum's FFTs against torch.fft, both float64).
+		tr.cfg.Model.SpectrumLoss = 1
 	case "warmups":
 		// G's rate warmed up over 100 updates (step 7's at 7/100) and an EMA without its
 		// warm-up (a fine-tune's), in both engines.

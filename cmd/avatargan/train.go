@@ -55,6 +55,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&m.R1Every, "r1-every", 1, "take the R1 penalty every N discriminator steps, scaled by N (lazy regularisation)")
 	fs.IntVar(&m.SpectralReg, "spectral-reg", 0, "every N discriminator updates, raise the top half of each spectral-normed D weight's singular values to its largest (SR-GAN's spectral compensation, against D's spectral collapse; needs spectral norm; 0: off)")
 	fs.IntVar(&m.PhaseBalance, "phase-balance", 0, "keep the generator's last N transposed convolutions phase-balanced (equal tap sums per stride phase: no checkerboard from a smooth input), from the start and after every G update (1: the output layer; 0: off)")
+	fs.Float64Var(&m.SpectrumLoss, "spectrum-loss", 0, "weight of a loss on G that matches the mean Fourier power spectrum (Y, Cb, Cr) of its images to the real batch's: squared log ratio per frequency (0: off)")
 	dist := fs.String("z-dist", "uniform", "latent distribution: uniform (U(-1,1)) or normal")
 	fs.Uint64Var(&m.Seed, "seed", m.Seed, "seed of the initialisation, the data order and the latents")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (on resume, only when given: the new total, to extend or shorten the run)")
@@ -304,6 +305,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"r1-every":         func(c train.Config) any { return max(c.Model.R1Every, 1) },
 	"spectral-reg":     func(c train.Config) any { return c.Model.SpectralReg },
 	"phase-balance":    func(c train.Config) any { return c.Model.PhaseBalance },
+	"spectrum-loss":    func(c train.Config) any { return c.Model.SpectrumLoss },
 	"ema-warmup":       func(c train.Config) any { return !c.EMANoWarmup },
 	"eval-every":       func(c train.Config) any { return c.EvalEvery },
 	"eval-n":           func(c train.Config) any { return c.EvalN },
@@ -409,9 +411,10 @@ func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFl
 		"r1-every":      func() { r.R1Every = parsed.R1Every },
 		"spectral-reg":  func() { r.SpectralReg = parsed.SpectralReg },
 		"phase-balance": func() { r.PhaseBalance = parsed.PhaseBalance },
+		"spectrum-loss": func() { r.SpectrumLoss = parsed.SpectrumLoss },
 	}
 	// In flag order of precedence: the single betas first, the pairs after them.
-	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "d-warmup", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every", "spectral-reg", "phase-balance"} {
+	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "d-warmup", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every", "spectral-reg", "phase-balance", "spectrum-loss"} {
 		if given[k] {
 			set[k]()
 		}

@@ -169,6 +169,33 @@ func TestTrainPhaseBalance(t *testing.T) {
 	fails(t, "want 0..4", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--phase-balance", "5")...)
 }
 
+// TestTrainSpectrumLoss checks --spectrum-loss through the CLI: the weight reaches
+// config.json, every iteration's record carries the loss, a resume with another weight
+// is refused and a negative one is refused.
+func TestTrainSpectrumLoss(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "sl")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--spectrum-loss", "0.5", "--recipe", "sngan", "--max-steps", "2", "--epochs", "1")...)
+	c, err := train.LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Model.SpectrumLoss != 0.5 {
+		t.Fatalf("config spectrum_loss %v", c.Model.SpectrumLoss)
+	}
+	recs, err := train.ReadRecords(filepath.Join(dir, "metrics.jsonl"), 100)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if !(r.Spectrum > 0) {
+			t.Errorf("step %d: spectrum loss %v in the metrics", r.Step, r.Spectrum)
+		}
+	}
+	fails(t, "--spectrum-loss 1 (the run has 0.5)", cmdTrain, "--resume", dir, "--spectrum-loss", "1", "--cache", cacheDir)
+	fails(t, "spectrum_loss -1", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--spectrum-loss", "-1")...)
+}
+
 // TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator
 // given to --from starts a new run at step 0 whose config records the file and
 // --d-warmup and no EMA warm-up (unless --ema-warmup), whose first --d-warmup

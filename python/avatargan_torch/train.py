@@ -42,7 +42,8 @@ from .model import Discriminator, Generator
 # key is refused rather than trained differently.
 KNOWN_MODEL_KEYS = {"size", "zdim", "gf", "df", "batch", "lr_g", "lr_d", "lrg", "lrd", "beta1", "beta2",
                     "beta1_d", "beta2_d", "g_steps", "gsteps", "dist", "seed", "loss", "spectral_norm",
-                    "d_norm", "augment", "r1", "r1_every", "d_steps", "spectral_reg", "phase_balance"}
+                    "d_norm", "augment", "r1", "r1_every", "d_steps", "spectral_reg", "phase_balance",
+                    "spectrum_loss"}
 
 
 def _enum(v, names, what):
@@ -82,6 +83,9 @@ class Recipe:
         self.spectral_reg = int(m.get("spectral_reg", 0))
         if self.spectral_reg > 0 and not self.d_sn:
             raise SystemExit("avatargan_torch.train: spectral_reg needs spectral norm in the discriminator")
+        self.spectrum_loss = float(m.get("spectrum_loss", 0))
+        if not (0 <= self.spectrum_loss < math.inf):
+            raise SystemExit(f"avatargan_torch.train: spectrum_loss {self.spectrum_loss}: want a finite number >= 0")
         self.phase_balance = int(m.get("phase_balance", 0))
         if not 0 <= self.phase_balance <= 4:
             raise SystemExit(f"avatargan_torch.train: phase_balance {self.phase_balance}: want 0..4")
@@ -93,7 +97,8 @@ class Recipe:
                 + (f", DiffAugment {','.join(n for n in augment.POLICY_NAMES if n in self.augment)}" if self.augment else "")
                 + (f", R1 {self.r1} every {self.r1_every} D step(s)" if self.r1 > 0 else "")
                 + (f", spectral compensation every {self.spectral_reg} D steps" if self.spectral_reg > 0 else "")
-                + (f", last {self.phase_balance} transposed convolution(s) of G phase-balanced" if self.phase_balance > 0 else ""))
+                + (f", last {self.phase_balance} transposed convolution(s) of G phase-balanced" if self.phase_balance > 0 else "")
+                + (f", spectrum loss {self.spectrum_loss}" if self.spectrum_loss > 0 else ""))
 
 
 @torch.no_grad()
@@ -131,6 +136,29 @@ def compensate_spectra(D):
         out = u @ torch.diag(s2) @ vh
         out *= a.norm() / out.norm()
         w.copy_(out.reshape(w.shape).float())
+
+
+_YCC = [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
+
+
+def mean_power(x):
+    """The mean power spectrum [3, h, w] (float64) of NCHW images x in Y, Cb, Cr
+    (nn.SpectrumLoss): unnormalised 2-D DFT of every image channel, |.|^2, mean over the
+    batch."""
+    y = torch.einsum("cd,ndhw->nchw", torch.tensor(_YCC, dtype=torch.float64, device=x.device), x.double())
+    f = torch.fft.fft2(y)
+    return (f.real ** 2 + f.imag ** 2).mean(0)
+
+
+def spectrum_loss(fake, target_power):
+    """nn.SpectrumLoss: the mean over (channel, frequency but DC) of
+    (ln(P + eps) - ln(T + eps))^2, P the mean power of fake, eps = 1e-6 * h * w."""
+    h, w = fake.shape[-2:]
+    eps = 1e-6 * h * w
+    d = torch.log(mean_power(fake) + eps) - torch.log(target_power + eps)
+    mask = torch.ones(h, w, dtype=torch.bool, device=fake.device)
+    mask[0, 0] = False
+    return (d[:, mask] ** 2).mean()
 
 
 def make_models(r, device):
@@ -268,10 +296,20 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
     for p in D.parameters():
         p.requires_grad_(False)  # G steps need dD/dx only
     lg = 0.0
+    if r.spectrum_loss > 0:
+        # The target is this iteration's real batch before augmentation. Under data
+        # parallelism each process matches its own slice (as BatchNorm's statistics are
+        # per process too).
+        with torch.no_grad():
+            target_power = mean_power(x)
     for k in range(r.gsteps):
         optG.zero_grad(set_to_none=False)
-        loss = g_loss(r, D(_augmented(r, G(z), 2 + k, t, part)))
-        loss.backward()
+        fake = G(z)
+        loss = g_loss(r, D(_augmented(r, fake, 2 + k, t, part)))
+        if r.spectrum_loss > 0:
+            (loss + r.spectrum_loss * spectrum_loss(fake, target_power)).backward()
+        else:
+            loss.backward()
         reducer.grads(G)
         (lg,) = reducer.mean([loss.item()])
         if not math.isfinite(lg):

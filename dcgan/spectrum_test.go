@@ -1,0 +1,90 @@
+package dcgan
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"avatargan/nn"
+)
+
+// TestSpectrumLossInGLoss checks Config.SpectrumLoss in the trainer: G's gradient with
+// the loss on is the adversarial gradient (a trainer without it, same state) plus the
+// weighted spectrum loss gradient backpropagated through G alone; a Step reports the
+// loss; bad weights are refused and a recipe resets it.
+func TestSpectrumLossInGLoss(t *testing.T) {
+	c, err := Recipe("sngan-da", tinyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lambda = 0.7
+	on := c
+	on.SpectrumLoss = lambda
+	ta, err := NewTrainer(on)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := NewTrainer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	n, size := 4, c.Size
+	real, z := randZ(r, n*3*size*size), randZ(r, n*c.ZDim)
+	realC := make([]float32, len(real))
+	nn.NCHWToCNHW(realC, real, n, 3, size*size)
+	ta.spec.SetTarget(realC, n)
+	ta.generatorGrads(z, n, 0)
+	tb.generatorGrads(z, n, 0)
+	grads := func(g *Generator) []float32 {
+		var out []float32
+		for _, p := range g.Params() {
+			out = append(out, p.Grad...)
+		}
+		return out
+	}
+	ga, gb := grads(ta.G), grads(tb.G)
+	// The spectrum loss's part alone, through tb's G (unchanged by its G-gradient pass).
+	s := nn.NewSpectrumLoss(size, size)
+	s.SetTarget(realC, n)
+	fake := tb.G.forwardCNHW(z, n, true)
+	if s.Forward(fake, n) <= 0 {
+		t.Fatal("zero spectrum loss: the check would pass anyway")
+	}
+	dx := make([]float32, len(fake))
+	s.Backward(dx, lambda)
+	tb.G.ZeroGrad()
+	tb.G.backwardCNHW(dx)
+	gs := grads(tb.G)
+	var worst, scale, part float64
+	for i := range ga {
+		want := float64(gb[i]) + float64(gs[i])
+		worst = math.Max(worst, math.Abs(float64(ga[i])-want))
+		scale = math.Max(scale, math.Abs(want))
+		part = math.Max(part, math.Abs(float64(gs[i])))
+	}
+	if worst > 1e-4*scale || part < 1e-2*scale {
+		t.Errorf("G's gradient: max error %.3g against adversarial + spectrum (scale %.3g, spectrum part %.3g)", worst, scale, part)
+	}
+
+	st, err := ta.Step(real, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(st.Spectrum > 0) {
+		t.Errorf("Step reported spectrum loss %v", st.Spectrum)
+	}
+	if st, _ := tb.Step(real, z); st.Spectrum != 0 {
+		t.Errorf("Step without the loss reported %v", st.Spectrum)
+	}
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		b := c
+		b.SpectrumLoss = bad
+		if b.Validate() == nil {
+			t.Errorf("Validate accepted SpectrumLoss %v", bad)
+		}
+	}
+	if rc, _ := Recipe("sngan", on); rc.SpectrumLoss != 0 {
+		t.Errorf("Recipe kept SpectrumLoss %v", rc.SpectrumLoss)
+	}
+}
