@@ -30,82 +30,93 @@ var yccMatrix = [3][3]float64{
 // A generator's excess power at its strides' periods (a checkerboard) and its missing
 // power in fine detail are what the discriminator did not remove; the log makes a 2x
 // excess cost what a 2x shortfall does at every frequency. Images are CNHW (3 channels).
-// The transforms are gonum's FFTs, in float64.
+//
+// The transforms are gonum's FFTs in float64: a real FFT along each row, then complex
+// FFTs down the W/2+1 columns it leaves; the other half of the spectrum is the mirror
+// image (P(-k) = P(k) for real images), so it is counted, not computed.
 type SpectrumLoss struct {
 	H, W int
 
-	rows, cols *fourier.CmplxFFT
-	target     []float64    // [3][H*W] mean power of the target batch
-	spec       []complex128 // [3][n][H*W] spectra of the last Forward's images
-	grad       []float64    // [3][H*W] dL/dP of the last Forward
-	n          int
-	line       []complex128
+	rows   *fourier.FFT
+	cols   *fourier.CmplxFFT
+	half   int          // W/2 + 1 columns of the half spectrum
+	mult   []float64    // [half]: how many frequencies of the full grid each column stands for
+	target []float64    // [3][H*half] mean power of the target batch
+	spec   []complex128 // [3][n][H*half] half spectra of the last Forward's images
+	grad   []float64    // [3][H*half] dL/dP of the last Forward
+	n      int
+	row    []float64
+	col    []complex128
 }
 
 // NewSpectrumLoss returns a SpectrumLoss for h x w images.
 func NewSpectrumLoss(h, w int) *SpectrumLoss {
-	return &SpectrumLoss{H: h, W: w, rows: fourier.NewCmplxFFT(w), cols: fourier.NewCmplxFFT(h),
-		line: make([]complex128, max(h, w))}
+	half := w/2 + 1
+	mult := make([]float64, half)
+	for kx := range mult {
+		mult[kx] = 2 // kx and its mirror w-kx
+		if kx == 0 || 2*kx == w {
+			mult[kx] = 1 // its own mirror (the pair in ky is in the same column)
+		}
+	}
+	return &SpectrumLoss{H: h, W: w, rows: fourier.NewFFT(w), cols: fourier.NewCmplxFFT(h), half: half,
+		mult: mult, row: make([]float64, w), col: make([]complex128, h)}
 }
 
-// spectra writes the 2-D DFTs of x's n images (CNHW, 3 channels), converted to Y, Cb, Cr,
-// into dst ([3][n][H*W]).
+// spectra writes the half spectra of x's n images (CNHW, 3 channels), converted to Y,
+// Cb, Cr, into dst ([3][n][H*half]).
 func (s *SpectrumLoss) spectra(dst []complex128, x []float32, n int) {
-	hw := s.H * s.W
+	hw, hh := s.H*s.W, s.H*s.half
 	if len(x) != 3*n*hw {
 		panic(fmt.Sprintf("nn: SpectrumLoss: len(x) = %d, want 3*%d*%d", len(x), n, hw))
 	}
 	for c := 0; c < 3; c++ {
 		m := yccMatrix[c]
 		for b := 0; b < n; b++ {
-			img := dst[(c*n+b)*hw : (c*n+b+1)*hw]
-			for p := range img {
-				img[p] = complex(m[0]*float64(x[b*hw+p])+m[1]*float64(x[(n+b)*hw+p])+m[2]*float64(x[(2*n+b)*hw+p]), 0)
+			out := dst[(c*n+b)*hh : (c*n+b+1)*hh]
+			r, g, bl := x[b*hw:(b+1)*hw], x[(n+b)*hw:(n+b+1)*hw], x[(2*n+b)*hw:(2*n+b+1)*hw]
+			for y := 0; y < s.H; y++ {
+				for px := range s.row {
+					p := y*s.W + px
+					s.row[px] = m[0]*float64(r[p]) + m[1]*float64(g[p]) + m[2]*float64(bl[p])
+				}
+				s.rows.Coefficients(out[y*s.half:(y+1)*s.half], s.row)
 			}
-			s.dft2(img, false)
+			s.columns(out, false)
 		}
 	}
 }
 
-// dft2 transforms the H x W image in place: rows, then columns; inverse uses the
-// unnormalised inverse transform.
-func (s *SpectrumLoss) dft2(img []complex128, inverse bool) {
-	for y := 0; y < s.H; y++ {
-		r := img[y*s.W : (y+1)*s.W]
-		if inverse {
-			s.rows.Sequence(r, r)
-		} else {
-			s.rows.Coefficients(r, r)
-		}
-	}
-	col := s.line[:s.H]
-	for x := 0; x < s.W; x++ {
-		for y := range col {
-			col[y] = img[y*s.W+x]
+// columns transforms every column of the H x half array a in place (inverse: the
+// unnormalised inverse transform).
+func (s *SpectrumLoss) columns(a []complex128, inverse bool) {
+	for kx := 0; kx < s.half; kx++ {
+		for y := range s.col {
+			s.col[y] = a[y*s.half+kx]
 		}
 		if inverse {
-			s.cols.Sequence(col, col)
+			s.cols.Sequence(s.col, s.col)
 		} else {
-			s.cols.Coefficients(col, col)
+			s.cols.Coefficients(s.col, s.col)
 		}
-		for y, v := range col {
-			img[y*s.W+x] = v
+		for y, v := range s.col {
+			a[y*s.half+kx] = v
 		}
 	}
 }
 
-// power returns the mean power over the n images of spec ([3][n][H*W]) as [3][H*W].
+// power returns the mean power over the n images of spec ([3][n][H*half]) as [3][H*half].
 func (s *SpectrumLoss) power(dst []float64, spec []complex128, n int) []float64 {
-	hw := s.H * s.W
-	if cap(dst) < 3*hw {
-		dst = make([]float64, 3*hw)
+	hh := s.H * s.half
+	if cap(dst) < 3*hh {
+		dst = make([]float64, 3*hh)
 	}
-	dst = dst[:3*hw]
+	dst = dst[:3*hh]
 	clear(dst)
 	for c := 0; c < 3; c++ {
-		acc := dst[c*hw : (c+1)*hw]
+		acc := dst[c*hh : (c+1)*hh]
 		for b := 0; b < n; b++ {
-			for k, v := range spec[(c*n+b)*hw : (c*n+b+1)*hw] {
+			for k, v := range spec[(c*n+b)*hh : (c*n+b+1)*hh] {
 				acc[k] += real(v)*real(v) + imag(v)*imag(v)
 			}
 		}
@@ -118,7 +129,7 @@ func (s *SpectrumLoss) power(dst []float64, spec []complex128, n int) []float64 
 
 // SetTarget sets T to the mean power spectrum of the n target images x (CNHW).
 func (s *SpectrumLoss) SetTarget(x []float32, n int) {
-	spec := make([]complex128, 3*n*s.H*s.W)
+	spec := make([]complex128, 3*n*s.H*s.half)
 	s.spectra(spec, x, n)
 	s.target = s.power(s.target, spec, n)
 }
@@ -129,52 +140,56 @@ func (s *SpectrumLoss) Forward(x []float32, n int) float64 {
 	if s.target == nil {
 		panic("nn: SpectrumLoss.Forward before SetTarget")
 	}
-	hw := s.H * s.W
+	hh := s.H * s.half
 	s.n = n
-	if cap(s.spec) < 3*n*hw {
-		s.spec = make([]complex128, 3*n*hw)
+	if cap(s.spec) < 3*n*hh {
+		s.spec = make([]complex128, 3*n*hh)
 	}
-	s.spec = s.spec[:3*n*hw]
+	s.spec = s.spec[:3*n*hh]
 	s.spectra(s.spec, x, n)
 	p := s.power(nil, s.spec, n)
-	if cap(s.grad) < 3*hw {
-		s.grad = make([]float64, 3*hw)
+	if cap(s.grad) < 3*hh {
+		s.grad = make([]float64, 3*hh)
 	}
-	s.grad = s.grad[:3*hw]
-	eps := SpectrumEps * float64(hw)
-	terms := float64(3 * (hw - 1))
+	s.grad = s.grad[:3*hh]
+	eps := SpectrumEps * float64(s.H*s.W)
+	terms := float64(3 * (s.H*s.W - 1))
 	var loss float64
 	for i := range p {
-		if i%hw == 0 { // DC: each image's mean, not its texture
+		if i%hh == 0 { // DC: each image's mean, not its texture
 			s.grad[i] = 0
 			continue
 		}
 		d := math.Log(p[i]+eps) - math.Log(s.target[i]+eps)
-		loss += d * d
+		loss += s.mult[i%s.half] * d * d
 		s.grad[i] = 2 * d / (p[i] + eps) / terms
 	}
 	return loss / terms
 }
 
-// Backward adds scale * dL/dx of the last Forward to dx (CNHW, as x). With a = dL/dP,
-// dL/dy_b = (2/n) Re(IDFT(a * DFT(y_b))), IDFT unnormalised; then RGB through the
-// transpose of the YCbCr matrix.
+// Backward adds scale * dL/dx of the last Forward to dx (CNHW, as x). With a = dL/dP
+// over the full grid, dL/dy_b = (2/n) Re(IDFT(a * DFT(y_b))), IDFT unnormalised; a * DFT
+// is Hermitian, so the inverse is the column transforms of its half followed by real
+// inverse FFTs of the rows. Then RGB through the transpose of the YCbCr matrix.
 func (s *SpectrumLoss) Backward(dx []float32, scale float64) {
-	n, hw := s.n, s.H*s.W
+	n, hw, hh := s.n, s.H*s.W, s.H*s.half
 	if len(dx) != 3*n*hw {
 		panic(fmt.Sprintf("nn: SpectrumLoss.Backward: len(dx) = %d, want 3*%d*%d", len(dx), n, hw))
 	}
-	img := make([]complex128, hw)
+	z := make([]complex128, hh)
 	gy := make([]float64, 3*hw)
 	for b := 0; b < n; b++ {
 		for c := 0; c < 3; c++ {
-			a := s.grad[c*hw : (c+1)*hw]
-			for k, v := range s.spec[(c*n+b)*hw : (c*n+b+1)*hw] {
-				img[k] = v * complex(a[k], 0)
+			a := s.grad[c*hh : (c+1)*hh]
+			for k, v := range s.spec[(c*n+b)*hh : (c*n+b+1)*hh] {
+				z[k] = v * complex(a[k], 0)
 			}
-			s.dft2(img, true)
-			for p, v := range img {
-				gy[c*hw+p] = 2 / float64(n) * real(v)
+			s.columns(z, true)
+			for y := 0; y < s.H; y++ {
+				s.rows.Sequence(s.row, z[y*s.half:(y+1)*s.half])
+				for px, v := range s.row {
+					gy[c*hw+y*s.W+px] = 2 / float64(n) * v
+				}
 			}
 		}
 		for ch := 0; ch < 3; ch++ {
