@@ -253,8 +253,11 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 		st.LossG = t.generatorGrads(z, n, k)
 		st.Losses = append(st.Losses, st.LossG)
 		st.Spectrum = t.specLoss
-		if !finite(st.LossG) || !finite(st.Spectrum) {
+		if !finite(st.LossG) {
 			return st, fmt.Errorf("dcgan: non-finite G loss %v at G step %d", st.LossG, k+1)
+		}
+		if !finite(st.Spectrum) {
+			return st, fmt.Errorf("dcgan: non-finite spectrum loss %v at G step %d", st.Spectrum, k+1)
 		}
 		t.OptG.Step()
 		if t.Cfg.PhaseBalance > 0 {

@@ -306,14 +306,14 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
         optG.zero_grad(set_to_none=False)
         fake = G(z)
         loss = g_loss(r, D(_augmented(r, fake, 2 + k, t, part)))
-        if r.spectrum_loss > 0:
-            (loss + r.spectrum_loss * spectrum_loss(fake, target_power)).backward()
-        else:
-            loss.backward()
+        spec = spectrum_loss(fake, target_power) if r.spectrum_loss > 0 else None
+        (loss if spec is None else loss + r.spectrum_loss * spec).backward()
         reducer.grads(G)
         (lg,) = reducer.mean([loss.item()])
         if not math.isfinite(lg):
             raise FloatingPointError(f"non-finite G loss {lg} at G step {k + 1}")
+        if spec is not None and not math.isfinite(spec.item()):
+            raise FloatingPointError(f"non-finite spectrum loss {spec.item()} at G step {k + 1}")
         optG.step()
         if r.phase_balance > 0:
             balance_phases(G, r.phase_balance)  # every process alike: the weights stay identical
