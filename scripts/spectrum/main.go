@@ -2,8 +2,9 @@
 // of the training images: a transposed convolution of stride 2 whose stride phases get
 // unequal tap sums adds a fixed periodic pattern (a checkerboard), which shows as excess
 // power at the periods of the generator's strides (2 px from the output layer, 4 px from
-// the one before). It prints the fake/real power ratio per radial frequency band and at
-// those periods (luma, each image's mean removed):
+// the one before). It prints the fake/real power ratio per radial frequency band (luma and
+// the two colour differences Cb, Cr: a generator's colour noise shows there) and at those
+// periods (each image's mean removed):
 //
 //	go run ./scripts/spectrum -data FACES_DIR                 # the embedded generator
 //	go run ./scripts/spectrum -data FACES_DIR -checkpoint runs/x/ckpt-best.safetensors
@@ -66,39 +67,49 @@ func run(data, ckpt string, n int, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	pr, pf := power(real, size), power(fakes, size)
+	var pr, pf [3][]float64
+	for ch := range pr {
+		pr[ch], pf[ch] = power(real, size, ch), power(fakes, size, ch)
+	}
 	half := size / 2
 	band := func(ky, kx int) int {
 		fy, fx := min(ky, size-ky), min(kx, size-kx)
 		return int(math.Round(math.Hypot(float64(fy), float64(fx))))
 	}
 	nb := band(half, half) + 1
-	sr, sf, cnt := make([]float64, nb), make([]float64, nb), make([]int, nb)
-	for ky := 0; ky < size; ky++ {
-		for kx := 0; kx < size; kx++ {
-			b := band(ky, kx)
-			sr[b] += pr[ky*size+kx]
-			sf[b] += pf[ky*size+kx]
-			cnt[b]++
+	var sr, sf [3][]float64
+	for ch := range sr {
+		sr[ch], sf[ch] = make([]float64, nb), make([]float64, nb)
+		for ky := 0; ky < size; ky++ {
+			for kx := 0; kx < size; kx++ {
+				b := band(ky, kx)
+				sr[ch][b] += pr[ch][ky*size+kx]
+				sf[ch][b] += pf[ch][ky*size+kx]
+			}
 		}
 	}
-	fmt.Printf("power of %d avatars / %d real images (%d px, luma)\n", n, n, size)
-	fmt.Println("radial band (cycles per image): ratio")
+	fmt.Printf("power of %d avatars / %d real images (%d px)\n", n, n, size)
+	fmt.Println("radial band (cycles per image): ratio in Y, Cb, Cr")
 	for b := 1; b < nb; b++ {
-		fmt.Printf("  %2d: %.2f\n", b, sf[b]/sr[b])
+		fmt.Printf("  %2d: %5.2f %5.2f %5.2f\n", b, sf[0][b]/sr[0][b], sf[1][b]/sr[1][b], sf[2][b]/sr[2][b])
 	}
-	fmt.Println("stride periods (ky, kx): ratio")
+	fmt.Println("stride periods (ky, kx): ratio in Y, Cb, Cr")
 	q := size / 4
 	for _, k := range [][2]int{{half, half}, {half, 0}, {0, half}, {q, q}, {q, 0}, {0, q}, {half, q}, {q, half}} {
 		i := k[0]*size + k[1]
-		fmt.Printf("  (%d, %d): %.2f\n", k[0], k[1], pf[i]/pr[i])
+		fmt.Printf("  (%d, %d): %5.2f %5.2f %5.2f\n", k[0], k[1], pf[0][i]/pr[0][i], pf[1][i]/pr[1][i], pf[2][i]/pr[2][i])
 	}
 	return nil
 }
 
+// ycc holds the rows of RGB -> Y, Cb, Cr (JPEG's, without the offsets, which only move
+// the mean that power removes).
+var ycc = [3][3]float64{{0.299, 0.587, 0.114}, {-0.168736, -0.331264, 0.5}, {0.5, -0.418688, -0.081312}}
+
 // power returns the mean 2-D power spectrum (size x size, row-major by (ky, kx)) of the
-// images' luma with each image's mean removed, by a separable DFT.
-func power(imgs [][]uint8, size int) []float64 {
+// images' channel ch (0 Y, 1 Cb, 2 Cr) with each image's mean removed, by a separable DFT.
+func power(imgs [][]uint8, size, ch int) []float64 {
+	m := ycc[ch]
 	tw := make([]complex128, size)
 	for k := range tw {
 		tw[k] = cmplx.Exp(complex(0, -2*math.Pi*float64(k)/float64(size)))
@@ -109,7 +120,7 @@ func power(imgs [][]uint8, size int) []float64 {
 	for _, img := range imgs {
 		var mean float64
 		for p := range g {
-			g[p] = 0.299*float64(img[3*p]) + 0.587*float64(img[3*p+1]) + 0.114*float64(img[3*p+2])
+			g[p] = m[0]*float64(img[3*p]) + m[1]*float64(img[3*p+1]) + m[2]*float64(img[3*p+2])
 			mean += g[p]
 		}
 		mean /= float64(len(g))
