@@ -21,7 +21,6 @@ type Trainer struct {
 
 	aug         *nn.DiffAugment  // nil without augmentation
 	spec        *nn.SpectrumLoss // nil without Config.SpectrumLoss
-	specLoss    float64          // the spectrum loss of the last G step
 	realC, dlog []float32
 }
 
@@ -177,17 +176,17 @@ func (t *Trainer) gDue() bool {
 
 // generatorGrads sets G's grads to those of the G loss (k-th G step) from a fresh
 // forward (both networks in training mode, so D's running stats and spectral-norm
-// vectors move too, as in PyTorch) and returns the loss. D's own param grads are not
-// computed: the D step zeroes them anyway.
-func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
+// vectors move too, as in PyTorch; plus Config.SpectrumLoss times the spectrum loss when
+// on) and returns the adversarial loss and the (unweighted) spectrum loss, 0 when off.
+// D's own param grads are not computed: the D step zeroes them anyway.
+func (t *Trainer) generatorGrads(z []float32, n, k int) (loss, spectrum float64) {
 	fake := t.G.forwardCNHW(z, n, true)
 	if t.spec != nil {
 		// Before D's forward: the spectra are taken of G's output as it is now.
-		t.specLoss = t.spec.Forward(fake, n)
+		spectrum = t.spec.Forward(fake, n)
 	}
 	t.dlog = nn.Grow(t.dlog, n)
 	lo := t.D.forwardCNHW(t.augment(fake, n, 2+k), n, true)
-	var loss float64
 	if t.Cfg.Loss == Hinge {
 		loss = nn.HingeG(lo, t.dlog)
 	} else {
@@ -202,7 +201,7 @@ func (t *Trainer) generatorGrads(z []float32, n, k int) float64 {
 	}
 	t.G.ZeroGrad()
 	t.G.backwardCNHW(dx)
-	return loss
+	return loss, spectrum
 }
 
 // Step runs one iteration on real (NCHW images in [-1, 1]) and z ([n, ZDim]): one D Adam
@@ -250,9 +249,8 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 		t.spec.SetTarget(t.realC, n)
 	}
 	for k := 0; k < t.Cfg.GSteps; k++ {
-		st.LossG = t.generatorGrads(z, n, k)
+		st.LossG, st.Spectrum = t.generatorGrads(z, n, k)
 		st.Losses = append(st.Losses, st.LossG)
-		st.Spectrum = t.specLoss
 		if !finite(st.LossG) {
 			return st, fmt.Errorf("dcgan: non-finite G loss %v at G step %d", st.LossG, k+1)
 		}

@@ -101,9 +101,9 @@ func InitNormal(p []float32, std float64, truncate bool, r *rand.Rand) {
 // it is too small, so layers and networks reuse their buffers across steps and across
 // smaller batches. (internal/gemm has its own, which also aligns packed panels to 64
 // bytes.)
-func Grow(buf []float32, n int) []float32 {
+func Grow[T any](buf []T, n int) []T {
 	if cap(buf) < n {
-		return make([]float32, n)
+		return make([]T, n)
 	}
 	return buf[:n]
 }

@@ -45,8 +45,14 @@ type SpectrumLoss struct {
 	spec   []complex128 // [3][n][H*half] half spectra of the last Forward's images
 	grad   []float64    // [3][H*half] dL/dP of the last Forward
 	n      int
-	row    []float64
-	col    []complex128
+
+	// Buffers reused across calls (a training run makes these once per iteration).
+	tspec []complex128 // SetTarget's spectra
+	pow   []float64    // Forward's mean power
+	z     []complex128 // [H*half] Backward's spectrum of one image channel
+	gy    []float64    // [3][H*W] Backward's gradient in Y, Cb, Cr
+	row   []float64
+	col   []complex128
 }
 
 // NewSpectrumLoss returns a SpectrumLoss for h x w images.
@@ -108,10 +114,7 @@ func (s *SpectrumLoss) columns(a []complex128, inverse bool) {
 // power returns the mean power over the n images of spec ([3][n][H*half]) as [3][H*half].
 func (s *SpectrumLoss) power(dst []float64, spec []complex128, n int) []float64 {
 	hh := s.H * s.half
-	if cap(dst) < 3*hh {
-		dst = make([]float64, 3*hh)
-	}
-	dst = dst[:3*hh]
+	dst = Grow(dst, 3*hh)
 	clear(dst)
 	for c := 0; c < 3; c++ {
 		acc := dst[c*hh : (c+1)*hh]
@@ -129,9 +132,9 @@ func (s *SpectrumLoss) power(dst []float64, spec []complex128, n int) []float64 
 
 // SetTarget sets T to the mean power spectrum of the n target images x (CNHW).
 func (s *SpectrumLoss) SetTarget(x []float32, n int) {
-	spec := make([]complex128, 3*n*s.H*s.half)
-	s.spectra(spec, x, n)
-	s.target = s.power(s.target, spec, n)
+	s.tspec = Grow(s.tspec, 3*n*s.H*s.half)
+	s.spectra(s.tspec, x, n)
+	s.target = s.power(s.target, s.tspec, n)
 }
 
 // Forward returns the loss of the n images x (CNHW) against the target and keeps what
@@ -142,16 +145,11 @@ func (s *SpectrumLoss) Forward(x []float32, n int) float64 {
 	}
 	hh := s.H * s.half
 	s.n = n
-	if cap(s.spec) < 3*n*hh {
-		s.spec = make([]complex128, 3*n*hh)
-	}
-	s.spec = s.spec[:3*n*hh]
+	s.spec = Grow(s.spec, 3*n*hh)
 	s.spectra(s.spec, x, n)
-	p := s.power(nil, s.spec, n)
-	if cap(s.grad) < 3*hh {
-		s.grad = make([]float64, 3*hh)
-	}
-	s.grad = s.grad[:3*hh]
+	s.pow = s.power(s.pow, s.spec, n)
+	p := s.pow
+	s.grad = Grow(s.grad, 3*hh)
 	eps := SpectrumEps * float64(s.H*s.W)
 	terms := float64(3 * (s.H*s.W - 1))
 	var loss float64
@@ -176,8 +174,8 @@ func (s *SpectrumLoss) Backward(dx []float32, scale float64) {
 	if len(dx) != 3*n*hw {
 		panic(fmt.Sprintf("nn: SpectrumLoss.Backward: len(dx) = %d, want 3*%d*%d", len(dx), n, hw))
 	}
-	z := make([]complex128, hh)
-	gy := make([]float64, 3*hw)
+	s.z, s.gy = Grow(s.z, hh), Grow(s.gy, 3*hw)
+	z, gy := s.z, s.gy
 	for b := 0; b < n; b++ {
 		for c := 0; c < 3; c++ {
 			a := s.grad[c*hh : (c+1)*hh]
