@@ -74,7 +74,7 @@ func parseGenerate(o stdio, args []string) (g genOptions, err error) {
 	fs.StringVar(&g.out, "out", "", "output `PATH`: a .png or .jpg file (a grid, or one avatar when -n 1) or a directory for one PNG per avatar (default avatars.png with --grid, else avatars/)")
 	fs.StringVar(&g.ckpt, "checkpoint", "", "run directory, training checkpoint or generator file `PATH` (default: the embedded generator)")
 	fs.IntVar(&g.upscale, "upscale", 1, "enlarge each avatar by this integer factor, 1..32 (nearest neighbour)")
-	fs.Float64Var(&g.trunc, "truncation", 1, "scale the latent vectors, in (0, 2] (below 1: safer, less varied avatars)")
+	fs.Float64Var(&g.trunc, "truncation", 1, "scale the latent vectors, in (0, 2] (below 1: less varied, paler avatars, fading toward the generator's average; above 1: more varied, more artefacts)")
 	fs.StringVar(&g.precision, "precision", "auto", precisionUsage)
 	if err := parse(fs, args); err != nil {
 		return g, err
