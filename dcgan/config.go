@@ -83,6 +83,12 @@ type Config struct {
 	// model: too little power in fine luma detail, up to 10x too much colour noise at
 	// the highest frequencies). 0 is off. (Not D's spectral norm: this is the images'.)
 	SpectrumLoss float64 `json:"spectrum_loss,omitempty"`
+	// PatchLoss > 0 adds PatchLoss times nn.PatchSWD to G's loss: the sliced
+	// Wasserstein distance between the 5x5 patches of G's batch and of the iteration's
+	// real batch, in box-filter Laplacian bands at the full and half size. Where the
+	// spectrum loss matches only power per frequency, which noise can supply, this
+	// matches local patterns, phases included. 0 is off.
+	PatchLoss float64 `json:"patch_loss,omitempty"`
 }
 
 // AdamEps is Adam's epsilon, PyTorch's default.
@@ -176,6 +182,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dcgan: spectral_reg needs spectral norm in the discriminator")
 	case !(c.SpectrumLoss >= 0) || math.IsInf(c.SpectrumLoss, 1):
 		return fmt.Errorf("dcgan: spectrum_loss %v must be a finite number >= 0", c.SpectrumLoss)
+	case !(c.PatchLoss >= 0) || math.IsInf(c.PatchLoss, 1):
+		return fmt.Errorf("dcgan: patch_loss %v must be a finite number >= 0", c.PatchLoss)
 	case c.PhaseBalance < 0 || c.PhaseBalance > 4:
 		return fmt.Errorf("dcgan: phase_balance %d: want 0..4 (the generator's transposed convolutions, counted from its output)", c.PhaseBalance)
 	}
@@ -323,7 +331,7 @@ func Recipe(name string, c Config) (Config, error) {
 	c.LRG, c.LRD, c.Beta1, c.Beta2, c.Beta1D, c.Beta2D = d.LRG, d.LRD, d.Beta1, d.Beta2, d.Beta1D, d.Beta2D
 	c.GSteps, c.Loss, c.SpectralNorm, c.DNorm, c.Augment = d.GSteps, d.Loss, d.SpectralNorm, d.DNorm, d.Augment
 	c.R1, c.R1Every, c.DSteps, c.DWarmup, c.SpectralReg = d.R1, d.R1Every, d.DSteps, d.DWarmup, d.SpectralReg
-	c.PhaseBalance, c.SpectrumLoss = d.PhaseBalance, d.SpectrumLoss
+	c.PhaseBalance, c.SpectrumLoss, c.PatchLoss = d.PhaseBalance, d.SpectrumLoss, d.PatchLoss
 	switch name {
 	case "original":
 	case "ttur":

@@ -166,7 +166,7 @@ func TestTinyGoldenDiscriminatorGrads(t *testing.T) {
 func TestTinyGoldenGeneratorGrads(t *testing.T) {
 	g := tiny(t)
 	tr := newTiny(t)
-	lossG, _ := tr.generatorGrads(f32(g["z"].Data), 4, 0)
+	lossG, _, _ := tr.generatorGrads(f32(g["z"].Data), 4, 0)
 	checkClose(t, "lossG0", []float32{float32(lossG)}, g["lossG0"].Data, 1e-4)
 	checkGrads(t, g, "gradG0.", tr.G.Params())
 }

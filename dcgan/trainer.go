@@ -21,6 +21,7 @@ type Trainer struct {
 
 	aug         *nn.DiffAugment  // nil without augmentation
 	spec        *nn.SpectrumLoss // nil without Config.SpectrumLoss
+	patch       *nn.PatchSWD     // nil without Config.PatchLoss
 	realC, dlog []float32
 }
 
@@ -37,6 +38,9 @@ type StepStats struct {
 	// Spectrum is the spectrum loss (nn.SpectrumLoss, unweighted; not part of LossG) of
 	// the last G step with Config.SpectrumLoss on, else 0.
 	Spectrum float64
+	// Patch is the patch loss (nn.PatchSWD, unweighted; not part of LossG) of the last
+	// G step with Config.PatchLoss on, else 0.
+	Patch float64
 	// R1 is the R1 penalty of the D step, gamma/2 * mean ||dD(x)/dx||^2 with the
 	// configured gamma (not scaled by R1Every; not part of LossD); 0 on a step without it.
 	R1 float64
@@ -62,6 +66,13 @@ func NewTrainer(cfg Config) (*Trainer, error) {
 	}
 	if cfg.SpectrumLoss > 0 {
 		t.spec = nn.NewSpectrumLoss(cfg.Size, cfg.Size)
+	}
+	if cfg.PatchLoss > 0 {
+		p, err := nn.NewPatchSWD(cfg.Size, cfg.Size)
+		if err != nil {
+			return nil, err
+		}
+		t.patch = p
 	}
 	// G and D run one layer at a time, never together: one scratch serves both.
 	t.D.SetScratch(t.G.Scratch())
@@ -176,14 +187,24 @@ func (t *Trainer) gDue() bool {
 
 // generatorGrads sets G's grads to those of the G loss (k-th G step) from a fresh
 // forward (both networks in training mode, so D's running stats and spectral-norm
-// vectors move too, as in PyTorch; plus Config.SpectrumLoss times the spectrum loss when
-// on) and returns the adversarial loss and the (unweighted) spectrum loss, 0 when off.
-// D's own param grads are not computed: the D step zeroes them anyway.
-func (t *Trainer) generatorGrads(z []float32, n, k int) (loss, spectrum float64) {
+// vectors move too, as in PyTorch; plus Config.SpectrumLoss times the spectrum loss and
+// Config.PatchLoss times the patch loss when on) and returns the adversarial loss and
+// the (unweighted) spectrum and patch losses, 0 when off. D's own param grads are not
+// computed: the D step zeroes them anyway.
+func (t *Trainer) generatorGrads(z []float32, n, k int) (loss, spectrum, patch float64) {
 	fake := t.G.forwardCNHW(z, n, true)
 	if t.spec != nil {
 		// Before D's forward: the spectra are taken of G's output as it is now.
 		spectrum = t.spec.Forward(fake, n)
+	}
+	if t.patch != nil {
+		// A fresh draw of directions and positions for every G step, a pure function
+		// of (seed, iteration, k) like the augmentation's, so resume is exact; the
+		// target is this iteration's real batch as D sees it before augmentation.
+		r := rand.New(rand.NewPCG(t.Cfg.Seed^0x8c6d2b1e4f3a5970, uint64(t.OptD.T)<<8|uint64(k)))
+		t.patch.Draw(r, n, n)
+		t.patch.SetTarget(t.realC, n)
+		patch = t.patch.Forward(fake, n)
 	}
 	t.dlog = nn.Grow(t.dlog, n)
 	lo := t.D.forwardCNHW(t.augment(fake, n, 2+k), n, true)
@@ -199,9 +220,12 @@ func (t *Trainer) generatorGrads(z []float32, n, k int) (loss, spectrum float64)
 	if t.spec != nil {
 		t.spec.Backward(dx, t.Cfg.SpectrumLoss)
 	}
+	if t.patch != nil {
+		t.patch.Backward(dx, t.Cfg.PatchLoss)
+	}
 	t.G.ZeroGrad()
 	t.G.backwardCNHW(dx)
-	return loss, spectrum
+	return loss, spectrum, patch
 }
 
 // Step runs one iteration on real (NCHW images in [-1, 1]) and z ([n, ZDim]): one D Adam
@@ -249,13 +273,16 @@ func (t *Trainer) Step(real, z []float32) (StepStats, error) {
 		t.spec.SetTarget(t.realC, n)
 	}
 	for k := 0; k < t.Cfg.GSteps; k++ {
-		st.LossG, st.Spectrum = t.generatorGrads(z, n, k)
+		st.LossG, st.Spectrum, st.Patch = t.generatorGrads(z, n, k)
 		st.Losses = append(st.Losses, st.LossG)
 		if !finite(st.LossG) {
 			return st, fmt.Errorf("dcgan: non-finite G loss %v at G step %d", st.LossG, k+1)
 		}
 		if !finite(st.Spectrum) {
 			return st, fmt.Errorf("dcgan: non-finite spectrum loss %v at G step %d", st.Spectrum, k+1)
+		}
+		if !finite(st.Patch) {
+			return st, fmt.Errorf("dcgan: non-finite patch loss %v at G step %d", st.Patch, k+1)
 		}
 		t.OptG.Step()
 		if t.Cfg.PhaseBalance > 0 {

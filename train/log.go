@@ -33,6 +33,8 @@ type Record struct {
 	R1 float64 `json:"r1,omitempty"`
 	// Spectrum is the unweighted spectrum loss of the last G step (dcgan.Config.SpectrumLoss), when on.
 	Spectrum float64 `json:"spectrum_loss,omitempty"`
+	// Patch is the unweighted patch loss of the last G step (dcgan.Config.PatchLoss), when on.
+	Patch float64 `json:"patch_loss,omitempty"`
 	// SWD (x1e3, the average over pyramid levels) and its levels, on the steps where
 	// --eval-every scored the sampling generator.
 	SWD       *float64  `json:"swd,omitempty"`

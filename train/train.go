@@ -473,7 +473,7 @@ func (r *Run) Train(ctx context.Context) error {
 			ips = float64(winImages) / d.Seconds()
 		}
 		rec := Record{Step: r.Step, Epoch: epoch + 1, DLoss: st.LossD, DReal: st.DReal, DFake: st.DFake,
-			R1: st.R1, Spectrum: st.Spectrum, ImagesPS: ips, ElapsedS: r.elapsed0 + time.Since(r.started).Seconds(), Timestamp: time.Now().UTC().Format(time.RFC3339)}
+			R1: st.R1, Spectrum: st.Spectrum, Patch: st.Patch, ImagesPS: ips, ElapsedS: r.elapsed0 + time.Since(r.started).Seconds(), Timestamp: time.Now().UTC().Format(time.RFC3339)}
 		if st.GStepped {
 			rec.GLoss = &st.LossG
 		}

@@ -55,6 +55,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&m.R1Every, "r1-every", 1, "take the R1 penalty every N discriminator steps, scaled by N (lazy regularisation)")
 	fs.IntVar(&m.SpectralReg, "spectral-reg", 0, "every N discriminator updates, raise the top half of each spectral-normed D weight's singular values to its largest (SR-GAN's spectral compensation, against D's spectral collapse; needs spectral norm; 0: off)")
 	fs.IntVar(&m.PhaseBalance, "phase-balance", 0, "keep the generator's last N transposed convolutions phase-balanced (equal tap sums per stride phase: no checkerboard from a smooth input), from the start and after every G update (1: the output layer; 0: off)")
+	fs.Float64Var(&m.PatchLoss, "patch-loss", 0, "weight of a loss on G that matches the distribution of its images' 5x5 patches (Laplacian bands at full and half size) to the real batch's: sliced Wasserstein distance on random projections (0: off)")
 	fs.Float64Var(&m.SpectrumLoss, "spectrum-loss", 0, "weight of a loss on G that matches the mean Fourier power spectrum (Y, Cb, Cr) of its images to the real batch's: squared log ratio per frequency (0: off)")
 	dist := fs.String("z-dist", "uniform", "latent distribution: uniform (U(-1,1)) or normal")
 	fs.Uint64Var(&m.Seed, "seed", m.Seed, "seed of the initialisation, the data order and the latents")
@@ -306,6 +307,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"spectral-reg":     func(c train.Config) any { return c.Model.SpectralReg },
 	"phase-balance":    func(c train.Config) any { return c.Model.PhaseBalance },
 	"spectrum-loss":    func(c train.Config) any { return c.Model.SpectrumLoss },
+	"patch-loss":       func(c train.Config) any { return c.Model.PatchLoss },
 	"ema-warmup":       func(c train.Config) any { return !c.EMANoWarmup },
 	"eval-every":       func(c train.Config) any { return c.EvalEvery },
 	"eval-n":           func(c train.Config) any { return c.EvalN },
@@ -412,9 +414,10 @@ func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFl
 		"spectral-reg":  func() { r.SpectralReg = parsed.SpectralReg },
 		"phase-balance": func() { r.PhaseBalance = parsed.PhaseBalance },
 		"spectrum-loss": func() { r.SpectrumLoss = parsed.SpectrumLoss },
+		"patch-loss":    func() { r.PatchLoss = parsed.PatchLoss },
 	}
 	// In flag order of precedence: the single betas first, the pairs after them.
-	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "d-warmup", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every", "spectral-reg", "phase-balance", "spectrum-loss"} {
+	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "d-warmup", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every", "spectral-reg", "phase-balance", "spectrum-loss", "patch-loss"} {
 		if given[k] {
 			set[k]()
 		}

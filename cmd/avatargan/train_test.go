@@ -196,6 +196,33 @@ func TestTrainSpectrumLoss(t *testing.T) {
 	fails(t, "spectrum_loss -1", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--spectrum-loss", "-1")...)
 }
 
+// TestTrainPatchLoss checks --patch-loss through the CLI: the weight reaches
+// config.json, every iteration's record carries the loss, a resume with another weight
+// is refused and a negative one is refused.
+func TestTrainPatchLoss(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "pl")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--patch-loss", "0.25", "--recipe", "sngan", "--max-steps", "2", "--epochs", "1")...)
+	c, err := train.LoadConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Model.PatchLoss != 0.25 {
+		t.Fatalf("config patch_loss %v", c.Model.PatchLoss)
+	}
+	recs, err := train.ReadRecords(filepath.Join(dir, "metrics.jsonl"), 100)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%d records, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if !(r.Patch > 0) {
+			t.Errorf("step %d: patch loss %v in the metrics", r.Step, r.Patch)
+		}
+	}
+	fails(t, "--patch-loss 1 (the run has 0.25)", cmdTrain, "--resume", dir, "--patch-loss", "1", "--cache", cacheDir)
+	fails(t, "patch_loss -1", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--patch-loss", "-1")...)
+}
+
 // TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator
 // given to --from starts a new run at step 0 whose config records the file and
 // --d-warmup and no EMA warm-up (unless --ema-warmup), whose first --d-warmup

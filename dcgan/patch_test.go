@@ -1,0 +1,95 @@
+package dcgan
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"avatargan/nn"
+)
+
+// TestPatchLossInGLoss checks Config.PatchLoss in the trainer: G's gradient with the
+// loss on is the adversarial gradient (a trainer without it, same state) plus the
+// weighted patch loss gradient, with the draw of (seed, iteration, G step), through G
+// alone; a Step reports the loss; bad weights are refused and a recipe resets it.
+func TestPatchLossInGLoss(t *testing.T) {
+	c, err := Recipe("sngan-da", tinyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lambda = 0.3
+	on := c
+	on.PatchLoss = lambda
+	ta, err := NewTrainer(on)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := NewTrainer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(23, 24))
+	n, size := 4, c.Size
+	real, z := randZ(r, n*3*size*size), randZ(r, n*c.ZDim)
+	realC := make([]float32, len(real))
+	nn.NCHWToCNHW(realC, real, n, 3, size*size)
+	ta.realC = realC
+	_, _, pl := ta.generatorGrads(z, n, 1)
+	tb.generatorGrads(z, n, 1)
+	grads := func(g *Generator) []float32 {
+		var out []float32
+		for _, p := range g.Params() {
+			out = append(out, p.Grad...)
+		}
+		return out
+	}
+	ga, gb := grads(ta.G), grads(tb.G)
+	// The patch loss's part alone, through tb's G, with the draw the trainer makes for
+	// G step 1 of iteration 0.
+	s, err := nn.NewPatchSWD(size, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Draw(rand.New(rand.NewPCG(c.Seed^0x8c6d2b1e4f3a5970, 0<<8|1)), n, n)
+	s.SetTarget(realC, n)
+	fake := tb.G.forwardCNHW(z, n, true)
+	if l := s.Forward(fake, n); l <= 0 || l != pl {
+		t.Fatalf("patch loss %v, the trainer's %v: want the same, above 0", l, pl)
+	}
+	dx := make([]float32, len(fake))
+	s.Backward(dx, lambda)
+	tb.G.ZeroGrad()
+	tb.G.backwardCNHW(dx)
+	gs := grads(tb.G)
+	var worst, scale, part float64
+	for i := range ga {
+		want := float64(gb[i]) + float64(gs[i])
+		worst = math.Max(worst, math.Abs(float64(ga[i])-want))
+		scale = math.Max(scale, math.Abs(want))
+		part = math.Max(part, math.Abs(float64(gs[i])))
+	}
+	if worst > 1e-4*scale || part < 1e-2*scale {
+		t.Errorf("G's gradient: max error %.3g against adversarial + patch (scale %.3g, patch part %.3g)", worst, scale, part)
+	}
+
+	st, err := ta.Step(real, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(st.Patch > 0) {
+		t.Errorf("Step reported patch loss %v", st.Patch)
+	}
+	if st, _ := tb.Step(real, z); st.Patch != 0 {
+		t.Errorf("Step without the loss reported %v", st.Patch)
+	}
+	for _, bad := range []float64{-1, math.NaN(), math.Inf(1)} {
+		b := c
+		b.PatchLoss = bad
+		if b.Validate() == nil {
+			t.Errorf("Validate accepted PatchLoss %v", bad)
+		}
+	}
+	if rc, _ := Recipe("sngan", on); rc.PatchLoss != 0 {
+		t.Errorf("Recipe kept PatchLoss %v", rc.PatchLoss)
+	}
+}
