@@ -2,6 +2,7 @@ package nn
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -77,7 +78,8 @@ func newTestPatchSWD(t *testing.T, h, w, patches, dirs int) *PatchSWD {
 	return s
 }
 
-// TestPatchSWDNaive compares the loss with naivePatchSWD on non-square images and
+// TestPatchSWDNaive compares the loss with naivePatchSWD (float64 throughout; the
+// projections here are float32 products, hence the tolerance) on non-square images and
 // checks that a batch against itself (same patches) costs nothing and gets no gradient.
 func TestPatchSWDNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
@@ -92,7 +94,7 @@ func TestPatchSWDNaive(t *testing.T) {
 	s.Draw(r, n, n)
 	s.SetTarget(tg, n)
 	got, want := s.Forward(x, n), naivePatchSWD(s, x, tg, n)
-	if math.Abs(got-want) > 1e-12*want || want < 0.05 {
+	if math.Abs(got-want) > 1e-6*want || want < 0.05 {
 		t.Errorf("loss %.15g, naive %.15g", got, want)
 	}
 	copy(s.tpos[0], s.pos[0])
@@ -111,8 +113,9 @@ func TestPatchSWDNaive(t *testing.T) {
 }
 
 // TestPatchSWDFiniteDifferences checks Backward (with a scale, added to what dx held)
-// against central differences of Forward; the steps are small enough that no pair of
-// projections swaps rank, where the loss is smooth.
+// against central differences of Forward; the steps are small enough that few pairs of
+// projections swap rank (the loss is smooth between swaps) and large enough that the
+// float32 projections' rounding stays well below the differences.
 func TestPatchSWDFiniteDifferences(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	h, w, n := 12, 12, 2
@@ -130,10 +133,10 @@ func TestPatchSWDFiniteDifferences(t *testing.T) {
 	var worst, big float64
 	for i := range x {
 		old := x[i]
-		x[i] = old + 1e-4
+		x[i] = old + 5e-4
 		hi := float64(x[i])
 		lp := s.Forward(x, n)
-		x[i] = old - 1e-4
+		x[i] = old - 5e-4
 		lo := float64(x[i])
 		lm := s.Forward(x, n)
 		x[i] = old
@@ -142,7 +145,7 @@ func TestPatchSWDFiniteDifferences(t *testing.T) {
 		worst = math.Max(worst, math.Abs(got-want))
 		big = math.Max(big, math.Abs(want))
 	}
-	if worst > 1e-4*big || big == 0 {
+	if worst > 2e-3*big || big == 0 {
 		t.Errorf("finite differences: max error %.3g of gradients up to %.3g", worst, big)
 	}
 }
@@ -177,7 +180,7 @@ func TestPatchSWDGolden(t *testing.T) {
 		s.dirs, s.pos, s.tpos = c.Dirs, c.Pos, c.TPos
 		s.SetTarget(c.Target, n)
 		l := s.Forward(c.X, n)
-		if math.Abs(l-c.Loss) > 1e-10*c.Loss {
+		if math.Abs(l-c.Loss) > 1e-6*c.Loss {
 			t.Errorf("%dx%d n=%d: loss %.12g, PyTorch %.12g", h, w, n, l, c.Loss)
 		}
 		dx := make([]float32, len(c.X))
@@ -229,16 +232,49 @@ func TestPatchSWDDrawIsDeterministic(t *testing.T) {
 }
 
 // BenchmarkPatchSWD times one G step's patch loss at the reference shape (64 images of
-// 48 x 48): a draw, the target, Forward and Backward.
+// 48 x 48): a draw, the target, Forward and Backward, at 64 and 256 patches per image.
 func BenchmarkPatchSWD(b *testing.B) {
-	r := rand.New(rand.NewPCG(1, 2))
-	x, tg := randImages(r, 64, 48, 48), randImages(r, 64, 48, 48)
-	s, _ := NewPatchSWD(48, 48)
-	dx := make([]float32, len(x))
-	for b.Loop() {
-		s.Draw(r, 64, 64)
-		s.SetTarget(tg, 64)
-		s.Forward(x, 64)
-		s.Backward(dx, 1)
+	for _, patches := range []int{64, 256} {
+		b.Run(fmt.Sprintf("patches=%d", patches), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			x, tg := randImages(r, 64, 48, 48), randImages(r, 64, 48, 48)
+			s, _ := NewPatchSWD(48, 48)
+			s.Patches = patches
+			dx := make([]float32, len(x))
+			for b.Loop() {
+				s.Draw(r, 64, 64)
+				s.SetTarget(tg, 64)
+				s.Forward(x, 64)
+				s.Backward(dx, 1)
+			}
+		})
+	}
+}
+
+// TestRadixSortKeys checks that sortKey orders float32s as numbers (negatives, zeros,
+// infinities, subnormals), keyValue inverts it, and radixSort sorts by the key alone,
+// keeping equal keys in their index order.
+func TestRadixSortKeys(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	vals := []float32{0, float32(math.Inf(1)), float32(math.Inf(-1)), -1e-40, 1e-40, -3.5, 3.5, 1, -1, 2, 2, 2, -0.25}
+	for range 3000 {
+		vals = append(vals, float32(r.NormFloat64()*math.Pow(10, float64(r.IntN(20)-10))))
+	}
+	keys := make([]uint64, len(vals))
+	for i, v := range vals {
+		if keyValue(sortKey(v)) != v {
+			t.Fatalf("keyValue(sortKey(%g)) = %g", v, keyValue(sortKey(v)))
+		}
+		keys[i] = sortKey(v)<<32 | uint64(i)
+	}
+	radixSort(keys, make([]uint64, len(keys)))
+	for j := 1; j < len(keys); j++ {
+		a, b := keyValue(keys[j-1]>>32), keyValue(keys[j]>>32)
+		if a > b || (a == b && uint32(keys[j-1]) > uint32(keys[j])) {
+			t.Fatalf("rank %d: %g (index %d) before %g (index %d)", j, a, uint32(keys[j-1]), b, uint32(keys[j]))
+		}
+	}
+	if vals[uint32(keys[0])] != float32(math.Inf(-1)) || vals[uint32(keys[len(keys)-1])] != float32(math.Inf(1)) {
+		t.Error("the infinities are not at the ends")
 	}
 }
