@@ -105,10 +105,10 @@ var (
 // penalty due on step 7 (PyTorch's double backprop against avatargan's pushed-forward
 // gradient), with D steps only or a G step at step 7 (dsteps), with the spectral
 // compensation due on step 7, with G's last two layers phase-balanced, and with G's
-// rate warm-up and an EMA without warm-up (a fine-tune's settings), and with the
-// spectrum loss in G's loss.
+// rate warm-up and an EMA without warm-up (a fine-tune's settings), with the
+// spectrum loss in G's loss, and with the patch loss in G's loss.
 func TestTorchStepMatches(t *testing.T) {
-	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7", "sngan-da+phasebal2", "sngan-da+warmups", "sngan-da+spectrum"} {
+	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7", "sngan-da+phasebal2", "sngan-da+warmups", "sngan-da+spectrum", "sngan-da+patch"} {
 		t.Run(recipe, func(t *testing.T) { torchStepMatches(t, recipe) })
 	}
 }
@@ -146,6 +146,10 @@ func torchStepMatches(t *testing.T, recipe string) {
 		// G's loss with the spectrum loss at a weight where its gradient is as large as
 		// the adversarial one's (gonum's FFTs against torch.fft, both float64).
 		tr.cfg.Model.SpectrumLoss = 1
+	case "patch":
+		// G's loss with the patch loss (the same draw of directions and positions in
+		// both engines, float32 GEMMs and radix sorts against float64 torch.sort).
+		tr.cfg.Model.PatchLoss = 1
 	case "warmups":
 		// G's rate warmed up over 100 updates (step 7's at 7/100) and an EMA without its
 		// warm-up (a fine-tune's), in both engines.

@@ -43,7 +43,7 @@ from .model import Discriminator, Generator
 KNOWN_MODEL_KEYS = {"size", "zdim", "gf", "df", "batch", "lr_g", "lr_d", "lrg", "lrd", "beta1", "beta2",
                     "beta1_d", "beta2_d", "g_steps", "gsteps", "dist", "seed", "loss", "spectral_norm",
                     "d_norm", "augment", "r1", "r1_every", "d_steps", "spectral_reg", "phase_balance",
-                    "spectrum_loss"}
+                    "spectrum_loss", "patch_loss"}
 
 
 def _enum(v, names, what):
@@ -86,6 +86,9 @@ class Recipe:
         self.spectrum_loss = float(m.get("spectrum_loss", 0))
         if not (0 <= self.spectrum_loss < math.inf):
             raise SystemExit(f"avatargan_torch.train: spectrum_loss {self.spectrum_loss}: want a finite number >= 0")
+        self.patch_loss = float(m.get("patch_loss", 0))
+        if not (0 <= self.patch_loss < math.inf):
+            raise SystemExit(f"avatargan_torch.train: patch_loss {self.patch_loss}: want a finite number >= 0")
         self.phase_balance = int(m.get("phase_balance", 0))
         if not 0 <= self.phase_balance <= 4:
             raise SystemExit(f"avatargan_torch.train: phase_balance {self.phase_balance}: want 0..4")
@@ -98,7 +101,8 @@ class Recipe:
                 + (f", R1 {self.r1} every {self.r1_every} D step(s)" if self.r1 > 0 else "")
                 + (f", spectral compensation every {self.spectral_reg} D steps" if self.spectral_reg > 0 else "")
                 + (f", last {self.phase_balance} transposed convolution(s) of G phase-balanced" if self.phase_balance > 0 else "")
-                + (f", spectrum loss {self.spectrum_loss}" if self.spectrum_loss > 0 else ""))
+                + (f", spectrum loss {self.spectrum_loss}" if self.spectrum_loss > 0 else "")
+                + (f", patch loss {self.patch_loss}" if self.patch_loss > 0 else ""))
 
 
 @torch.no_grad()
@@ -159,6 +163,79 @@ def spectrum_loss(fake, target_power):
     mask = torch.ones(h, w, dtype=torch.bool, device=fake.device)
     mask[0, 0] = False
     return (d[:, mask] ** 2).mean()
+
+
+# nn.PatchSWD's shape: Laplacian levels, patch side, patches per image and level, directions.
+PATCH_LEVELS, PATCH_SIDE, PATCH_PER_IMAGE, PATCH_DIRS = 2, 5, 256, 32
+
+
+def patch_draw(seed, t, k, n, h, w):
+    """nn.PatchSWD.Draw for G step k at D-step count t (dcgan.Trainer.generatorGrads's
+    generator): per level, unit directions [PATCH_DIRS, 75] (float64) and the positions
+    [n * PATCH_PER_IMAGE, 3] (image, row, column) of the batch's and then the target's
+    patches, both batches of n images."""
+    r = gorand.PCG(seed ^ 0x8C6D2B1E4F3A5970, ((t << 8) | k) & ((1 << 64) - 1))
+    dim = 3 * PATCH_SIDE * PATCH_SIDE
+    levels = []
+    for l in range(PATCH_LEVELS):
+        d = torch.tensor([r.norm_float64() for _ in range(PATCH_DIRS * dim)], dtype=torch.float64).view(PATCH_DIRS, dim)
+        d = d / d.pow(2).sum(1, keepdim=True).sqrt()
+        hl, wl = h >> l, w >> l
+        pos = []
+        for _ in range(2):
+            p = []
+            for i in range(n * PATCH_PER_IMAGE):
+                y = augment._intn(r, hl - PATCH_SIDE + 1)
+                p.append((i // PATCH_PER_IMAGE, y, augment._intn(r, wl - PATCH_SIDE + 1)))
+            pos.append(torch.tensor(p, dtype=torch.long))
+        levels.append((d, pos[0], pos[1]))
+    return levels
+
+
+def _patch_bands(x):
+    out, g = [], x.double()
+    for _ in range(PATCH_LEVELS):
+        low = F.avg_pool2d(g, 2)
+        out.append(g - F.interpolate(low, scale_factor=2, mode="nearest"))
+        g = low
+    return out
+
+
+def _patches(band, pos):
+    """The [len(pos), 75] patches (channel, row, column order) of band at pos."""
+    ar = torch.arange(PATCH_SIDE, device=band.device)
+    pos = pos.to(band.device)
+    b = pos[:, 0].view(-1, 1, 1, 1)
+    c = torch.arange(3, device=band.device).view(1, 3, 1, 1)
+    y = (pos[:, 1].view(-1, 1) + ar).view(-1, 1, PATCH_SIDE, 1)
+    x = (pos[:, 2].view(-1, 1) + ar).view(-1, 1, 1, PATCH_SIDE)
+    return band[b, c, y, x].reshape(len(pos), -1)
+
+
+def patch_loss(fake, real, levels):
+    """nn.PatchSWD: per level the mean over directions and ranks of the squared
+    difference of the sorted projections of fake's and real's patches, over the mean
+    variance of real's projections; the mean over levels (float64)."""
+    total = 0
+    for (d, pos, tpos), bf, br in zip(levels, _patch_bands(fake), _patch_bands(real)):
+        d = d.to(fake.device)
+        pf, pr = _patches(bf, pos) @ d.T, _patches(br, tpos) @ d.T
+        s = pr.var(0, unbiased=False).mean().clamp_min(1e-12)
+        diff = torch.sort(pf, 0).values - torch.sort(pr, 0).values
+        total = total + diff.pow(2).mean() / s
+    return total / PATCH_LEVELS
+
+
+def _patch_levels(r, t, k, part):
+    """This process's share of the draw for the global batch: the positions of images
+    part.lo..part.hi, renumbered from 0 (each process matches its own slice, as with the
+    spectrum loss)."""
+    out = []
+    for d, pos, tpos in patch_draw(r.seed, t, k, part.batch, r.size, r.size):
+        lo, hi = part.lo * PATCH_PER_IMAGE, part.hi * PATCH_PER_IMAGE
+        sl = lambda p: p[lo:hi] - torch.tensor([part.lo, 0, 0])
+        out.append((d, sl(pos), sl(tpos)))
+    return out
 
 
 def make_models(r, device):
@@ -307,13 +384,17 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
         fake = G(z)
         loss = g_loss(r, D(_augmented(r, fake, 2 + k, t, part)))
         spec = spectrum_loss(fake, target_power) if r.spectrum_loss > 0 else None
-        (loss if spec is None else loss + r.spectrum_loss * spec).backward()
+        patch = patch_loss(fake, x, _patch_levels(r, t, k, part)) if r.patch_loss > 0 else None
+        total = loss if spec is None else loss + r.spectrum_loss * spec
+        (total if patch is None else total + r.patch_loss * patch).backward()
         reducer.grads(G)
         (lg,) = reducer.mean([loss.item()])
         if not math.isfinite(lg):
             raise FloatingPointError(f"non-finite G loss {lg} at G step {k + 1}")
         if spec is not None and not math.isfinite(spec.item()):
             raise FloatingPointError(f"non-finite spectrum loss {spec.item()} at G step {k + 1}")
+        if patch is not None and not math.isfinite(patch.item()):
+            raise FloatingPointError(f"non-finite patch loss {patch.item()} at G step {k + 1}")
         optG.step()
         if r.phase_balance > 0:
             balance_phases(G, r.phase_balance)  # every process alike: the weights stay identical
