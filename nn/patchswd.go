@@ -12,7 +12,7 @@ import (
 // and those of a target batch, at PatchSWDLevels scales. Each image is split into
 // Laplacian bands with box filters,
 //
-//	G_0 = x,  G_{l+1} = avgpool2(G_l),  band_l = G_l - up2(G_l+1)   (up2: nearest)
+//	G_0 = x,  G_{l+1} = avgpool2(G_l),  band_l = G_l - up2(G_{l+1})   (up2: nearest)
 //
 // and from every band Patches patches of PatchSWDSide x PatchSWDSide pixels (all three
 // channels, 3*side^2 values) are taken per image at drawn positions. With Dirs drawn
@@ -71,7 +71,7 @@ const PatchSWDSide = 5
 // the embedded model against real batches, the loss between two real batches (its
 // sampling floor) is then 0.0027 and the generator's 0.0042, where 64 patches an image
 // give 0.0053 and 0.0067, a gap too small beside the noise to steer by. It costs
-// ~60 ms a G step on two cores (BenchmarkPatchSWD).
+// ~67 ms a G step on two cores (BenchmarkPatchSWD, the AVX2-only EPYC, idle).
 func NewPatchSWD(h, w int) (*PatchSWD, error) {
 	f := 1 << PatchSWDLevels
 	if h%f != 0 || w%f != 0 || h/(f/2) < PatchSWDSide || w/(f/2) < PatchSWDSide {
