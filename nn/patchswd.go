@@ -44,18 +44,18 @@ type PatchSWD struct {
 	// Drawn by Draw (tests set them directly): dirs[l] is [Dirs][dim] (unit rows);
 	// pos[l] and tpos[l] are the batch's and the target's patch positions, each
 	// [n*Patches] of image index, top row and left column.
-	dirs      [][]float64
-	pos, tpos [][][3]int
-	target    [][]float32 // [l][Dirs*M]: the target's sorted projections, per direction
-	scale     []float64   // [l]: s_l
-	res       [][]float32 // [l][Dirs*M]: the batch's residuals per patch, times Backward's factor
+	dirs      [PatchSWDLevels][]float64
+	pos, tpos [PatchSWDLevels][][3]int
+	target    [PatchSWDLevels][]float32 // [Dirs*M]: the target's sorted projections, per direction
+	scale     [PatchSWDLevels]float64   // s_l
+	res       [PatchSWDLevels][]float32 // [Dirs*M]: the batch's residuals per patch, times Backward's factor
 	n         int
-	bands     [][]float64 // [l][n*3*h_l*w_l]: the last Forward's bands (Backward reuses the buffers)
-	low, glow []float64   // pyramid scratch
-	dirs32    []float32   // one level's directions as float32
-	pmat      []float32   // [M][dim] patches, then their gradients
-	proj      []float32   // [Dirs][M] projections
-	keys, tmp []uint64    // one direction's (projection, index) sort keys and radixSort's buffer
+	bands     [PatchSWDLevels][]float64 // [n*3*h_l*w_l]: the last Forward's bands (Backward reuses the buffers)
+	low       []float64                 // the level below the last band (pyramid's scratch)
+	dirs32    []float32                 // one level's directions as float32
+	pmat      []float32                 // [M][dim] patches, then their gradients
+	proj      []float32                 // [Dirs][M] projections
+	keys, tmp []uint64                  // one direction's (projection, index) sort keys and radixSort's buffer
 }
 
 // PatchSWDLevels is the number of pyramid levels PatchSWD compares (48 and 24 px bands
@@ -89,9 +89,6 @@ func (s *PatchSWD) levelSize(l int) (h, w int) { return s.H >> l, s.W >> l }
 // images from r, for the next SetTarget, Forward and Backward.
 func (s *PatchSWD) Draw(r *rand.Rand, n, nt int) {
 	d := s.dim()
-	s.dirs = growSlices(s.dirs, PatchSWDLevels)
-	s.pos = growPos(s.pos, PatchSWDLevels)
-	s.tpos = growPos(s.tpos, PatchSWDLevels)
 	for l := range PatchSWDLevels {
 		s.dirs[l] = Grow(s.dirs[l], s.Dirs*d)
 		for k := range s.Dirs {
@@ -119,27 +116,12 @@ func (s *PatchSWD) Draw(r *rand.Rand, n, nt int) {
 	}
 }
 
-func growSlices(s [][]float64, n int) [][]float64 {
-	for len(s) < n {
-		s = append(s, nil)
-	}
-	return s[:n]
-}
-
-func growPos(s [][][3]int, n int) [][][3]int {
-	for len(s) < n {
-		s = append(s, nil)
-	}
-	return s[:n]
-}
-
 // pyramid writes the bands of the n images x (CNHW, 3 channels) into s.bands.
 func (s *PatchSWD) pyramid(x []float32, n int) {
 	hw := s.H * s.W
 	if len(x) != 3*n*hw {
 		panic(fmt.Sprintf("nn: PatchSWD: len(x) = %d, want 3*%d*%d", len(x), n, hw))
 	}
-	s.bands = growSlices(s.bands, PatchSWDLevels)
 	// G_0 in NCHW float64, as band 0's buffer; each level then pools it down.
 	g := Grow(s.bands[0], 3*n*hw)
 	for c := range 3 {
@@ -188,21 +170,28 @@ func pool(dst, src []float64, planes, h, w int) {
 	}
 }
 
-// project writes the projections of the patches at pos of band (NCHW, h x w) onto the
-// directions dirs ([Dirs][dim]) into s.proj ([Dirs][len(pos)]), keeping the patches in
-// s.pmat and the float32 directions in s.dirs32.
-func (s *PatchSWD) project(band, dirs []float64, pos [][3]int, h, w int) []float32 {
-	d, m := s.dim(), len(pos)
-	s.pmat = Grow(s.pmat, m*d)
-	for i, p := range pos {
-		s.gather(s.pmat[i*d:(i+1)*d], band, p, h, w)
-	}
+// directions returns level l's directions as float32 ([Dirs][dim], in s.dirs32), the
+// operand of the projection GEMMs.
+func (s *PatchSWD) directions(l int) []float32 {
+	d := s.dim()
 	s.dirs32 = Grow(s.dirs32, s.Dirs*d)
-	for i, v := range dirs[:s.Dirs*d] {
+	for i, v := range s.dirs[l][:s.Dirs*d] {
 		s.dirs32[i] = float32(v)
 	}
+	return s.dirs32
+}
+
+// project writes the projections of the patches at pos of band l onto level l's
+// directions into s.proj ([Dirs][len(pos)]), keeping the patches in s.pmat.
+func (s *PatchSWD) project(l int, pos [][3]int) []float32 {
+	d, m := s.dim(), len(pos)
+	h, w := s.levelSize(l)
+	s.pmat = Grow(s.pmat, m*d)
+	for i, p := range pos {
+		s.gather(s.pmat[i*d:(i+1)*d], s.bands[l], p, h, w)
+	}
 	s.proj = Grow(s.proj, s.Dirs*m)
-	gemm.Sgemm(false, true, s.Dirs, m, d, 1, s.dirs32, d, s.pmat, d, 0, s.proj, m)
+	gemm.Sgemm(false, true, s.Dirs, m, d, 1, s.directions(l), d, s.pmat, d, 0, s.proj, m)
 	return s.proj
 }
 
@@ -271,18 +260,13 @@ func radixSort(keys, tmp []uint64) {
 // SetTarget sets the target to the n images x (CNHW), whose patches are those Draw
 // placed for nt = n target images.
 func (s *PatchSWD) SetTarget(x []float32, n int) {
-	if len(s.tpos) != PatchSWDLevels || len(s.tpos[0]) != n*s.Patches {
+	if len(s.tpos[0]) != n*s.Patches {
 		panic("nn: PatchSWD.SetTarget: no Draw for this many target images")
 	}
 	s.pyramid(x, n)
-	for len(s.target) < PatchSWDLevels {
-		s.target = append(s.target, nil)
-	}
-	s.scale = Grow(s.scale, PatchSWDLevels)
 	m := n * s.Patches
 	for l := range PatchSWDLevels {
-		h, w := s.levelSize(l)
-		p := s.project(s.bands[l], s.dirs[l], s.tpos[l], h, w)
+		p := s.project(l, s.tpos[l])
 		t := Grow(s.target[l], s.Dirs*m)
 		copy(t, p)
 		s.keys, s.tmp = Grow(s.keys, m), Grow(s.tmp, m)
@@ -312,19 +296,15 @@ func (s *PatchSWD) SetTarget(x []float32, n int) {
 // SetTarget's), so that ranks pair one to one.
 func (s *PatchSWD) Forward(x []float32, n int) float64 {
 	m := n * s.Patches
-	if s.target == nil || len(s.target[0]) != s.Dirs*m || len(s.pos[0]) != m {
+	if len(s.target[0]) != s.Dirs*m || len(s.pos[0]) != m {
 		panic("nn: PatchSWD.Forward: no target or Draw for this many images")
 	}
 	s.n = n
 	s.pyramid(x, n)
-	for len(s.res) < PatchSWDLevels {
-		s.res = append(s.res, nil)
-	}
 	s.keys, s.tmp = Grow(s.keys, m), Grow(s.tmp, m)
 	var loss float64
 	for l := range PatchSWDLevels {
-		h, w := s.levelSize(l)
-		p := s.project(s.bands[l], s.dirs[l], s.pos[l], h, w)
+		p := s.project(l, s.pos[l])
 		res := Grow(s.res[l], s.Dirs*m)
 		coef := 2 / float64(s.Dirs*m) / s.scale[l] / PatchSWDLevels
 		var sum float64
@@ -360,19 +340,14 @@ func (s *PatchSWD) Backward(dx []float32, scale float64) {
 		panic(fmt.Sprintf("nn: PatchSWD.Backward: len(dx) = %d, want 3*%d*%d", len(dx), n, hw))
 	}
 	m := n * s.Patches
-	// dG_l for every level, finest first, in the bands' buffers (Forward is done with
-	// them) plus s.glow for the level below the last band.
+	// dband_l for every level, in the bands' buffers (Forward is done with them).
 	for l := range PatchSWDLevels {
 		h, w := s.levelSize(l)
 		g := s.bands[l]
 		clear(g)
 		// Per patch: the sum over directions of its residual times the direction.
-		s.dirs32 = Grow(s.dirs32, s.Dirs*d)
-		for i, v := range s.dirs[l][:s.Dirs*d] {
-			s.dirs32[i] = float32(v)
-		}
 		grads := Grow(s.pmat, m*d) // [m][d]
-		gemm.Sgemm(true, false, m, d, s.Dirs, 1, s.res[l], m, s.dirs32, d, 0, grads, d)
+		gemm.Sgemm(true, false, m, d, s.Dirs, 1, s.res[l], m, s.directions(l), d, 0, grads, d)
 		s.pmat = grads
 		const q = PatchSWDSide
 		for i, p := range s.pos[l] {
@@ -387,39 +362,27 @@ func (s *PatchSWD) Backward(dx []float32, scale float64) {
 			}
 		}
 	}
-	// band_l = G_l - up2(G_{l+1}) and G_{l+1} = avgpool2(G_l). First dG_{l+1} -=
-	// up2^T(dband_l) for every level, coarsest first so that each band is read before it
-	// is changed; then dG_l += avgpool2^T(dG_{l+1}), coarsest first, so that each
-	// dG_{l+1} is complete when it is spread.
-	hl, wl := s.levelSize(PatchSWDLevels - 1)
-	s.glow = Grow(s.glow, 3*n*hl*wl/4)
-	clear(s.glow)
-	below := func(l int) []float64 { // dG_{l+1}
+	// band_l = G_l - up2(G_{l+1}) and G_{l+1} = avgpool2(G_l), so
+	// dG_l = dband_l - up2^T(dband_{l-1}) + avgpool2^T(dG_{l+1}). Coarsest first: at
+	// level l, each 2x2 block of dband_l is summed (up2^T) out of the cell of dG_{l+1}
+	// below it, which is then complete (0 below the last band) and spread back over the
+	// block as a quarter each (avgpool2^T); dband_l itself is read before it changes.
+	for l := PatchSWDLevels - 1; l >= 0; l-- {
+		h, w := s.levelSize(l)
+		cur := s.bands[l]
+		var low []float64 // dG_{l+1}
 		if l+1 < PatchSWDLevels {
-			return s.bands[l+1]
+			low = s.bands[l+1]
 		}
-		return s.glow
-	}
-	for l := PatchSWDLevels - 1; l >= 0; l-- {
-		h, w := s.levelSize(l)
-		cur, low := s.bands[l], below(l)
 		for p := range 3 * n {
 			for y := range h / 2 {
 				for x := range w / 2 {
 					i := (p*h+2*y)*w + 2*x
-					low[(p*h/2+y)*(w/2)+x] -= cur[i] + cur[i+1] + cur[i+w] + cur[i+w+1]
-				}
-			}
-		}
-	}
-	for l := PatchSWDLevels - 1; l >= 0; l-- {
-		h, w := s.levelSize(l)
-		cur, low := s.bands[l], below(l)
-		for p := range 3 * n {
-			for y := range h / 2 {
-				for x := range w / 2 {
-					i := (p*h+2*y)*w + 2*x
-					v := 0.25 * low[(p*h/2+y)*(w/2)+x]
+					var below float64
+					if low != nil {
+						below = low[(p*h/2+y)*(w/2)+x]
+					}
+					v := 0.25 * (below - (cur[i] + cur[i+1] + cur[i+w] + cur[i+w+1]))
 					cur[i] += v
 					cur[i+1] += v
 					cur[i+w] += v

@@ -163,8 +163,8 @@ func TestPatchSWDGolden(t *testing.T) {
 		Patches   int
 		DirsN     int `json:"dirs_n"`
 		X, Target []float32
-		Dirs      [][]float64
-		Pos, TPos [][][3]int
+		Dirs      [PatchSWDLevels][]float64
+		Pos, TPos [PatchSWDLevels][][3]int
 		Loss      float64
 		Grad      []float64
 	}
