@@ -36,14 +36,7 @@ func TestPatchLossInGLoss(t *testing.T) {
 	ta.realC = realC
 	_, _, pl := ta.generatorGrads(z, n, 1)
 	tb.generatorGrads(z, n, 1)
-	grads := func(g *Generator) []float32 {
-		var out []float32
-		for _, p := range g.Params() {
-			out = append(out, p.Grad...)
-		}
-		return out
-	}
-	ga, gb := grads(ta.G), grads(tb.G)
+	ga, gb := genGrads(ta.G), genGrads(tb.G)
 	// The patch loss's part alone, through tb's G, with the draw the trainer makes for
 	// G step 1 of iteration 0.
 	s, err := nn.NewPatchSWD(size, size)
@@ -58,19 +51,7 @@ func TestPatchLossInGLoss(t *testing.T) {
 	}
 	dx := make([]float32, len(fake))
 	s.Backward(dx, lambda)
-	tb.G.ZeroGrad()
-	tb.G.backwardCNHW(dx)
-	gs := grads(tb.G)
-	var worst, scale, part float64
-	for i := range ga {
-		want := float64(gb[i]) + float64(gs[i])
-		worst = math.Max(worst, math.Abs(float64(ga[i])-want))
-		scale = math.Max(scale, math.Abs(want))
-		part = math.Max(part, math.Abs(float64(gs[i])))
-	}
-	if worst > 1e-4*scale || part < 1e-2*scale {
-		t.Errorf("G's gradient: max error %.3g against adversarial + patch (scale %.3g, patch part %.3g)", worst, scale, part)
-	}
+	checkAddedLoss(t, "patch", tb.G, ga, gb, dx)
 
 	st, err := ta.Step(real, z)
 	if err != nil {
@@ -91,5 +72,35 @@ func TestPatchLossInGLoss(t *testing.T) {
 	}
 	if rc, _ := Recipe("sngan", on); rc.PatchLoss != 0 {
 		t.Errorf("Recipe kept PatchLoss %v", rc.PatchLoss)
+	}
+}
+
+// genGrads returns G's param grads, concatenated.
+func genGrads(g *Generator) []float32 {
+	var out []float32
+	for _, p := range g.Params() {
+		out = append(out, p.Grad...)
+	}
+	return out
+}
+
+// checkAddedLoss checks that the trainer's G gradient with an extra loss on (with) is
+// the one without it (without) plus that loss's part backpropagated alone through G
+// with the weight applied (dx), within 1e-4 of the largest, and that the part is not
+// negligible (at least 1e-2 of the largest), so the check could fail.
+func checkAddedLoss(t *testing.T, name string, tb *Generator, with, without, dx []float32) {
+	t.Helper()
+	tb.ZeroGrad()
+	tb.backwardCNHW(dx)
+	part := genGrads(tb)
+	var worst, scale, big float64
+	for i := range with {
+		want := float64(without[i]) + float64(part[i])
+		worst = math.Max(worst, math.Abs(float64(with[i])-want))
+		scale = math.Max(scale, math.Abs(want))
+		big = math.Max(big, math.Abs(float64(part[i])))
+	}
+	if worst > 1e-4*scale || big < 1e-2*scale {
+		t.Errorf("G's gradient: max error %.3g against adversarial + %s (scale %.3g, %s part %.3g)", worst, name, scale, name, big)
 	}
 }

@@ -36,14 +36,7 @@ func TestSpectrumLossInGLoss(t *testing.T) {
 	ta.spec.SetTarget(realC, n)
 	ta.generatorGrads(z, n, 0)
 	tb.generatorGrads(z, n, 0)
-	grads := func(g *Generator) []float32 {
-		var out []float32
-		for _, p := range g.Params() {
-			out = append(out, p.Grad...)
-		}
-		return out
-	}
-	ga, gb := grads(ta.G), grads(tb.G)
+	ga, gb := genGrads(ta.G), genGrads(tb.G)
 	// The spectrum loss's part alone, through tb's G (unchanged by its G-gradient pass).
 	s := nn.NewSpectrumLoss(size, size)
 	s.SetTarget(realC, n)
@@ -53,19 +46,7 @@ func TestSpectrumLossInGLoss(t *testing.T) {
 	}
 	dx := make([]float32, len(fake))
 	s.Backward(dx, lambda)
-	tb.G.ZeroGrad()
-	tb.G.backwardCNHW(dx)
-	gs := grads(tb.G)
-	var worst, scale, part float64
-	for i := range ga {
-		want := float64(gb[i]) + float64(gs[i])
-		worst = math.Max(worst, math.Abs(float64(ga[i])-want))
-		scale = math.Max(scale, math.Abs(want))
-		part = math.Max(part, math.Abs(float64(gs[i])))
-	}
-	if worst > 1e-4*scale || part < 1e-2*scale {
-		t.Errorf("G's gradient: max error %.3g against adversarial + spectrum (scale %.3g, spectrum part %.3g)", worst, scale, part)
-	}
+	checkAddedLoss(t, "spectrum", tb.G, ga, gb, dx)
 
 	st, err := ta.Step(real, z)
 	if err != nil {
