@@ -19,6 +19,7 @@ import (
 
 	"avatargan/checkpoint"
 	"avatargan/dcgan"
+	"avatargan/facedetect"
 	"avatargan/internal/atomicfile"
 	"avatargan/internal/state"
 	"avatargan/render"
@@ -51,6 +52,9 @@ type Model struct {
 
 	mu sync.Mutex
 	g  *dcgan.Generator
+
+	tries   int                 // SetFaceCheck's draws per seed; <= 1: no check
+	cascade *facedetect.Cascade // the face check's detector, when on
 }
 
 // New wraps a generator and freezes it (its weights must not change afterwards). The id

@@ -67,6 +67,15 @@ type Model interface {
 	Generate(z []float32) ([]*image.RGBA, error)
 }
 
+// SeedLatents is a Model whose latent for a seed depends on more than the seed: the
+// avatar package's face check (avatar.Model.SetFaceCheck) generates a seed's draws and
+// keeps the first that holds a face. The server asks such a model for all of a
+// request's latents in one call, and fails the request with its error (a cancelled
+// request's context).
+type SeedLatents interface {
+	SeedLatents(ctx context.Context, seeds ...uint64) ([]float32, error)
+}
+
 // Options configures a Server. Zero values select the documented defaults, so
 // Options{} is a working configuration; values out of range make New fail.
 type Options struct {

@@ -29,8 +29,19 @@ type evalReport struct {
 	Floor       metrics.Result  `json:"real_vs_real"`
 	Untrained   *metrics.Result `json:"untrained,omitempty"`
 	Ratio       float64         `json:"ratio_to_floor"`
+	Faces       *facesReport    `json:"faces,omitempty"`
 	Nearest     *nearestReport  `json:"nearest,omitempty"`
 	Seconds     float64         `json:"seconds"`
+}
+
+// facesReport is how often the anime-face detector finds a face (facedetect.HasFace) in
+// the avatars eval scored and in the real set they were compared with, and how many
+// avatars the face check replaced to get there.
+type facesReport struct {
+	FaceCheck int     `json:"face_check"` // --face-check: draws per seed (0 or 1: none)
+	Replaced  int     `json:"replaced"`   // seeds whose own avatar failed and a later draw passed
+	Fake      float64 `json:"fake"`       // fraction of the scored avatars with a face found
+	Real      float64 `json:"real"`       // the same for the real set
 }
 
 type nearestReport struct {
@@ -52,6 +63,8 @@ type evalOptions struct {
 	nGiven                  bool // -n was given: refuse to lower it
 	seed                    uint64
 	precision               string // --precision: auto, f32 or bf16
+	faceCheck               int    // --face-check: draws per seed
+	faces                   bool   // --faces: report the face detector's rates
 }
 
 func parseEval(o stdio, args []string) (evalOptions, error) {
@@ -68,6 +81,8 @@ func parseEval(o stdio, args []string) (evalOptions, error) {
 	fs.IntVar(&e.nearest, "nearest", 0, "check this many generated images against the whole training set for copies")
 	fs.BoolVar(&e.asJSON, "json", false, "print JSON instead of a table")
 	fs.StringVar(&e.precision, "precision", "auto", precisionUsage)
+	faceCheckFlag(fs, &e.faceCheck)
+	fs.BoolVar(&e.faces, "faces", true, "report how often the anime-face detector finds a face in the avatars and in the real set (a few seconds per thousand images)")
 	fs.IntVar(&e.size, "size", 0, "image side for the comparison (default: the model's; with --fake, the first fake image's side, at least 16)")
 	if err := parse(fs, args); err != nil {
 		return e, err
@@ -86,6 +101,9 @@ func parseEval(o stdio, args []string) (evalOptions, error) {
 		return e, fmt.Errorf("--fake and --checkpoint (or --live, --untrained) are exclusive")
 	}
 	if err := checkPrecision(e.precision); err != nil {
+		return e, err
+	}
+	if err := checkFaceCheck(e.faceCheck); err != nil {
 		return e, err
 	}
 	return e, nil
@@ -107,6 +125,7 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 		if err := usePrecision(o.err, e.precision, model); err != nil {
 			return err
 		}
+		model.SetFaceCheck(e.faceCheck) // score the avatars generate draws
 		size = model.Size()
 	} else if fakes, size, err = loadFakes(ctx, o, e); err != nil {
 		return err
@@ -127,8 +146,9 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	replaced := 0
 	if model != nil {
-		if fakes, err = evalset.Avatars(ctx, model, n, e.seed); err != nil {
+		if fakes, replaced, err = evalset.Avatars(ctx, model, n, e.seed); err != nil {
 			return err
 		}
 	}
@@ -147,6 +167,19 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 		if r.Untrained, err = untrainedSWD(ctx, model, n, e.seed, realA, mo); err != nil {
 			return err
 		}
+	}
+	if e.faces {
+		f := &facesReport{Replaced: replaced}
+		if model != nil {
+			f.FaceCheck = model.FaceCheck()
+		}
+		if f.Fake, err = evalset.FaceRate(ctx, fakes, size); err != nil {
+			return err
+		}
+		if f.Real, err = evalset.FaceRate(ctx, realA, size); err != nil {
+			return err
+		}
+		r.Faces = f
 	}
 	if e.nearest > 0 {
 		if r.Nearest, err = nearestCheck(ctx, fakes[:min(e.nearest, n)], set, e.data); err != nil {
@@ -230,7 +263,7 @@ func untrainedSWD(ctx context.Context, m *avatar.Model, n int, seed uint64, real
 		return nil, err
 	}
 	um.Generator().SetPrecision(m.Generator().Precision()) // as the model it is compared with
-	uf, err := evalset.Avatars(ctx, um, n, seed)
+	uf, _, err := evalset.Avatars(ctx, um, n, seed)        // no face check: the starting point as it is
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +314,13 @@ func (r evalReport) table(w io.Writer) {
 		row("untrained vs real", *r.Untrained)
 	}
 	fmt.Fprintf(w, "ratio to floor: %.2f   (%s, %.1f s)\n", r.Ratio, r.Source, r.Seconds)
+	if f := r.Faces; f != nil {
+		check := "face check off"
+		if f.FaceCheck > 1 {
+			check = fmt.Sprintf("face check: %d of %d seeds took a later draw (up to %d)", f.Replaced, r.N, f.FaceCheck)
+		}
+		fmt.Fprintf(w, "anime face found: generated %.1f%%, real %.1f%% (%s)\n", 100*f.Fake, 100*f.Real, check)
+	}
 	if r.Nearest != nil {
 		fmt.Fprintf(w, "nearest training image of %d generated: min RMS %.1f, median %.1f (of 255); closest: %s\n",
 			r.Nearest.Checked, r.Nearest.MinRMS, r.Nearest.MedianRMS, r.Nearest.Closest)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"image"
 	"image/gif"
@@ -45,6 +46,19 @@ func loadModel(path string) (*avatar.Model, error) {
 	return avatar.Load(path)
 }
 
+// faceCheckFlag registers --face-check, shared by every command that draws avatars
+// from seeds, so that a seed is the same avatar in all of them.
+func faceCheckFlag(fs *flag.FlagSet, v *int) {
+	fs.IntVar(v, "face-check", avatar.DefaultFaceCheck, fmt.Sprintf("draws per seed, 0..%d: a seed whose avatar holds no face the anime-face detector finds takes the next of up to this many draws (0 or 1: off)", avatar.MaxFaceCheck))
+}
+
+func checkFaceCheck(v int) error {
+	if v < 0 || v > avatar.MaxFaceCheck {
+		return fmt.Errorf("--face-check %d: want 0..%d", v, avatar.MaxFaceCheck)
+	}
+	return nil
+}
+
 // Flag bounds shared by generate and interpolate.
 const (
 	maxAvatars = 100000 // generate -n
@@ -64,6 +78,7 @@ type genOptions struct {
 	ckpt        string
 	trunc       float64
 	precision   string // --precision: auto, f32 or bf16
+	faceCheck   int    // --face-check: draws per seed (avatar.SetFaceCheck)
 }
 
 func parseGenerate(o stdio, args []string) (g genOptions, err error) {
@@ -76,7 +91,11 @@ func parseGenerate(o stdio, args []string) (g genOptions, err error) {
 	fs.IntVar(&g.upscale, "upscale", 1, "enlarge each avatar by this integer factor, 1..32 (nearest neighbour)")
 	fs.Float64Var(&g.trunc, "truncation", 1, "scale the latent vectors, in (0, 2] (below 1: less varied, paler avatars, fading toward the generator's average; above 1: more varied, more artefacts)")
 	fs.StringVar(&g.precision, "precision", "auto", precisionUsage)
+	faceCheckFlag(fs, &g.faceCheck)
 	if err := parse(fs, args); err != nil {
+		return g, err
+	}
+	if err := checkFaceCheck(g.faceCheck); err != nil {
 		return g, err
 	}
 	switch {
@@ -123,6 +142,7 @@ func cmdGenerate(ctx context.Context, o stdio, args []string) error {
 	if err := usePrecision(o.err, g.precision, m); err != nil {
 		return err
 	}
+	m.SetFaceCheck(g.faceCheck)
 	what, cnt, cols := "a grid", g.n, gridCols(g.n)
 	if !g.grid {
 		what, cnt, cols = "an avatar", 1, 1 // held one at a time
@@ -170,11 +190,13 @@ func eachAvatar(ctx context.Context, m *avatar.Model, g genOptions, f func(seed 
 		for i := range seeds {
 			seeds[i] = g.seed + uint64(lo+i)
 		}
-		z := m.Seeds(seeds...)
-		for i := range z {
-			z[i] *= float32(g.trunc)
+		z, imgs, _, err := m.Avatars(ctx, seeds)
+		if err == nil && g.trunc != 1 { // the check chose the latents at truncation 1
+			for i := range z {
+				z[i] *= float32(g.trunc)
+			}
+			imgs, err = m.GenerateContext(ctx, z)
 		}
-		imgs, err := m.GenerateContext(ctx, z)
 		if err != nil {
 			return err
 		}
@@ -200,7 +222,12 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 	upscale := fs.Int("upscale", 4, "enlarge each frame by this integer factor, 1..32")
 	delay := fs.Int("delay", 12, "GIF frame delay in hundredths of a second, 1..6000")
 	prec := precisionFlag(fs)
+	var faceCheck int
+	faceCheckFlag(fs, &faceCheck)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkFaceCheck(faceCheck); err != nil {
 		return err
 	}
 	if *steps < 2 || *steps > 256 {
@@ -236,7 +263,13 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	imgs, err := m.GenerateContext(ctx, render.Walk(m.Seeds(*from), m.Seeds(*to), *steps))
+	m.SetFaceCheck(faceCheck)
+	ends, err := m.SeedLatents(ctx, *from, *to) // the avatars generate draws for these seeds
+	if err != nil {
+		return err
+	}
+	zd := m.ZDim()
+	imgs, err := m.GenerateContext(ctx, render.Walk(ends[:zd], ends[zd:], *steps))
 	if err != nil {
 		return err
 	}

@@ -13,12 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"avatargan/avatar"
 	"avatargan/checkpoint"
+	"avatargan/facedetect"
 	"avatargan/models"
 	"avatargan/train"
 )
@@ -330,6 +332,45 @@ func TestEmbeddedModel(t *testing.T) {
 			t.Fatalf("avatar %s looks blank: %d colours", s, distinctColours(img))
 		}
 	}
+
+	// The face check is on by default: a seed whose own avatar holds no face the
+	// detector finds is drawn again; --face-check 0 gives the plain draw.
+	cascade := facedetect.AnimeFace()
+	seed := -1
+	for s := range 256 {
+		img, err := m.Generate(m.Seeds(uint64(s)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cascade.HasFace(img[0]) {
+			seed = s
+			break
+		}
+	}
+	if seed < 0 {
+		t.Fatal("no seed of 0..255 fails the face check on the embedded model: the test needs one")
+	}
+	plain, err := m.Generate(m.Seeds(uint64(seed)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetFaceCheck(avatar.DefaultFaceCheck)
+	_, checked, _, err := m.Avatars(context.Background(), []uint64{uint64(seed)})
+	m.SetFaceCheck(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := filepath.Join(t.TempDir(), "one.png")
+	run(t, cmdGenerate, "-n", "1", "--seed", strconv.Itoa(seed), "--out", one)
+	if img := decodePNG(t, one); !slices.Equal(img.Pix, checked[0].Pix) || slices.Equal(img.Pix, plain[0].Pix) {
+		t.Errorf("seed %d: generate did not draw the face check's avatar", seed)
+	}
+	run(t, cmdGenerate, "-n", "1", "--seed", strconv.Itoa(seed), "--out", one, "--face-check", "0")
+	if img := decodePNG(t, one); !slices.Equal(img.Pix, plain[0].Pix) {
+		t.Errorf("seed %d: generate --face-check 0 did not draw the plain avatar", seed)
+	}
+	fails(t, "--face-check 65", cmdGenerate, "--face-check", "65")
+	fails(t, "--face-check -1", cmdGenerate, "--face-check", "-1")
 }
 
 // maxPixelDiff is the largest difference of two equally long pixel buffers.
@@ -483,6 +524,14 @@ func TestEval(t *testing.T) {
 	}
 	if rep.Untrained == nil || rep.Nearest == nil || rep.Nearest.Checked != 4 || !(rep.Ratio > 0) {
 		t.Fatalf("report %+v", rep)
+	}
+	if f := rep.Faces; f == nil || f.FaceCheck != avatar.DefaultFaceCheck || f.Fake < 0 || f.Fake > 1 || f.Real < 0 || f.Real > 1 || f.Replaced < 0 || f.Replaced > 16 {
+		t.Fatalf("faces report %+v", rep.Faces)
+	}
+	out = run(t, cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--json", "--faces=false", "--face-check", "0", "--cache", cacheDir)
+	rep = evalReport{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Faces != nil {
+		t.Fatalf("--faces=false: %v, faces %+v", err, rep.Faces)
 	}
 	// The generated folder and the generator give the same fakes (seeds differ, so only
 	// check the table form runs).

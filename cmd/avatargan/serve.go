@@ -11,7 +11,7 @@ import (
 )
 
 func cmdServe(ctx context.Context, o stdio, args []string) error {
-	fs := newFlags(o, "serve", "[--addr 127.0.0.1:8080] [--checkpoint PATH] [--truncation T] [--queue N] [--max-batch N]")
+	fs := newFlags(o, "serve", "[--addr 127.0.0.1:8080] [--checkpoint PATH] [--truncation T] [--queue N] [--max-batch N] [--face-check 8]")
 	addr := fs.String("addr", server.DefaultAddr, "listen address (port 0: any free port; the real address is printed)")
 	ckpt := fs.String("checkpoint", "", "run directory, training checkpoint or generator file (default: the embedded generator)")
 	trunc := fs.Float64("truncation", 1, fmt.Sprintf("default latent scale, %g..%g (the page's creativity slider overrides it per request)", server.MinTrunc, server.MaxTrunc))
@@ -19,7 +19,12 @@ func cmdServe(ctx context.Context, o stdio, args []string) error {
 	maxBatch := fs.Int("max-batch", server.DefaultMaxBatch, fmt.Sprintf("largest generator batch, 1..%d and at most --queue", server.MaxMaxBatch))
 	queue := fs.Int("queue", server.DefaultQueueCap, "images that may wait; beyond it requests get 503 (at most what 1 GiB holds)")
 	prec := precisionFlag(fs)
+	var faceCheck int
+	faceCheckFlag(fs, &faceCheck)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := checkFaceCheck(faceCheck); err != nil {
 		return err
 	}
 	// Check what needs no model first, so a typo fails at once.
@@ -53,8 +58,13 @@ func cmdServe(ctx context.Context, o stdio, args []string) error {
 	if err := usePrecision(o.err, *prec, m); err != nil {
 		return err
 	}
-	// The same holds for the operand precision.
+	// The same holds for the operand precision, and the face check picks other
+	// latents for some seeds.
+	m.SetFaceCheck(faceCheck)
 	id := m.ID() + "-" + gemm.Kernel() + "-" + m.Generator().Precision().String()
+	if m.FaceCheck() > 1 {
+		id += "-fc" + strconv.Itoa(m.FaceCheck())
+	}
 	s, err := server.New(m, server.Options{Addr: *addr, Truncation: *trunc, BatchWindow: *window,
 		MaxBatch: *maxBatch, QueueCap: *queue, ModelID: id})
 	if err != nil {

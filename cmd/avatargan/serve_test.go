@@ -106,6 +106,8 @@ func TestServeFlagsBounded(t *testing.T) {
 		{"--max-batch 1000000000000", "--max-batch", "1000000000000"},
 		{"--max-batch 0", "--max-batch", "0"},
 		{"--batch-window 1h0m0s", "--batch-window", "1h"},
+		{"--face-check 65", "--face-check", "65"},
+		{"--face-check -1", "--face-check", "-1"},
 	} {
 		o, _, _ := quiet()
 		ctx, cancel := context.WithCancel(context.Background())

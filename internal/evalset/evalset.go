@@ -7,10 +7,12 @@ package evalset
 import (
 	"context"
 	"fmt"
+	"image"
 	"math/rand/v2"
 
 	"avatargan/avatar"
 	"avatargan/dataset"
+	"avatargan/facedetect"
 	"avatargan/render"
 )
 
@@ -33,22 +35,61 @@ func Real(set *dataset.Set, n int, seed uint64) (a, b [][]uint8, err error) {
 // held at once whatever n is.
 const piece = 256
 
-// Avatars returns n avatars of m, of seeds seed<<32 + i, as packed RGB; it gives up
-// between pieces once ctx is done.
-func Avatars(ctx context.Context, m *avatar.Model, n int, seed uint64) ([][]uint8, error) {
+// Avatars returns n avatars of m, of seeds seed<<32 + i, as packed RGB, under m's face
+// check (avatar.Model.SetFaceCheck), and how many of them the check replaced; it gives
+// up between pieces once ctx is done.
+func Avatars(ctx context.Context, m *avatar.Model, n int, seed uint64) ([][]uint8, int, error) {
 	out := make([][]uint8, 0, n)
+	replaced := 0
 	for lo := 0; lo < n; lo += piece {
 		seeds := make([]uint64, min(piece, n-lo))
 		for i := range seeds {
 			seeds[i] = seed<<32 + uint64(lo+i)
 		}
-		imgs, err := m.GenerateContext(ctx, m.Seeds(seeds...))
+		_, imgs, r, err := m.Avatars(ctx, seeds)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		replaced += r
 		for _, img := range imgs {
 			out = append(out, render.RGB(img))
 		}
 	}
-	return out, nil
+	return out, replaced, nil
+}
+
+// FaceRate returns the fraction of imgs (packed RGB, size x size) in which the anime-face
+// cascade finds a face (facedetect.HasFace): a check on the images' structure that no
+// training loss aims at, reported by eval for the avatars and the real set alike.
+func FaceRate(ctx context.Context, imgs [][]uint8, size int) (float64, error) {
+	if len(imgs) == 0 {
+		return 0, nil
+	}
+	c := facedetect.AnimeFace()
+	found := 0
+	for lo := 0; lo < len(imgs); lo += piece {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		crops := make([]image.Image, min(piece, len(imgs)-lo))
+		for i := range crops {
+			crops[i] = rgbImage(imgs[lo+i], size)
+		}
+		for _, ok := range c.HasFaces(crops) {
+			if ok {
+				found++
+			}
+		}
+	}
+	return float64(found) / float64(len(imgs)), nil
+}
+
+// rgbImage wraps packed RGB pixels as an opaque RGBA image.
+func rgbImage(px []uint8, size int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	for i := range size * size {
+		copy(img.Pix[4*i:4*i+3], px[3*i:3*i+3])
+		img.Pix[4*i+3] = 255
+	}
+	return img
 }

@@ -3,6 +3,8 @@ package evalset
 import (
 	"context"
 	"image"
+	"image/draw"
+	_ "image/jpeg"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -14,6 +16,8 @@ import (
 	"avatargan/dataset"
 	"avatargan/dcgan"
 	"avatargan/render"
+
+	xdraw "golang.org/x/image/draw"
 )
 
 // TestReal checks that the two real sets are disjoint, n each, the same for the same
@@ -70,9 +74,9 @@ func TestAvatars(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n, seed = piece + 3, 5
-	got, err := Avatars(context.Background(), m, n, seed)
-	if err != nil || len(got) != n {
-		t.Fatalf("%d avatars, %v", len(got), err)
+	got, replaced, err := Avatars(context.Background(), m, n, seed)
+	if err != nil || len(got) != n || replaced != 0 {
+		t.Fatalf("%d avatars, %d replaced without a face check, %v", len(got), replaced, err)
 	}
 	for _, i := range []int{0, piece - 1, piece, n - 1} {
 		imgs, err := m.Generate(m.Seeds(seed<<32 + uint64(i)))
@@ -82,5 +86,44 @@ func TestAvatars(t *testing.T) {
 		if !slices.Equal(got[i], render.RGB(imgs[0])) {
 			t.Errorf("avatar %d is not the one of seed %d<<32 + %d", i, seed, i)
 		}
+	}
+}
+
+// TestFaceRate: a face cut from a committed test scene (where OpenCV finds one at
+// 193,99 192x192), shrunk to 48 px, counts; a blank image does not.
+func TestFaceRate(t *testing.T) {
+	f, err := os.Open("../../facedetect/testdata/scenes/scene-000.jpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	scene, _, err := image.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	face := image.NewRGBA(image.Rect(0, 0, 48, 48))
+	xdraw.ApproxBiLinear.Scale(face, face.Bounds(), scene, image.Rect(193, 99, 385, 291), draw.Src, nil)
+	blank := make([]uint8, 48*48*3)
+	for i := range blank {
+		blank[i] = 230
+	}
+	for _, tc := range []struct {
+		imgs [][]uint8
+		want float64
+	}{
+		{[][]uint8{render.RGB(face)}, 1},
+		{[][]uint8{blank}, 0},
+		{[][]uint8{render.RGB(face), blank, blank, render.RGB(face)}, 0.5},
+		{nil, 0},
+	} {
+		got, err := FaceRate(context.Background(), tc.imgs, 48)
+		if err != nil || got != tc.want {
+			t.Errorf("FaceRate of %d images = %v, %v; want %v", len(tc.imgs), got, err, tc.want)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := FaceRate(ctx, [][]uint8{blank}, 48); err == nil {
+		t.Error("FaceRate ignored a cancelled context")
 	}
 }

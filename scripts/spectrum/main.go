@@ -63,7 +63,7 @@ func run(data, ckpt string, n int, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	fakes, err := evalset.Avatars(context.Background(), m, n, seed)
+	fakes, _, err := evalset.Avatars(context.Background(), m, n, seed)
 	if err != nil {
 		return err
 	}

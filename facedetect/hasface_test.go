@@ -1,0 +1,104 @@
+package facedetect
+
+import (
+	"image"
+	"image/color"
+	"image/draw"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"avatargan/facedetect/internal/scenes"
+
+	xdraw "golang.org/x/image/draw"
+)
+
+// shrink returns img's rectangle r scaled to a side x side RGBA image, as a face crop in
+// a 48 px data set or an avatar is.
+func shrink(img image.Image, r image.Rectangle, side int) *image.RGBA {
+	dst := image.NewRGBA(image.Rect(0, 0, side, side))
+	xdraw.ApproxBiLinear.Scale(dst, dst.Bounds(), img, r, draw.Src, nil)
+	return dst
+}
+
+// TestHasFaceScenes crops every face OpenCV found in the committed scenes to 48 px: the
+// cascade must find each of them again in the crop, alone.
+func TestHasFaceScenes(t *testing.T) {
+	c := AnimeFace()
+	doc := loadOpenCV(t, "testdata/opencv_scenes.json")
+	n := 0
+	for _, name := range sortedNames(doc.Images) {
+		img := decodeFile(t, filepath.Join("testdata/scenes", name))
+		for _, f := range doc.Images[name].Faces {
+			r := image.Rect(f[0], f[1], f[0]+f[2], f[1]+f[3]).Add(img.Bounds().Min)
+			if !c.HasFace(shrink(img, r, 48)) {
+				t.Errorf("%s: face %v not found in its own 48 px crop", name, f[:4])
+			}
+			n++
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d faces in the scenes", n)
+	}
+}
+
+// TestHasFaceNonFaces: blank, flat and noise images hold no face.
+func TestHasFaceNonFaces(t *testing.T) {
+	c := AnimeFace()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range []struct {
+		name string
+		img  func() image.Image
+	}{
+		{"white", func() image.Image { return image.NewUniform(color.White) }},
+		{"skin", func() image.Image { return image.NewUniform(color.RGBA{250, 225, 210, 255}) }},
+		{"noise", func() image.Image {
+			img := image.NewRGBA(image.Rect(0, 0, 48, 48))
+			for i := range img.Pix {
+				img.Pix[i] = uint8(rng.IntN(256))
+			}
+			return img
+		}},
+	} {
+		img := tc.img()
+		if _, ok := img.(*image.Uniform); ok {
+			img = shrink(img, image.Rect(0, 0, 48, 48), 48)
+		}
+		if c.HasFace(img) {
+			t.Errorf("%s: HasFace = true", tc.name)
+		}
+	}
+}
+
+// TestHasFaceRealFaces: the cascade finds a face in nearly every 48 px training face
+// ($AVATARGAN_FACES, default ../shared/data/faces; 99.3% of the first 1,000 when this
+// was written), which is what makes it usable as a check on avatars.
+func TestHasFaceRealFaces(t *testing.T) {
+	dir := os.Getenv("AVATARGAN_FACES")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "data", "faces")
+	}
+	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI: %v", err)
+		}
+		t.Skipf("no training faces: %v", err)
+	}
+	faces, err := scenes.LoadFaces(dir, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := AnimeFace()
+	found := 0
+	for _, f := range faces {
+		if c.HasFace(shrink(f, f.Bounds(), 48)) {
+			found++
+		}
+	}
+	if rate := float64(found) / float64(len(faces)); rate < 0.97 {
+		t.Errorf("faces found in %d of %d real crops (%.1f%%), want at least 97%%", found, len(faces), 100*rate)
+	} else {
+		t.Logf("faces found in %d of %d real crops (%.1f%%)", found, len(faces), 100*rate)
+	}
+}
