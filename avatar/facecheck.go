@@ -3,6 +3,7 @@ package avatar
 import (
 	"context"
 	"image"
+	"math"
 
 	"avatargan/facedetect"
 )
@@ -17,11 +18,12 @@ const MaxFaceCheck = 64
 const DefaultFaceCheck = 8
 
 // SetFaceCheck makes the model's seeds skip latents whose avatar holds no face that the
-// anime-face cascade can find (facedetect.HasFace): the avatar of a seed becomes the
-// first of up to tries draws (the seed's own latent, then those of RetrySeed(seed, 1),
-// RetrySeed(seed, 2), ...) whose image passes, or the seed's own latent when none does.
-// A seed whose own avatar passes keeps it, so the check only replaces broken faces (no
-// eyes, a smear), and a seed is the same avatar in every tool that uses the same tries.
+// anime-face cascade can find (facedetect.HasFace): a seed whose own avatar fails draws
+// tries-1 more (the latents of RetrySeed(seed, 1), RetrySeed(seed, 2), ...) and becomes
+// the passing one nearest its own avatar in colour layout (the first of equals), or
+// keeps its own avatar when none passes. A seed whose own avatar passes keeps it, so
+// the check only replaces broken faces (no eyes, a smear) and keeps their colours, and a
+// seed is the same avatar in every tool that uses the same tries.
 // tries <= 1 turns the check off (the default). It judges the latents as drawn
 // (truncation 1), and costs a detection per avatar plus a generator pass per retry.
 // Call it before using the model, not concurrently with it.
@@ -54,11 +56,19 @@ func (m *Model) Avatars(ctx context.Context, seeds []uint64) (z []float32, imgs 
 		return z, imgs, 0, err
 	}
 	zd := m.spec.ZDim
-	// bad holds the seeds whose draws have all failed so far; they keep their own
-	// latent and image until a draw passes.
-	bad := m.noFace(imgs)
-	for k := 1; k < m.tries && len(bad) > 0; k++ {
-		rz := make([]float32, len(bad)*zd)
+	bad := m.noFace(imgs) // seeds whose own avatar fails: they keep it unless a draw passes
+	if len(bad) == 0 {
+		return z, imgs, 0, nil
+	}
+	own := make([][layoutCells]float64, len(bad))
+	best := make([]float64, len(bad)) // layout distance of the best passing draw so far
+	for j, i := range bad {
+		own[j], best[j] = layout(imgs[i]), math.Inf(1)
+	}
+	// Every retry of every failing seed is drawn (in one pass per k, bounded by the
+	// seeds of the call): the pick is the passing draw nearest the seed's own avatar.
+	rz := make([]float32, len(bad)*zd)
+	for k := 1; k < m.tries; k++ {
 		for j, i := range bad {
 			m.Latent(RetrySeed(seeds[i], k), rz[j*zd:(j+1)*zd])
 		}
@@ -66,20 +76,63 @@ func (m *Model) Avatars(ctx context.Context, seeds []uint64) (z []float32, imgs 
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		still := bad[:0]
 		for j, fails := range m.noFaceMask(rimgs) {
-			i := bad[j]
 			if fails {
-				still = append(still, i)
 				continue
 			}
-			copy(z[i*zd:(i+1)*zd], rz[j*zd:(j+1)*zd])
-			imgs[i] = rimgs[j]
+			if d := layoutDist(own[j], layout(rimgs[j])); d < best[j] {
+				i := bad[j]
+				best[j] = d
+				copy(z[i*zd:(i+1)*zd], rz[j*zd:(j+1)*zd])
+				imgs[i] = rimgs[j]
+			}
+		}
+	}
+	for j := range bad {
+		if !math.IsInf(best[j], 1) {
 			replaced++
 		}
-		bad = still
 	}
 	return z, imgs, replaced, nil
+}
+
+// layoutGrid is the side of the colour layout a replacement is matched on.
+const (
+	layoutGrid  = 4
+	layoutCells = 3 * layoutGrid * layoutGrid
+)
+
+// layout is img's colour layout: the mean RGB of each cell of a layoutGrid x
+// layoutGrid grid (hair colour and placement, background, skin), so that a seed's
+// replacement keeps its look and the check does not shift the avatars' colours (the
+// detector misses dark faces more often than light ones).
+func layout(img *image.RGBA) (l [layoutCells]float64) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	var cnt [layoutGrid * layoutGrid]float64
+	for y := range h {
+		cy := y * layoutGrid / h
+		row := img.Pix[y*img.Stride:]
+		for x := range w {
+			c := cy*layoutGrid + x*layoutGrid/w
+			p := row[4*x : 4*x+3]
+			l[3*c] += float64(p[0])
+			l[3*c+1] += float64(p[1])
+			l[3*c+2] += float64(p[2])
+			cnt[c]++
+		}
+	}
+	for i := range l {
+		l[i] /= cnt[i/3]
+	}
+	return l
+}
+
+func layoutDist(a, b [layoutCells]float64) (d float64) {
+	for i := range a {
+		d += (a[i] - b[i]) * (a[i] - b[i])
+	}
+	return d
 }
 
 // SeedLatents returns the concatenated latents of seeds under the face check (Seeds when
