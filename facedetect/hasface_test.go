@@ -5,11 +5,11 @@ import (
 	"image/color"
 	"image/draw"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"avatargan/facedetect/internal/scenes"
+	"avatargan/internal/testutil"
 
 	xdraw "golang.org/x/image/draw"
 )
@@ -75,17 +75,7 @@ func TestHasFaceNonFaces(t *testing.T) {
 // ($AVATARGAN_FACES, default ../shared/data/faces; 99.3% of the first 1,000 when this
 // was written), which is what makes it usable as a check on avatars.
 func TestHasFaceRealFaces(t *testing.T) {
-	dir := os.Getenv("AVATARGAN_FACES")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "data", "faces")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI: %v", err)
-		}
-		t.Skipf("no training faces: %v", err)
-	}
-	faces, err := scenes.LoadFaces(dir, 400)
+	faces, err := scenes.LoadFaces(testutil.FacesDir(t), 400)
 	if err != nil {
 		t.Fatal(err)
 	}
