@@ -58,6 +58,17 @@ func RGB(img *image.RGBA) []uint8 {
 	return out
 }
 
+// FromRGB is RGB's inverse: packed HWC RGB bytes of a size x size image as an opaque
+// RGBA image.
+func FromRGB(px []uint8, size int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	for i := range size * size {
+		copy(img.Pix[4*i:4*i+3], px[3*i:3*i+3])
+		img.Pix[4*i+3] = 255
+	}
+	return img
+}
+
 // Filter is how Resize fills in pixels when it enlarges an image.
 type Filter int
 

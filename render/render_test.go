@@ -204,3 +204,20 @@ func TestWalkPingPong(t *testing.T) {
 		t.Errorf("PingPong of two = %v", got)
 	}
 }
+
+// TestFromRGB: FromRGB inverts RGB and makes every pixel opaque.
+func TestFromRGB(t *testing.T) {
+	px := make([]uint8, 3*3*3)
+	for i := range px {
+		px[i] = uint8(7 * i)
+	}
+	img := FromRGB(px, 3)
+	if got := RGB(img); !slices.Equal(got, px) {
+		t.Errorf("RGB(FromRGB(px)) = %v, want %v", got, px)
+	}
+	for i := 3; i < len(img.Pix); i += 4 {
+		if img.Pix[i] != 255 {
+			t.Fatalf("alpha %d at byte %d", img.Pix[i], i)
+		}
+	}
+}

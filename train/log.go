@@ -39,8 +39,11 @@ type Record struct {
 	// --eval-every scored the sampling generator.
 	SWD       *float64  `json:"swd,omitempty"`
 	SWDLevels []float64 `json:"swd_levels,omitempty"`
-	ElapsedS  float64   `json:"elapsed_s"`
-	Timestamp string    `json:"time"`
+	// Faces is the fraction of the same avatars in which the anime-face detector finds a
+	// face (facedetect.HasFace, no face check): the broken faces SWD hardly sees.
+	Faces     *float64 `json:"faces,omitempty"`
+	ElapsedS  float64  `json:"elapsed_s"`
+	Timestamp string   `json:"time"`
 }
 
 // maxRecordLine bounds one metrics.jsonl line: a record is ~200 bytes, so a longer line

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"image"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"avatargan/dcgan"
+	"avatargan/facedetect"
 	"avatargan/internal/atomicfile"
 	"avatargan/metrics"
 	"avatargan/render"
@@ -31,14 +33,17 @@ const evalSeedBase = 1 << 40
 
 // quality scores the sampling generator during training: SWD (package metrics'
 // defaults, as avatargan eval) of EvalN generated avatars against a fixed draw of EvalN
-// images of the cached data set. Everything it draws comes from its own fixed seeds,
+// images of the cached data set, and the fraction of those avatars in which the
+// anime-face detector finds a face. Everything it draws comes from its own fixed seeds,
 // never from the run's streams (latents and data order are functions of the step), so
 // evaluating changes nothing in training.
 type quality struct {
-	real  [][]uint8
-	opts  metrics.Options
-	floor metrics.Result
-	best  float64 // lowest SWD average so far (+Inf before the first)
+	real      [][]uint8
+	opts      metrics.Options
+	floor     metrics.Result
+	best      float64             // lowest SWD average so far (+Inf before the first)
+	cascade   *facedetect.Cascade // the anime-face detector, for Record.Faces
+	realFaces float64             // the fraction of the real draw it finds a face in
 }
 
 // newQuality draws the real set: EvalN images by a permutation seeded by the run's
@@ -50,10 +55,11 @@ func (r *Run) newQuality() (*quality, error) {
 		return nil, fmt.Errorf("train: --eval-n %d is more than the %d images of the data set", n, r.Data.Len())
 	}
 	perm := rand.New(rand.NewPCG(r.Cfg.Model.Seed, 0x9a11)).Perm(r.Data.Len())
-	q := &quality{opts: metrics.DefaultOptions(), best: math.Inf(1)}
+	q := &quality{opts: metrics.DefaultOptions(), best: math.Inf(1), cascade: facedetect.AnimeFace()}
 	for _, i := range perm[:n] {
 		q.real = append(q.real, r.Data.Image(i))
 	}
+	q.realFaces = q.faceRate(q.real, r.Data.Size())
 	if 2*n <= r.Data.Len() {
 		other := make([][]uint8, n)
 		for k, i := range perm[n : 2*n] {
@@ -73,8 +79,24 @@ func (r *Run) newQuality() (*quality, error) {
 	return q, nil
 }
 
-// evaluate returns the SWD of the sampling generator (EMA weights when kept).
-func (r *Run) evaluate() (metrics.Result, error) {
+// faceRate is the fraction of imgs (packed RGB) in which the detector finds a face.
+func (q *quality) faceRate(imgs [][]uint8, size int) float64 {
+	crops := make([]image.Image, len(imgs))
+	for i, px := range imgs {
+		crops[i] = render.FromRGB(px, size)
+	}
+	found := 0
+	for _, ok := range q.cascade.HasFaces(crops) {
+		if ok {
+			found++
+		}
+	}
+	return float64(found) / float64(max(1, len(imgs)))
+}
+
+// evaluate returns the SWD of the sampling generator (EMA weights when kept) and its
+// avatars.
+func (r *Run) evaluate() (metrics.Result, [][]uint8, error) {
 	m := r.Cfg.Model
 	g := r.SamplerGenerator()
 	n := len(r.quality.real)
@@ -91,7 +113,8 @@ func (r *Run) evaluate() (metrics.Result, error) {
 			fakes = append(fakes, render.RGB(img))
 		}
 	}
-	return metrics.SWD(r.quality.real, fakes, m.Size, r.quality.opts)
+	res, err := metrics.SWD(r.quality.real, fakes, m.Size, r.quality.opts)
+	return res, fakes, err
 }
 
 // PlotQuality draws SWD (x1e3, average over levels) against step, with the
@@ -149,17 +172,17 @@ func (r *Run) trackQuality(rec *Record) error {
 		}
 		r.quality = q
 		if q.floor.Average > 0 {
-			fmt.Fprintf(r.Opts.Log, "quality: SWD x1e3 of %d avatars every %d steps; real-vs-real floor at that n: %.2f\n",
-				len(q.real), r.Cfg.EvalEvery, q.floor.Average)
+			fmt.Fprintf(r.Opts.Log, "quality: SWD x1e3 of %d avatars every %d steps; real-vs-real floor at that n: %.2f; anime face found in %.1f%% of the real draw\n",
+				len(q.real), r.Cfg.EvalEvery, q.floor.Average, 100*q.realFaces)
 		}
 	}
-	res, err := r.evaluate()
+	res, fakes, err := r.evaluate()
 	if err != nil {
 		return err
 	}
-	avg := res.Average
-	rec.SWD, rec.SWDLevels = &avg, res.PerLevel
-	fmt.Fprintf(r.Opts.Log, "step %d: SWD x1e3 %.2f (%v)\n", r.Step, avg, res)
+	avg, faces := res.Average, r.quality.faceRate(fakes, r.Cfg.Model.Size)
+	rec.SWD, rec.SWDLevels, rec.Faces = &avg, res.PerLevel, &faces
+	fmt.Fprintf(r.Opts.Log, "step %d: SWD x1e3 %.2f (%v); anime face found in %.1f%%\n", r.Step, avg, res, 100*faces)
 	if avg < r.quality.best {
 		r.quality.best = avg
 		if err := r.saveAs(filepath.Join(r.Opts.Dir, BestCheckpoint)); err != nil {

@@ -25,8 +25,8 @@ func recipeTiny(t *testing.T, name string) Config {
 	return cfg
 }
 
-// TestQualityTracking trains with --eval-every and checks that the scores land in
-// metrics.jsonl on exactly the evaluated steps, that quality.png and
+// TestQualityTracking trains with --eval-every and checks that the scores (SWD and the
+// face detector's rate) land in metrics.jsonl on exactly the evaluated steps, that quality.png and
 // ckpt-best.safetensors (the lowest-SWD step's state) are written, and that
 // evaluating changes nothing in training: the state equals that of a run without it.
 func TestQualityTracking(t *testing.T) {
@@ -43,8 +43,11 @@ func TestQualityTracking(t *testing.T) {
 	}
 	best, bestStep := math.Inf(1), 0
 	for _, rec := range recs {
-		if (rec.SWD != nil) != (rec.Step%2 == 0) {
-			t.Errorf("step %d: swd %v", rec.Step, rec.SWD)
+		if (rec.SWD != nil) != (rec.Step%2 == 0) || (rec.Faces != nil) != (rec.SWD != nil) {
+			t.Errorf("step %d: swd %v, faces %v", rec.Step, rec.SWD, rec.Faces)
+		}
+		if rec.Faces != nil && (*rec.Faces < 0 || *rec.Faces > 1) {
+			t.Errorf("step %d: face rate %v", rec.Step, *rec.Faces)
 		}
 		if rec.SWD != nil {
 			if !(*rec.SWD > 0) || len(rec.SWDLevels) != 1 {

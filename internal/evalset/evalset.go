@@ -73,7 +73,7 @@ func FaceRate(ctx context.Context, imgs [][]uint8, size int) (float64, error) {
 		}
 		crops := make([]image.Image, min(piece, len(imgs)-lo))
 		for i := range crops {
-			crops[i] = rgbImage(imgs[lo+i], size)
+			crops[i] = render.FromRGB(imgs[lo+i], size)
 		}
 		for _, ok := range c.HasFaces(crops) {
 			if ok {
@@ -82,14 +82,4 @@ func FaceRate(ctx context.Context, imgs [][]uint8, size int) (float64, error) {
 		}
 	}
 	return float64(found) / float64(len(imgs)), nil
-}
-
-// rgbImage wraps packed RGB pixels as an opaque RGBA image.
-func rgbImage(px []uint8, size int) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, size, size))
-	for i := range size * size {
-		copy(img.Pix[4*i:4*i+3], px[3*i:3*i+3])
-		img.Pix[4*i+3] = 255
-	}
-	return img
 }
