@@ -8,6 +8,7 @@ import (
 	"image"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,9 +30,23 @@ type evalReport struct {
 	Floor       metrics.Result  `json:"real_vs_real"`
 	Untrained   *metrics.Result `json:"untrained,omitempty"`
 	Ratio       float64         `json:"ratio_to_floor"`
-	Faces       *facesReport    `json:"faces,omitempty"`
-	Nearest     *nearestReport  `json:"nearest,omitempty"`
-	Seconds     float64         `json:"seconds"`
+	// Draws, with --repeat K > 1: each draw's scores (seeds Seed..Seed+K-1); Fake, Floor
+	// and Ratio are then their means (Ratio: mean over mean) and Spread the standard
+	// deviation of the draws' Fake.Average. The faces, nearest and untrained figures are
+	// the first draw's.
+	Draws   []drawScore    `json:"draws,omitempty"`
+	Spread  float64        `json:"spread,omitempty"`
+	Faces   *facesReport   `json:"faces,omitempty"`
+	Nearest *nearestReport `json:"nearest,omitempty"`
+	Seconds float64        `json:"seconds"`
+}
+
+// drawScore is one draw of eval --repeat.
+type drawScore struct {
+	Seed  uint64         `json:"seed"`
+	Fake  metrics.Result `json:"fake"`
+	Floor metrics.Result `json:"real_vs_real"`
+	Ratio float64        `json:"ratio_to_floor"`
 }
 
 // facesReport is how often the anime-face detector finds a face (facedetect.HasFace) in
@@ -51,6 +66,9 @@ type nearestReport struct {
 	Closest   string  `json:"closest_real"`
 }
 
+// maxRepeat bounds eval --repeat: each draw costs a full evaluation.
+const maxRepeat = 16
+
 // maxEvalN bounds eval -n before anything is computed from it (2n real images are
 // drawn); 8192, the paper's n, takes about a minute on two cores.
 const maxEvalN = 1 << 20
@@ -65,6 +83,7 @@ type evalOptions struct {
 	precision               string // --precision: auto, f32 or bf16
 	faceCheck               int    // --face-check: draws per seed
 	faces                   bool   // --faces: report the face detector's rates
+	repeat                  int    // --repeat: score this many draws, seeds seed.. seed+repeat-1
 }
 
 func parseEval(o stdio, args []string) (evalOptions, error) {
@@ -82,6 +101,7 @@ func parseEval(o stdio, args []string) (evalOptions, error) {
 	fs.BoolVar(&e.asJSON, "json", false, "print JSON instead of a table")
 	fs.StringVar(&e.precision, "precision", "auto", precisionUsage)
 	faceCheckFlag(fs, &e.faceCheck)
+	fs.IntVar(&e.repeat, "repeat", 1, fmt.Sprintf("score this many independent draws (seeds S, S+1, ...; 1..%d) and report their mean and spread: one draw's SWD varies by several percent", maxRepeat))
 	fs.BoolVar(&e.faces, "faces", true, "report how often the anime-face detector finds a face in the avatars and in the real set (a few seconds per thousand images)")
 	fs.IntVar(&e.size, "size", 0, "image side for the comparison (default: the model's; with --fake, the first fake image's side, at least 16)")
 	if err := parse(fs, args); err != nil {
@@ -95,6 +115,10 @@ func parseEval(o stdio, args []string) (evalOptions, error) {
 		return e, fmt.Errorf("-n %d: want 16..%d", e.n, maxEvalN)
 	case e.size != 0 && (e.size < 16 || e.size > 1024):
 		return e, fmt.Errorf("--size %d: want 16..1024", e.size)
+	case e.repeat < 1 || e.repeat > maxRepeat:
+		return e, fmt.Errorf("--repeat %d: want 1..%d", e.repeat, maxRepeat)
+	case e.repeat > 1 && uint64(e.repeat-1) > math.MaxUint32-e.seed:
+		return e, fmt.Errorf("--seed %d --repeat %d: the seeds would pass 2^32-1", e.seed, e.repeat)
 	case e.nearest < 0:
 		return e, fmt.Errorf("--nearest %d: want 0 or more", e.nearest)
 	case e.fake != "" && (e.ckpt != "" || e.live || e.untrained):
@@ -141,28 +165,34 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Two disjoint real sets: one compared with the fakes, one with the first (the floor).
-	realA, realB, err := evalset.Real(set, n, e.seed)
-	if err != nil {
-		return err
-	}
+	r := evalReport{Source: source, N: n, Seed: e.seed}
+	var realA, fakes0 [][]uint8
 	replaced := 0
-	if model != nil {
-		if fakes, replaced, err = evalset.Avatars(ctx, model, n, e.seed); err != nil {
+	for k := range e.repeat {
+		seed := e.seed + uint64(k)
+		d, ra, fk, rep, err := scoreDraw(ctx, model, set, fakes, n, size, seed)
+		if err != nil {
 			return err
 		}
+		if k == 0 {
+			realA, fakes0, replaced = ra, fk, rep
+		}
+		r.Draws = append(r.Draws, d)
 	}
-	fakes = fakes[:n]
+	fakes = fakes0
+	r.Fake, r.Floor = meanResult(r.Draws, false), meanResult(r.Draws, true)
+	r.Resolutions, r.Ratio = r.Fake.Resolutions, r.Fake.Average/r.Floor.Average
 	mo := metrics.DefaultOptions()
 	mo.Seed = e.seed
-	r := evalReport{Source: source, N: n, Seed: e.seed}
-	if r.Fake, err = metrics.SWDContext(ctx, realA, fakes, size, mo); err != nil {
-		return err
+	if e.repeat == 1 {
+		r.Draws = nil
+	} else {
+		var ss float64
+		for _, d := range r.Draws {
+			ss += (d.Fake.Average - r.Fake.Average) * (d.Fake.Average - r.Fake.Average)
+		}
+		r.Spread = math.Sqrt(ss / float64(len(r.Draws)-1))
 	}
-	if r.Floor, err = metrics.SWDContext(ctx, realA, realB, size, mo); err != nil {
-		return err
-	}
-	r.Resolutions, r.Ratio = r.Fake.Resolutions, r.Fake.Average/r.Floor.Average
 	if e.untrained {
 		if r.Untrained, err = untrainedSWD(ctx, model, n, e.seed, realA, mo); err != nil {
 			return err
@@ -194,6 +224,55 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 	}
 	r.table(o.out)
 	return nil
+}
+
+// scoreDraw scores one draw of seed: two disjoint real sets (one compared with the
+// avatars, one with the first: the floor), the model's avatars of that seed (or the
+// folder's fakes), and the metric's randomness. It returns the first real set and the
+// avatars scored, and how many the face check replaced.
+func scoreDraw(ctx context.Context, model *avatar.Model, set *dataset.Set, fakes [][]uint8, n, size int, seed uint64) (d drawScore, realA, fk [][]uint8, replaced int, err error) {
+	realA, realB, err := evalset.Real(set, n, seed)
+	if err != nil {
+		return d, nil, nil, 0, err
+	}
+	if model != nil {
+		if fakes, replaced, err = evalset.Avatars(ctx, model, n, seed); err != nil {
+			return d, nil, nil, 0, err
+		}
+	}
+	fakes = fakes[:n]
+	mo := metrics.DefaultOptions()
+	mo.Seed = seed
+	d.Seed = seed
+	if d.Fake, err = metrics.SWDContext(ctx, realA, fakes, size, mo); err != nil {
+		return d, nil, nil, 0, err
+	}
+	if d.Floor, err = metrics.SWDContext(ctx, realA, realB, size, mo); err != nil {
+		return d, nil, nil, 0, err
+	}
+	d.Ratio = d.Fake.Average / d.Floor.Average
+	return d, realA, fakes, replaced, nil
+}
+
+// meanResult averages the draws' fake (or, with floor, real-vs-real) results level by
+// level.
+func meanResult(draws []drawScore, floor bool) metrics.Result {
+	var m metrics.Result
+	for i, d := range draws {
+		x := d.Fake
+		if floor {
+			x = d.Floor
+		}
+		if i == 0 {
+			m.Resolutions = x.Resolutions
+			m.PerLevel = make([]float64, len(x.PerLevel))
+		}
+		for l, v := range x.PerLevel {
+			m.PerLevel[l] += v / float64(len(draws))
+		}
+		m.Average += x.Average / float64(len(draws))
+	}
+	return m
 }
 
 // evalModel loads the generator eval measures and names its source.
@@ -307,6 +386,13 @@ func (r evalReport) table(w io.Writer) {
 			fmt.Fprintf(w, "%10.2f", v)
 		}
 		fmt.Fprintf(w, "%10.2f\n", x.Average)
+	}
+	for _, d := range r.Draws {
+		row(fmt.Sprintf("seed %d: generated", d.Seed), d.Fake)
+		row(fmt.Sprintf("seed %d: floor", d.Seed), d.Floor)
+	}
+	if len(r.Draws) > 1 {
+		fmt.Fprintf(w, "mean of %d draws (generated: sd %.2f):\n", len(r.Draws), r.Spread)
 	}
 	row("generated vs real", r.Fake)
 	row("real vs real (floor)", r.Floor)

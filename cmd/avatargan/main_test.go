@@ -9,6 +9,7 @@ import (
 	"image/gif"
 	"image/png"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -528,6 +529,26 @@ func TestEval(t *testing.T) {
 	if f := rep.Faces; f == nil || f.FaceCheck != avatar.DefaultFaceCheck || f.Fake < 0 || f.Fake > 1 || f.Real < 0 || f.Real > 1 || f.Replaced < 0 || f.Replaced > 16 {
 		t.Fatalf("faces report %+v", rep.Faces)
 	}
+	// --repeat: each draw as a plain eval of its seed, the report their mean.
+	one := rep
+	out = run(t, cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--json", "--repeat", "2", "--seed", "1", "--cache", cacheDir)
+	var rep2 evalReport
+	if err := json.Unmarshal([]byte(out), &rep2); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	out = run(t, cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--json", "--seed", "2", "--cache", cacheDir)
+	var seed2 evalReport
+	if err := json.Unmarshal([]byte(out), &seed2); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if len(one.Draws) != 0 || len(rep2.Draws) != 2 || rep2.Draws[0].Seed != 1 || rep2.Draws[1].Seed != 2 ||
+		rep2.Draws[0].Fake.Average != one.Fake.Average || rep2.Draws[1].Fake.Average != seed2.Fake.Average ||
+		math.Abs(rep2.Fake.Average-(one.Fake.Average+seed2.Fake.Average)/2) > 1e-9 ||
+		math.Abs(rep2.Spread-math.Abs(one.Fake.Average-seed2.Fake.Average)/math.Sqrt2) > 1e-9 {
+		t.Fatalf("--repeat 2: %+v; seed 1 alone %v, seed 2 alone %v", rep2, one.Fake, seed2.Fake)
+	}
+	fails(t, "--repeat 0", cmdEval, "--data", facesDir, "--checkpoint", runDir, "--repeat", "0")
+	fails(t, "--repeat 17", cmdEval, "--data", facesDir, "--checkpoint", runDir, "--repeat", "17")
 	out = run(t, cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--json", "--faces=false", "--face-check", "0", "--cache", cacheDir)
 	rep = evalReport{}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Faces != nil {
