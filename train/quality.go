@@ -11,6 +11,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"avatargan/dcgan"
 	"avatargan/facedetect"
@@ -118,12 +120,16 @@ func (r *Run) evaluate() (metrics.Result, [][]uint8, error) {
 }
 
 // PlotQuality draws SWD (x1e3, average over levels) against step, with the
-// real-vs-real floor at the same n when known (floor > 0).
+// real-vs-real floor at the same n when known (floor > 0), and below it, when the
+// records have them, the face detector's rate on the same avatars.
 func PlotQuality(path string, recs []Record, floor float64) error {
-	pts := plotter.XYs{}
+	var pts, faces plotter.XYs
 	for _, r := range recs {
 		if r.SWD != nil {
 			pts = append(pts, plotter.XY{X: float64(r.Step), Y: *r.SWD})
+		}
+		if r.Faces != nil {
+			faces = append(faces, plotter.XY{X: float64(r.Step), Y: 100 * *r.Faces})
 		}
 	}
 	if len(pts) == 0 {
@@ -152,12 +158,31 @@ func PlotQuality(path string, recs []Record, floor float64) error {
 	}
 	p.Legend.Top = true
 	p.Legend.XOffs = -vg.Points(8)
-	wt, err := p.WriterTo(8*vg.Inch, 4*vg.Inch, "png")
-	if err != nil {
-		return err
+	var fp *plot.Plot
+	if len(faces) > 0 {
+		fp = plot.New()
+		fp.Title.Text = "anime face found by the detector (% of the same avatars; real faces ~99%)"
+		fp.X.Label.Text = "step"
+		fp.Y.Label.Text = "% with a face"
+		fl, fs, err := plotter.NewLinePoints(faces)
+		if err != nil {
+			return err
+		}
+		fl.Color, fs.Color = plotColor(2), plotColor(2)
+		fp.Add(fl, fs, plotter.NewGrid())
+		fp.X.Min, fp.X.Max = p.X.Min, p.X.Max
+	}
+	img := vgimg.NewWith(vgimg.UseWH(8*vg.Inch, 4*vg.Inch), vgimg.UseDPI(96))
+	if fp == nil {
+		p.Draw(draw.New(img))
+	} else { // SWD above the face rate, x axes aligned
+		img = vgimg.NewWith(vgimg.UseWH(8*vg.Inch, 7*vg.Inch), vgimg.UseDPI(96))
+		cs := plot.Align([][]*plot.Plot{{p}, {fp}}, draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(10)}, draw.New(img))
+		p.Draw(cs[0][0])
+		fp.Draw(cs[1][0])
 	}
 	return atomicfile.Write(path, func(w io.Writer) error {
-		_, err := wt.WriteTo(w)
+		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 		return err
 	})
 }
