@@ -2,6 +2,7 @@ package avatar
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"math"
 
@@ -51,9 +52,25 @@ func RetrySeed(seed uint64, k int) uint64 {
 // many seeds got a replacement draw; without the check it is Seeds and Generate. It
 // gives up between generator passes once ctx is done.
 func (m *Model) Avatars(ctx context.Context, seeds []uint64) (z []float32, imgs []*image.RGBA, replaced int, err error) {
+	return m.avatars(ctx, seeds, m.GenerateContext)
+}
+
+// SeedAvatars is Avatars with every generator pass made by generate, which must render
+// the model's images of the latents as GenerateContext does: a server's batcher, so that
+// the check's passes are batched, queued and bounded with its other work, and passing
+// avatars are rendered once (it makes server.SeedAvatars of a Model).
+func (m *Model) SeedAvatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error)) (z []float32, imgs []*image.RGBA, err error) {
+	z, imgs, _, err = m.avatars(ctx, seeds, generate)
+	return z, imgs, err
+}
+
+func (m *Model) avatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error)) (z []float32, imgs []*image.RGBA, replaced int, err error) {
 	z = m.Seeds(seeds...)
-	if imgs, err = m.GenerateContext(ctx, z); err != nil || m.tries <= 1 {
+	if imgs, err = generate(ctx, z); err != nil || m.tries <= 1 {
 		return z, imgs, 0, err
+	}
+	if len(imgs) != len(seeds) {
+		return nil, nil, 0, fmt.Errorf("avatar: %d images for %d latents", len(imgs), len(seeds))
 	}
 	zd := m.spec.ZDim
 	bad := m.noFace(imgs) // seeds whose own avatar fails: they keep it unless a draw passes
@@ -67,14 +84,17 @@ func (m *Model) Avatars(ctx context.Context, seeds []uint64) (z []float32, imgs 
 	}
 	// Every retry of every failing seed is drawn (in one pass per k, bounded by the
 	// seeds of the call): the pick is the passing draw nearest the seed's own avatar.
-	rz := make([]float32, len(bad)*zd)
 	for k := 1; k < m.tries; k++ {
+		rz := make([]float32, len(bad)*zd) // fresh: a cancelled generate may still read the last
 		for j, i := range bad {
 			m.Latent(RetrySeed(seeds[i], k), rz[j*zd:(j+1)*zd])
 		}
-		rimgs, err := m.GenerateContext(ctx, rz)
+		rimgs, err := generate(ctx, rz)
 		if err != nil {
 			return nil, nil, 0, err
+		}
+		if len(rimgs) != len(bad) {
+			return nil, nil, 0, fmt.Errorf("avatar: %d images for %d latents", len(rimgs), len(bad))
 		}
 		for j, fails := range m.noFaceMask(rimgs) {
 			if fails {

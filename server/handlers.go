@@ -351,26 +351,35 @@ func (s *Server) notModified(w http.ResponseWriter, r *http.Request, etag string
 
 func fmtT(t float64) string { return strconv.FormatFloat(t, 'g', -1, 64) }
 
-// latents returns the latents of seeds, scaled by t: the model's SeedLatents where it
-// has one (a face check picks latents by generating), else Latent per seed.
-func (s *Server) latents(ctx context.Context, t float64, seeds ...uint64) ([]float32, error) {
-	var z []float32
-	if m, ok := s.model.(SeedLatents); ok {
-		var err error
-		if z, err = m.SeedLatents(ctx, seeds...); err != nil {
-			return nil, err
+// seedLatents returns the latents of seeds at truncation 1 and, where the model's
+// SeedAvatars rendered them on the way (a face check generates to choose), their
+// images; with a plain Model only the latents (imgs nil).
+func (s *Server) seedLatents(ctx context.Context, seeds ...uint64) (z []float32, imgs []*image.RGBA, err error) {
+	if m, ok := s.model.(SeedAvatars); ok {
+		if z, imgs, err = m.SeedAvatars(ctx, seeds, s.batch.generate); err != nil {
+			return nil, nil, err
 		}
-		if len(z) != len(seeds)*s.zdim {
-			return nil, fmt.Errorf("model: %d latent values for %d seeds", len(z), len(seeds))
+		if len(z) != len(seeds)*s.zdim || len(imgs) != len(seeds) {
+			return nil, nil, fmt.Errorf("model: %d latent values and %d images for %d seeds", len(z), len(imgs), len(seeds))
 		}
-	} else {
-		z = make([]float32, len(seeds)*s.zdim)
-		for i, seed := range seeds {
-			s.model.Latent(seed, z[i*s.zdim:(i+1)*s.zdim])
-		}
+		return z, imgs, nil
+	}
+	z = make([]float32, len(seeds)*s.zdim)
+	for i, seed := range seeds {
+		s.model.Latent(seed, z[i*s.zdim:(i+1)*s.zdim])
+	}
+	return z, nil, nil
+}
+
+// seedImages renders the avatars of seeds at truncation t, through the batcher; the
+// images a face check made on the way are used as they are at t = 1.
+func (s *Server) seedImages(ctx context.Context, t float64, seeds ...uint64) ([]*image.RGBA, error) {
+	z, imgs, err := s.seedLatents(ctx, seeds...)
+	if err != nil || (imgs != nil && t == 1) {
+		return imgs, err
 	}
 	scale(z, t)
-	return z, nil
+	return s.batch.generate(ctx, z)
 }
 
 func scale(z []float32, t float64) {
@@ -408,9 +417,9 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 
 // imageJob describes one image response for serveImage.
 type imageJob struct {
-	key  string                                   // everything besides the model that determines the bytes
-	cost int64                                    // bytes the request holds at its peak, for admission
-	z    func(context.Context) ([]float32, error) // the latents to render (not computed for a 304)
+	key  string                                       // everything besides the model that determines the bytes
+	cost int64                                        // bytes the request holds at its peak, for admission
+	imgs func(context.Context) ([]*image.RGBA, error) // the images to encode (not made for a 304)
 	// enc resizes and encodes the generated images into the buffer.
 	enc  func(*bytes.Buffer, []*image.RGBA) (contentType string, err error)
 	name string // Content-Disposition attachment name, if any
@@ -432,12 +441,7 @@ func (s *Server) serveImage(w http.ResponseWriter, r *http.Request, j imageJob) 
 		return
 	}
 	defer release()
-	z, err := j.z(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	imgs, err := s.batch.generate(r.Context(), z)
+	imgs, err := j.imgs(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -512,7 +516,7 @@ func (s *Server) serveAvatar(w http.ResponseWriter, r *http.Request, seed uint64
 	s.serveImage(w, r, imageJob{
 		key:  fmt.Sprintf("avatar seed=%d size=%d filter=%s t=%s", seed, size, filter, fmtT(t)),
 		cost: imageBytes(s.size) + 2*imageBytes(size), // native, resized, PNG at worst
-		z:    func(ctx context.Context) ([]float32, error) { return s.latents(ctx, t, seed) },
+		imgs: func(ctx context.Context) ([]*image.RGBA, error) { return s.seedImages(ctx, t, seed) },
 		enc: func(buf *bytes.Buffer, imgs []*image.RGBA) (string, error) {
 			return "image/png", pngEnc.Encode(buf, render.Resize(imgs[0], size, size, filter))
 		},
@@ -538,7 +542,7 @@ func (s *Server) handleGrid(w http.ResponseWriter, r *http.Request) {
 	s.serveImage(w, r, imageJob{
 		key:  fmt.Sprintf("grid n=%d seed=%d t=%s", n, seed, fmtT(t)),
 		cost: 3 * int64(n) * imageBytes(s.size+gridGap), // cells, grid, PNG at worst
-		z:    func(ctx context.Context) ([]float32, error) { return s.latents(ctx, t, seq(seed, n)...) },
+		imgs: func(ctx context.Context) ([]*image.RGBA, error) { return s.seedImages(ctx, t, seq(seed, n)...) },
 		enc: func(buf *bytes.Buffer, imgs []*image.RGBA) (string, error) {
 			for i, im := range imgs {
 				imgs[i] = render.Resize(im, s.size, s.size, render.Nearest) // tolerate a model whose output drifts from Size
@@ -562,14 +566,14 @@ func (s *Server) handleInterpolate(w http.ResponseWriter, r *http.Request) {
 		key: fmt.Sprintf("interpolate from=%d to=%d steps=%d size=%d filter=%s t=%s", from, to, steps, size, filter, fmtT(t)),
 		// native and resized RGBA frames, paletted frames, the GIF at worst
 		cost: int64(steps)*(imageBytes(s.size)+imageBytes(size)) + 2*frames*int64(size*size),
-		z: func(ctx context.Context) ([]float32, error) {
-			ends, err := s.latents(ctx, 1, from, to)
+		imgs: func(ctx context.Context) ([]*image.RGBA, error) {
+			ends, _, err := s.seedLatents(ctx, from, to)
 			if err != nil {
 				return nil, err
 			}
 			z := render.Walk(ends[:s.zdim], ends[s.zdim:], steps)
 			scale(z, t)
-			return z, nil
+			return s.batch.generate(ctx, z)
 		},
 		enc: func(buf *bytes.Buffer, imgs []*image.RGBA) (string, error) {
 			for i, im := range imgs {
@@ -598,7 +602,7 @@ func (s *Server) handleZip(w http.ResponseWriter, r *http.Request) {
 		key: fmt.Sprintf("zip seed=%d n=%d size=%d filter=%s t=%s", seed, n, size, filter, fmtT(t)),
 		// native images, one resized at a time, the PNGs at worst
 		cost: int64(n)*(imageBytes(s.size)+imageBytes(size)) + imageBytes(size),
-		z:    func(ctx context.Context) ([]float32, error) { return s.latents(ctx, t, seq(seed, n)...) },
+		imgs: func(ctx context.Context) ([]*image.RGBA, error) { return s.seedImages(ctx, t, seq(seed, n)...) },
 		enc: func(buf *bytes.Buffer, imgs []*image.RGBA) (string, error) {
 			zw := zip.NewWriter(buf)
 			for i, im := range imgs {

@@ -67,13 +67,15 @@ type Model interface {
 	Generate(z []float32) ([]*image.RGBA, error)
 }
 
-// SeedLatents is a Model whose latent for a seed depends on more than the seed: the
-// avatar package's face check (avatar.Model.SetFaceCheck) generates a seed's draws and
-// keeps the first that holds a face. The server asks such a model for all of a
-// request's latents in one call, and fails the request with its error (a cancelled
-// request's context).
-type SeedLatents interface {
-	SeedLatents(ctx context.Context, seeds ...uint64) ([]float32, error)
+// SeedAvatars is a Model whose latent for a seed depends on more than the seed: the
+// avatar package's face check (avatar.Model.SetFaceCheck) renders a seed's draws and
+// keeps one that holds a face. The server hands it the batcher's generate, so that
+// those passes are batched, queued and bounded like any request's, and it encodes the
+// images returned as they are (at truncation 1) instead of rendering them again. A
+// failure fails the request (a full queue: 503; a cancelled request: its context's
+// error).
+type SeedAvatars interface {
+	SeedAvatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error)) (z []float32, imgs []*image.RGBA, err error)
 }
 
 // Options configures a Server. Zero values select the documented defaults, so

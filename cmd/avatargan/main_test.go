@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"avatargan/checkpoint"
 	"avatargan/facedetect"
 	"avatargan/models"
+	"avatargan/server"
 	"avatargan/train"
 )
 
@@ -357,9 +359,22 @@ func TestEmbeddedModel(t *testing.T) {
 	}
 	m.SetFaceCheck(avatar.DefaultFaceCheck)
 	_, checked, _, err := m.Avatars(context.Background(), []uint64{uint64(seed)})
-	m.SetFaceCheck(0)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The server draws the same avatar, its check's passes going through its batcher.
+	srv, err := server.New(m, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/avatar/"+strconv.Itoa(seed)+".png", nil))
+	srv.Close()
+	m.SetFaceCheck(0)
+	if got, err := png.Decode(rec.Body); err != nil || rec.Code != 200 {
+		t.Errorf("serve /avatar/%d.png: %d, %v", seed, rec.Code, err)
+	} else if rgba, ok := got.(*image.RGBA); !ok || !slices.Equal(rgba.Pix, checked[0].Pix) {
+		t.Errorf("seed %d: serve did not draw the face check's avatar", seed)
 	}
 	one := filepath.Join(t.TempDir(), "one.png")
 	run(t, cmdGenerate, "-n", "1", "--seed", strconv.Itoa(seed), "--out", one)

@@ -6,9 +6,13 @@ import (
 	"net"
 	"strconv"
 
+	"avatargan/avatar"
 	"avatargan/internal/gemm"
 	"avatargan/server"
 )
+
+// The server runs the face check's generator passes through its batcher.
+var _ server.SeedAvatars = (*avatar.Model)(nil)
 
 func cmdServe(ctx context.Context, o stdio, args []string) error {
 	fs := newFlags(o, "serve", "[--addr 127.0.0.1:8080] [--checkpoint PATH] [--truncation T] [--queue N] [--max-batch N] [--face-check 8]")
