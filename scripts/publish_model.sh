@@ -2,8 +2,9 @@
 # Publishes a training checkpoint as the embedded model and regenerates what
 # depends on it: models/generator.safetensors (EMA or live, F16), the avatar hash pins,
 # docs/avatars.png, docs/walk.gif, docs/serve.png (headless chromium, when
-# installed), the run's quality and loss plots, and the eval table it prints
-# (n = 8192, nearest copies of 64 avatars, the untrained generator).
+# installed), docs/facecheck.png, the run's quality and loss plots, and the eval tables
+# it prints (n = 8192: the model's own draws with nearest copies of 64 avatars and the
+# untrained generator; then the mean of three draws with and without the face check).
 #
 #	scripts/publish_model.sh CHECKPOINT DATA_DIR [CACHE_DIR]
 #
@@ -28,6 +29,7 @@ go test ./models -run TestEmbeddedAvatarsPinned -update >/dev/null
 go test ./models -count=1 >/dev/null
 "$bin" generate -n 64 --grid --out docs/avatars.png --precision f32
 "$bin" interpolate --from 3 --to 17 --steps 12 --out docs/walk.gif --precision f32
+go run ./scripts/facecheck --out docs/facecheck.png
 cp "$run/quality.png" docs/quality.png
 cp "$run/loss.png" docs/loss.png
 if command -v chromium >/dev/null; then
@@ -39,6 +41,10 @@ if command -v chromium >/dev/null; then
 		--screenshot="$PWD/docs/serve.png" "http://127.0.0.1:$port/" >/dev/null 2>&1 || true
 	kill $pid
 fi
-args=(--data "$data" -n 8192 --nearest 64 --untrained --precision f32)
+args=(--data "$data" -n 8192 --precision f32)
 [ -n "$cache" ] && args+=(--cache "$cache")
-"$bin" eval "${args[@]}"
+# The model's own draws (the README table's rows), then three draws with and without the
+# face check (the means it reports).
+"$bin" eval "${args[@]}" --nearest 64 --untrained --face-check 0
+"$bin" eval "${args[@]}" --repeat 3
+"$bin" eval "${args[@]}" --repeat 3 --face-check 0
