@@ -74,3 +74,23 @@ func BenchmarkDetect1Mpixel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHasFace times HasFace on one core (enlarging, framing and scanning a 48 px
+// crop: what the face check costs per avatar) over the faces OpenCV found in the
+// committed scenes, shrunk to 48 px.
+func BenchmarkHasFace(b *testing.B) {
+	doc := loadOpenCV(b, "testdata/opencv_scenes.json")
+	var crops []image.Image
+	for _, name := range sortedNames(doc.Images) {
+		img := decodeFile(b, filepath.Join("testdata/scenes", name))
+		for _, f := range doc.Images[name].Faces {
+			r := image.Rect(f[0], f[1], f[0]+f[2], f[1]+f[3]).Add(img.Bounds().Min)
+			crops = append(crops, shrink(img, r, 48))
+		}
+	}
+	c := AnimeFace()
+	b.ResetTimer()
+	for i := range b.N {
+		c.HasFace(crops[i%len(crops)])
+	}
+}
