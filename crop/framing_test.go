@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 
 	"avatargan/dataset"
 	"avatargan/facedetect"
+	"avatargan/internal/testutil"
 )
 
 // TestFramingMatchesFaces repeats the measurement behind DefaultScale and
@@ -26,16 +26,7 @@ import (
 // is biased upward (median 1.20), because boxes larger than the image
 // cannot be detected. This test checks 60 faces against the defaults.
 func TestFramingMatchesFaces(t *testing.T) {
-	dir := os.Getenv("AVATARGAN_FACES")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "data", "faces")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI: %v", err)
-		}
-		t.Skipf("no training faces: %v", err)
-	}
+	dir := testutil.FacesDir(t)
 	c := facedetect.AnimeFace()
 	var ratio, shift []float64
 	n := 0

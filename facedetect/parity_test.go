@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"avatargan/facedetect/internal/scenes"
+	"avatargan/internal/testutil"
 )
 
 // opencvDoc is what scripts/facedetect_opencv.py writes.
@@ -250,16 +251,7 @@ func TestOpenCVParity(t *testing.T) {
 //
 // (the committed JSON keeps only the faces).
 func TestOpenCVParityRealFaces(t *testing.T) {
-	dir := os.Getenv("AVATARGAN_FACES")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "data", "faces")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI: %v", err)
-		}
-		t.Skipf("no training faces: %v", err)
-	}
+	dir := testutil.FacesDir(t)
 	faces, err := scenes.LoadFaces(dir, 200)
 	if err != nil {
 		t.Fatal(err)
