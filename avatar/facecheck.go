@@ -73,7 +73,12 @@ func (m *Model) avatars(ctx context.Context, seeds []uint64, generate func(conte
 		return nil, nil, 0, fmt.Errorf("avatar: %d images for %d latents", len(imgs), len(seeds))
 	}
 	zd := m.spec.ZDim
-	bad := m.noFace(imgs) // seeds whose own avatar fails: they keep it unless a draw passes
+	var bad []int // seeds whose own avatar fails: they keep it unless a draw passes
+	for i, ok := range m.hasFaces(imgs) {
+		if !ok {
+			bad = append(bad, i)
+		}
+	}
 	if len(bad) == 0 {
 		return z, imgs, 0, nil
 	}
@@ -96,8 +101,8 @@ func (m *Model) avatars(ctx context.Context, seeds []uint64, generate func(conte
 		if len(rimgs) != len(bad) {
 			return nil, nil, 0, fmt.Errorf("avatar: %d images for %d latents", len(rimgs), len(bad))
 		}
-		for j, fails := range m.noFaceMask(rimgs) {
-			if fails {
+		for j, ok := range m.hasFaces(rimgs) {
+			if !ok {
 				continue
 			}
 			if d := layoutDist(own[j], layout(rimgs[j])); d < best[j] {
@@ -165,26 +170,11 @@ func (m *Model) SeedLatents(ctx context.Context, seeds ...uint64) ([]float32, er
 	return z, err
 }
 
-// noFaceMask reports, per image, whether the cascade finds no face in it.
-func (m *Model) noFaceMask(imgs []*image.RGBA) []bool {
+// hasFaces reports, per image, whether the cascade finds a face in it.
+func (m *Model) hasFaces(imgs []*image.RGBA) []bool {
 	crops := make([]image.Image, len(imgs))
 	for i, img := range imgs {
 		crops[i] = img
 	}
-	ok := m.cascade.HasFaces(crops)
-	for i := range ok {
-		ok[i] = !ok[i]
-	}
-	return ok
-}
-
-// noFace returns the indices of the images in which the cascade finds no face.
-func (m *Model) noFace(imgs []*image.RGBA) []int {
-	var bad []int
-	for i, fails := range m.noFaceMask(imgs) {
-		if fails {
-			bad = append(bad, i)
-		}
-	}
-	return bad
+	return m.cascade.HasFaces(crops)
 }

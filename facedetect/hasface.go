@@ -53,3 +53,14 @@ func (c *Cascade) HasFaces(crops []image.Image) []bool {
 	wg.Wait()
 	return ok
 }
+
+// CountFaces is the number of crops in which HasFace finds a face, on all cores.
+func (c *Cascade) CountFaces(crops []image.Image) int {
+	n := 0
+	for _, ok := range c.HasFaces(crops) {
+		if ok {
+			n++
+		}
+	}
+	return n
+}

@@ -6,6 +6,7 @@ import (
 	"image/draw"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"avatargan/facedetect/internal/scenes"
@@ -23,23 +24,34 @@ func shrink(img image.Image, r image.Rectangle, side int) *image.RGBA {
 }
 
 // TestHasFaceScenes crops every face OpenCV found in the committed scenes to 48 px: the
-// cascade must find each of them again in the crop, alone.
+// cascade must find each of them again in the crop, alone; HasFaces and CountFaces
+// answer as HasFace does.
 func TestHasFaceScenes(t *testing.T) {
 	c := AnimeFace()
 	doc := loadOpenCV(t, "testdata/opencv_scenes.json")
-	n := 0
+	var crops []image.Image
 	for _, name := range sortedNames(doc.Images) {
 		img := decodeFile(t, filepath.Join("testdata/scenes", name))
 		for _, f := range doc.Images[name].Faces {
 			r := image.Rect(f[0], f[1], f[0]+f[2], f[1]+f[3]).Add(img.Bounds().Min)
-			if !c.HasFace(shrink(img, r, 48)) {
+			crop := shrink(img, r, 48)
+			if !c.HasFace(crop) {
 				t.Errorf("%s: face %v not found in its own 48 px crop", name, f[:4])
 			}
-			n++
+			crops = append(crops, crop)
 		}
 	}
-	if n < 10 {
-		t.Fatalf("only %d faces in the scenes", n)
+	if len(crops) < 10 {
+		t.Fatalf("only %d faces in the scenes", len(crops))
+	}
+	// HasFaces and CountFaces agree with HasFace, blank crops included.
+	blank := shrink(image.NewUniform(color.White), image.Rect(0, 0, 48, 48), 48)
+	all := append([]image.Image{blank}, append(crops, blank)...)
+	if got := c.HasFaces(all); got[0] || got[len(got)-1] || slices.Contains(got[1:len(got)-1], false) {
+		t.Errorf("HasFaces = %v, want false, %d x true, false", got, len(crops))
+	}
+	if got := c.CountFaces(all); got != len(crops) {
+		t.Errorf("CountFaces = %d, want %d", got, len(crops))
 	}
 }
 

@@ -87,13 +87,7 @@ func (q *quality) faceRate(imgs [][]uint8, size int) float64 {
 	for i, px := range imgs {
 		crops[i] = render.FromRGB(px, size)
 	}
-	found := 0
-	for _, ok := range q.cascade.HasFaces(crops) {
-		if ok {
-			found++
-		}
-	}
-	return float64(found) / float64(max(1, len(imgs)))
+	return float64(q.cascade.CountFaces(crops)) / float64(max(1, len(imgs)))
 }
 
 // evaluate returns the SWD of the sampling generator (EMA weights when kept) and its

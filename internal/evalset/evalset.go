@@ -75,11 +75,7 @@ func FaceRate(ctx context.Context, imgs [][]uint8, size int) (float64, error) {
 		for i := range crops {
 			crops[i] = render.FromRGB(imgs[lo+i], size)
 		}
-		for _, ok := range c.HasFaces(crops) {
-			if ok {
-				found++
-			}
-		}
+		found += c.CountFaces(crops)
 	}
 	return float64(found) / float64(len(imgs)), nil
 }
