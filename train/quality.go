@@ -129,16 +129,11 @@ func PlotQuality(path string, recs []Record, floor float64) error {
 	if len(pts) == 0 {
 		return nil
 	}
-	p := plot.New()
-	p.Title.Text = "avatargan sample quality (SWD of the sampling generator, lower is better)"
-	p.X.Label.Text = "step"
-	p.Y.Label.Text = "SWD x1e3 (average of levels)"
-	l, s, err := plotter.NewLinePoints(pts)
+	p, l, s, err := stepPlot("avatargan sample quality (SWD of the sampling generator, lower is better)",
+		"SWD x1e3 (average of levels)", pts, 1)
 	if err != nil {
 		return err
 	}
-	l.Color, s.Color = plotColor(1), plotColor(1)
-	p.Add(l, s, plotter.NewGrid())
 	p.Legend.Add("generated vs real", l, s)
 	if floor > 0 {
 		f, err := plotter.NewLine(plotter.XYs{{X: pts[0].X, Y: floor}, {X: pts[len(pts)-1].X, Y: floor}})
@@ -154,16 +149,10 @@ func PlotQuality(path string, recs []Record, floor float64) error {
 	p.Legend.XOffs = -vg.Points(8)
 	var fp *plot.Plot
 	if len(faces) > 0 {
-		fp = plot.New()
-		fp.Title.Text = "anime face found by the detector (% of the same avatars; real faces ~99%)"
-		fp.X.Label.Text = "step"
-		fp.Y.Label.Text = "% with a face"
-		fl, fs, err := plotter.NewLinePoints(faces)
-		if err != nil {
+		if fp, _, _, err = stepPlot("anime face found by the detector (% of the same avatars; real faces ~99%)",
+			"% with a face", faces, 2); err != nil {
 			return err
 		}
-		fl.Color, fs.Color = plotColor(2), plotColor(2)
-		fp.Add(fl, fs, plotter.NewGrid())
 		fp.X.Min, fp.X.Max = p.X.Min, p.X.Max
 	}
 	img := vgimg.NewWith(vgimg.UseWH(8*vg.Inch, 4*vg.Inch), vgimg.UseDPI(96))
@@ -179,6 +168,22 @@ func PlotQuality(path string, recs []Record, floor float64) error {
 		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 		return err
 	})
+}
+
+// stepPlot is a plot of pts against step, with a grid, drawn as a line with points in
+// plotColor(colour).
+func stepPlot(title, yLabel string, pts plotter.XYs, colour int) (*plot.Plot, *plotter.Line, *plotter.Scatter, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "step"
+	p.Y.Label.Text = yLabel
+	l, s, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l.Color, s.Color = plotColor(colour), plotColor(colour)
+	p.Add(l, s, plotter.NewGrid())
+	return p, l, s, nil
 }
 
 // trackQuality evaluates the current step, records it in rec, plots the curve and
