@@ -43,7 +43,8 @@ const gridJS = `(() => {
 // TestBrowser drives the page in headless Chromium: grid loads and decodes, "new
 // batch" replaces it, both download links serve 256 px PNGs, the first pick shows
 // no broken image, two picks show the interpolation GIF, the batch zip holds the
-// grid, and a full-page screenshot is taken.
+// grid, a full-page screenshot is taken, and the creativity slider keeps to 0.8..1.2
+// (a shared ?t= outside it falls back to 1) and re-renders the grid when moved.
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
@@ -196,6 +197,40 @@ func TestBrowser(t *testing.T) {
 		step("copy screenshot", os.WriteFile(filepath.Join(dir, "page.png"), shot, 0o644))
 	}
 	t.Logf("screenshot %v, %d bytes", img.Bounds(), len(shot))
+
+	// The creativity slider spans 0.8..1.2: a shared ?t= inside it sets the slider and
+	// every avatar's t; one outside it (0.5, which the API takes but which fades the
+	// avatars) falls back to 1, shown without a t; moving the slider re-renders with it.
+	for _, c := range []struct{ q, label, src string }{
+		{"1.05", "1.05", "&t=1.05"},
+		{"0.5", "1.00", ""},
+	} {
+		step("load ?t="+c.q, chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/?seed=7&t="+c.q)))
+		srcs, err := chromedp.Run(bctx, chromedp.Poll[[]string](gridJS))
+		step("grid at ?t="+c.q, err)
+		label, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("creativity-value")))
+		step("slider label", err)
+		if label != c.label {
+			t.Errorf("?t=%s: slider shows %q, want %q", c.q, label, c.label)
+		}
+		for _, src := range srcs {
+			if hasT := strings.Contains(src, "&t="); hasT != (c.src != "") || !strings.Contains(src, c.src) {
+				t.Fatalf("?t=%s: avatar src %q, want t part %q", c.q, src, c.src)
+			}
+		}
+	}
+	_, err = chromedp.Run(bctx, chromedp.Evaluate[bool](`(() => {
+		const s = document.getElementById('creativity');
+		s.value = '0.85';
+		return s.dispatchEvent(new Event('change'));
+	})()`))
+	step("move slider", err)
+	moved, err := chromedp.Run(bctx, chromedp.Poll[[]string](
+		`(() => { const s = `+gridJS+`; return s && s[0].includes('&t=0.85') ? s : null })()`))
+	step("grid after the slider moved", err)
+	if !strings.HasPrefix(moved[0], "/avatar/7.png") {
+		t.Errorf("after the slider moved: first src %q, want seed 7", moved[0])
+	}
 }
 
 func jsString(s string) string { return jsonString(s) }

@@ -16,9 +16,12 @@ function parseSeed(s) {
   // Seeds are uint64 on the server; the page stays in the exact-integer range.
   return s !== null && /^\d{1,15}$/.test(s) ? Number(s) : null;
 }
+// The slider's range: the latent is scaled, and below ~0.9 the avatars fade toward a pale
+// blank (BatchNorm's running statistics see a smaller input), above ~1.2 they break up.
+// The API takes 0.1..1.5; a shared ?t= outside the slider's range falls back to 1.
 function parseT(s) {
   const v = Number(s);
-  return s !== null && v >= 0.1 && v <= 1.5 ? Math.round(v * 10) / 10 : null;
+  return s !== null && v >= 0.8 && v <= 1.2 ? Math.round(v * 20) / 20 : null;
 }
 function randomSeed() {
   const a = new Uint32Array(1);
@@ -100,9 +103,9 @@ function renderInterp() {
 
 $("new-batch").addEventListener("click", () => { base = randomSeed(); render(); });
 $("creativity").value = t;
-$("creativity-value").textContent = t.toFixed(1);
+$("creativity-value").textContent = t.toFixed(2);
 $("creativity").addEventListener("input", (e) => {
-  $("creativity-value").textContent = Number(e.target.value).toFixed(1);
+  $("creativity-value").textContent = Number(e.target.value).toFixed(2);
 });
 // Re-render on release only: every step would refetch the whole grid.
 $("creativity").addEventListener("change", (e) => { t = parseT(e.target.value) ?? 1; render(); });
