@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -169,58 +170,42 @@ func TestTrainPhaseBalance(t *testing.T) {
 	fails(t, "want 0..4", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--phase-balance", "5")...)
 }
 
-// TestTrainSpectrumLoss checks --spectrum-loss through the CLI: the weight reaches
-// config.json, every iteration's record carries the loss, a resume with another weight
-// is refused and a negative one is refused.
-func TestTrainSpectrumLoss(t *testing.T) {
+// TestTrainGLosses checks --spectrum-loss and --patch-loss through the CLI: the
+// weight reaches config.json, every iteration's record carries the loss, a resume with
+// another weight is refused and a negative one is refused.
+func TestTrainGLosses(t *testing.T) {
 	fixture(t)
-	dir := filepath.Join(t.TempDir(), "sl")
-	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--spectrum-loss", "0.5", "--recipe", "sngan", "--max-steps", "2", "--epochs", "1")...)
-	c, err := train.LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		flag, key, weight string
+		config            func(train.Config) float64
+		record            func(train.Record) float64
+	}{
+		{"--spectrum-loss", "spectrum_loss", "0.5", func(c train.Config) float64 { return c.Model.SpectrumLoss }, func(r train.Record) float64 { return r.Spectrum }},
+		{"--patch-loss", "patch_loss", "0.25", func(c train.Config) float64 { return c.Model.PatchLoss }, func(r train.Record) float64 { return r.Patch }},
+	} {
+		t.Run(c.flag, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, c.flag, c.weight, "--recipe", "sngan", "--max-steps", "2", "--epochs", "1")...)
+			cfg, err := train.LoadConfig(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strconv.FormatFloat(c.config(cfg), 'g', -1, 64); got != c.weight {
+				t.Fatalf("config has %s %s, want %s", c.flag, got, c.weight)
+			}
+			recs, err := train.ReadRecords(filepath.Join(dir, "metrics.jsonl"), 100)
+			if err != nil || len(recs) != 2 {
+				t.Fatalf("%d records, %v", len(recs), err)
+			}
+			for _, r := range recs {
+				if !(c.record(r) > 0) {
+					t.Errorf("step %d: %s loss %v in the metrics", r.Step, c.flag, c.record(r))
+				}
+			}
+			fails(t, c.flag+" 1 (the run has "+c.weight+")", cmdTrain, "--resume", dir, c.flag, "1", "--cache", cacheDir)
+			fails(t, c.key+" -1", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), c.flag, "-1")...)
+		})
 	}
-	if c.Model.SpectrumLoss != 0.5 {
-		t.Fatalf("config spectrum_loss %v", c.Model.SpectrumLoss)
-	}
-	recs, err := train.ReadRecords(filepath.Join(dir, "metrics.jsonl"), 100)
-	if err != nil || len(recs) != 2 {
-		t.Fatalf("%d records, %v", len(recs), err)
-	}
-	for _, r := range recs {
-		if !(r.Spectrum > 0) {
-			t.Errorf("step %d: spectrum loss %v in the metrics", r.Step, r.Spectrum)
-		}
-	}
-	fails(t, "--spectrum-loss 1 (the run has 0.5)", cmdTrain, "--resume", dir, "--spectrum-loss", "1", "--cache", cacheDir)
-	fails(t, "spectrum_loss -1", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--spectrum-loss", "-1")...)
-}
-
-// TestTrainPatchLoss checks --patch-loss through the CLI: the weight reaches
-// config.json, every iteration's record carries the loss, a resume with another weight
-// is refused and a negative one is refused.
-func TestTrainPatchLoss(t *testing.T) {
-	fixture(t)
-	dir := filepath.Join(t.TempDir(), "pl")
-	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--patch-loss", "0.25", "--recipe", "sngan", "--max-steps", "2", "--epochs", "1")...)
-	c, err := train.LoadConfig(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Model.PatchLoss != 0.25 {
-		t.Fatalf("config patch_loss %v", c.Model.PatchLoss)
-	}
-	recs, err := train.ReadRecords(filepath.Join(dir, "metrics.jsonl"), 100)
-	if err != nil || len(recs) != 2 {
-		t.Fatalf("%d records, %v", len(recs), err)
-	}
-	for _, r := range recs {
-		if !(r.Patch > 0) {
-			t.Errorf("step %d: patch loss %v in the metrics", r.Step, r.Patch)
-		}
-	}
-	fails(t, "--patch-loss 1 (the run has 0.25)", cmdTrain, "--resume", dir, "--patch-loss", "1", "--cache", cacheDir)
-	fails(t, "patch_loss -1", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--patch-loss", "-1")...)
 }
 
 // TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator
