@@ -16,12 +16,14 @@ function parseSeed(s) {
   // Seeds are uint64 on the server; the page stays in the exact-integer range.
   return s !== null && /^\d{1,15}$/.test(s) ? Number(s) : null;
 }
-// The slider's range: the latent is scaled, and below ~0.9 the avatars fade toward a pale
-// blank (BatchNorm's running statistics see a smaller input), above ~1.2 they break up.
-// The API takes 0.1..1.5; a shared ?t= outside the slider's range falls back to 1.
+// The slider's min, max and step (index.html) bound the page's t: the latent is scaled,
+// and below ~0.9 the avatars fade toward a pale blank (BatchNorm's running statistics see
+// a smaller input), above ~1.2 they break up. The API takes 0.1..1.5; a shared ?t=
+// outside the slider's range falls back to 1.
 function parseT(s) {
-  const v = Number(s);
-  return s !== null && v >= 0.8 && v <= 1.2 ? Math.round(v * 20) / 20 : null;
+  const el = $("creativity"), v = Number(s);
+  const k = Math.round(1 / Number(el.step)); // steps per unit: v*k/k stays exact (1.05, not 1.0500000000000003)
+  return s !== null && v >= Number(el.min) && v <= Number(el.max) ? Math.round(v * k) / k : null;
 }
 function randomSeed() {
   const a = new Uint32Array(1);
