@@ -89,6 +89,11 @@ type Config struct {
 	// spectrum loss matches only power per frequency, which noise can supply, this
 	// matches local patterns, phases included. 0 is off.
 	PatchLoss float64 `json:"patch_loss,omitempty"`
+	// PatchLowPass makes the patch loss's coarser level the half-size image itself
+	// (nn.PatchSWD.LowPass) instead of its Laplacian band: it then also matches the
+	// colours and layout, where the avatars differ most from real faces once grain is
+	// gone (metrics.SWD's 24 px level).
+	PatchLowPass bool `json:"patch_lowpass,omitempty"`
 }
 
 // AdamEps is Adam's epsilon, PyTorch's default.
@@ -184,6 +189,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dcgan: spectrum_loss %v must be a finite number >= 0", c.SpectrumLoss)
 	case !(c.PatchLoss >= 0) || math.IsInf(c.PatchLoss, 1):
 		return fmt.Errorf("dcgan: patch_loss %v must be a finite number >= 0", c.PatchLoss)
+	case c.PatchLowPass && c.PatchLoss == 0:
+		return fmt.Errorf("dcgan: patch_lowpass needs patch_loss > 0")
 	case c.PhaseBalance < 0 || c.PhaseBalance > 4:
 		return fmt.Errorf("dcgan: phase_balance %d: want 0..4 (the generator's transposed convolutions, counted from its output)", c.PhaseBalance)
 	}
@@ -331,7 +338,7 @@ func Recipe(name string, c Config) (Config, error) {
 	c.LRG, c.LRD, c.Beta1, c.Beta2, c.Beta1D, c.Beta2D = d.LRG, d.LRD, d.Beta1, d.Beta2, d.Beta1D, d.Beta2D
 	c.GSteps, c.Loss, c.SpectralNorm, c.DNorm, c.Augment = d.GSteps, d.Loss, d.SpectralNorm, d.DNorm, d.Augment
 	c.R1, c.R1Every, c.DSteps, c.DWarmup, c.SpectralReg = d.R1, d.R1Every, d.DSteps, d.DWarmup, d.SpectralReg
-	c.PhaseBalance, c.SpectrumLoss, c.PatchLoss = d.PhaseBalance, d.SpectrumLoss, d.PatchLoss
+	c.PhaseBalance, c.SpectrumLoss, c.PatchLoss, c.PatchLowPass = d.PhaseBalance, d.SpectrumLoss, d.PatchLoss, d.PatchLowPass
 	switch name {
 	case "original":
 	case "ttur":

@@ -1,25 +1,35 @@
 package dcgan
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"avatargan/nn"
 )
 
-// TestPatchLossInGLoss checks Config.PatchLoss in the trainer: G's gradient with the
-// loss on is the adversarial gradient (a trainer without it, same state) plus the
-// weighted patch loss gradient, with the draw of (seed, iteration, G step), through G
-// alone; a Step reports the loss; bad weights are refused and a recipe resets it.
+// TestPatchLossInGLoss checks Config.PatchLoss in the trainer, with its bands and with
+// Config.PatchLowPass: G's gradient with the loss on is the adversarial gradient (a
+// trainer without it, same state) plus the weighted patch loss gradient, with the draw
+// of (seed, iteration, G step) and the same LowPass, through G alone; a Step reports
+// the loss; bad weights and PatchLowPass without the loss are refused and a recipe
+// resets both.
 func TestPatchLossInGLoss(t *testing.T) {
+	for _, low := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lowpass=%v", low), func(t *testing.T) { testPatchLossInGLoss(t, low) })
+	}
+}
+
+func testPatchLossInGLoss(t *testing.T, lowPass bool) {
 	c, err := Recipe("sngan-da", tinyConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	const lambda = 0.3
 	on := c
-	on.PatchLoss = lambda
+	on.PatchLoss, on.PatchLowPass = lambda, lowPass
 	ta, err := NewTrainer(on)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +53,7 @@ func TestPatchLossInGLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.LowPass = lowPass
 	s.Draw(rand.New(rand.NewPCG(c.Seed^0x8c6d2b1e4f3a5970, 0<<8|1)), n, n)
 	s.SetTarget(realC, n)
 	fake := tb.G.forwardCNHW(z, n, true)
@@ -70,8 +81,13 @@ func TestPatchLossInGLoss(t *testing.T) {
 			t.Errorf("Validate accepted PatchLoss %v", bad)
 		}
 	}
-	if rc, _ := Recipe("sngan", on); rc.PatchLoss != 0 {
-		t.Errorf("Recipe kept PatchLoss %v", rc.PatchLoss)
+	if rc, _ := Recipe("sngan", on); rc.PatchLoss != 0 || rc.PatchLowPass {
+		t.Errorf("Recipe kept PatchLoss %v, PatchLowPass %v", rc.PatchLoss, rc.PatchLowPass)
+	}
+	b := c
+	b.PatchLowPass = true
+	if err := b.Validate(); err == nil || !strings.Contains(err.Error(), "patch_loss") {
+		t.Errorf("Validate of PatchLowPass without PatchLoss: %v", err)
 	}
 }
 

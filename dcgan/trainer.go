@@ -72,6 +72,7 @@ func NewTrainer(cfg Config) (*Trainer, error) {
 		if err != nil {
 			return nil, err
 		}
+		p.LowPass = cfg.PatchLowPass
 		t.patch = p
 	}
 	// G and D run one layer at a time, never together: one scratch serves both.

@@ -32,14 +32,20 @@ import (
 // metrics.SWD measures (7x7 patches of a binomial Laplacian pyramid): scores of a
 // generator trained with it should be read with that in mind.
 //
+// With LowPass the coarsest level is G_{L-1} itself instead of its band: its patches
+// then hold the colours and the layout of the half-size image, which the bands (all
+// differences) leave out, and the loss compares what metrics.SWD's coarsest level (the
+// binomial pyramid's low-pass image) compares.
+//
 // Draw picks the directions and positions; SetTarget, Forward and Backward then use
 // them. Images are CNHW with 3 channels, values as the networks see them. The bands and
 // sums are float64; the projections are float32 GEMMs (patches times directions), whose
 // rounding is far below the sampling noise of the loss.
 type PatchSWD struct {
 	H, W    int
-	Patches int // patches per image and level
-	Dirs    int // random directions per level
+	Patches int  // patches per image and level
+	Dirs    int  // random directions per level
+	LowPass bool // the coarsest level is the low-pass image G_{L-1}, not its band
 
 	// Drawn by Draw (tests set them directly): dirs[l] is [Dirs][dim] (unit rows);
 	// pos[l] and tpos[l] are the batch's and the target's patch positions, each
@@ -135,6 +141,9 @@ func (s *PatchSWD) pyramid(x []float32, n int) {
 	}
 	s.bands[0] = g
 	for l := range PatchSWDLevels {
+		if l == PatchSWDLevels-1 && s.LowPass {
+			break // G_{L-1} is the level's image as it is
+		}
 		h, w := s.levelSize(l)
 		cur := s.bands[l]
 		var low []float64
@@ -367,7 +376,11 @@ func (s *PatchSWD) Backward(dx []float32, scale float64) {
 	// level l, each 2x2 block of dband_l is summed (up2^T) out of the cell of dG_{l+1}
 	// below it, which is then complete (0 below the last band) and spread back over the
 	// block as a quarter each (avgpool2^T); dband_l itself is read before it changes.
+	// With LowPass the coarsest level holds dG_{L-1}'s own part already: no band to undo.
 	for l := PatchSWDLevels - 1; l >= 0; l-- {
+		if l == PatchSWDLevels-1 && s.LowPass {
+			continue
+		}
 		h, w := s.levelSize(l)
 		cur := s.bands[l]
 		var low []float64 // dG_{l+1}

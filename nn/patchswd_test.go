@@ -12,7 +12,8 @@ import (
 )
 
 // naivePatchSWD is PatchSWD's definition spelled out with its own code: band values
-// from the 2^l x 2^l block means of the image, one patch at a time, sorted projections.
+// from the 2^l x 2^l block means of the image (with LowPass, the coarsest level's block
+// means themselves), one patch at a time, sorted projections.
 func naivePatchSWD(s *PatchSWD, x, target []float32, n int) float64 {
 	h, w := s.H, s.W
 	pix := func(img []float32, b, c, y, xx int) float64 { return float64(img[((c*n+b)*h+y)*w+xx]) }
@@ -27,6 +28,9 @@ func naivePatchSWD(s *PatchSWD, x, target []float32, n int) float64 {
 		return sum / float64(f*f)
 	}
 	band := func(img []float32, b, c, l, y, xx int) float64 {
+		if s.LowPass && l == PatchSWDLevels-1 {
+			return block(img, b, c, l, y, xx)
+		}
 		return block(img, b, c, l, y, xx) - block(img, b, c, l+1, y/2, xx/2)
 	}
 	var total float64
@@ -82,6 +86,12 @@ func newTestPatchSWD(t *testing.T, h, w, patches, dirs int) *PatchSWD {
 // projections here are float32 products, hence the tolerance) on non-square images and
 // checks that a batch against itself (same patches) costs nothing and gets no gradient.
 func TestPatchSWDNaive(t *testing.T) {
+	for _, low := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lowpass=%v", low), func(t *testing.T) { testPatchSWDNaive(t, low) })
+	}
+}
+
+func testPatchSWDNaive(t *testing.T, lowPass bool) {
 	r := rand.New(rand.NewPCG(3, 4))
 	h, w, n := 12, 16, 3
 	x, tg := randImages(r, n, h, w), randImages(r, n, h, w)
@@ -91,6 +101,7 @@ func TestPatchSWDNaive(t *testing.T) {
 		}
 	}
 	s := newTestPatchSWD(t, h, w, 7, 5)
+	s.LowPass = lowPass
 	s.Draw(r, n, n)
 	s.SetTarget(tg, n)
 	got, want := s.Forward(x, n), naivePatchSWD(s, x, tg, n)
@@ -117,10 +128,17 @@ func TestPatchSWDNaive(t *testing.T) {
 // projections swap rank (the loss is smooth between swaps) and large enough that the
 // float32 projections' rounding stays well below the differences.
 func TestPatchSWDFiniteDifferences(t *testing.T) {
+	for _, low := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lowpass=%v", low), func(t *testing.T) { testPatchSWDFiniteDifferences(t, low) })
+	}
+}
+
+func testPatchSWDFiniteDifferences(t *testing.T, lowPass bool) {
 	r := rand.New(rand.NewPCG(5, 6))
 	h, w, n := 12, 12, 2
 	x, tg := randImages(r, n, h, w), randImages(r, n, h, w)
 	s := newTestPatchSWD(t, h, w, 6, 4)
+	s.LowPass = lowPass
 	s.Draw(r, n, n)
 	s.SetTarget(tg, n)
 	s.Forward(x, n)
@@ -162,6 +180,7 @@ func TestPatchSWDGolden(t *testing.T) {
 		N, H, W   int
 		Patches   int
 		DirsN     int `json:"dirs_n"`
+		LowPass   bool
 		X, Target []float32
 		Dirs      [PatchSWDLevels][]float64
 		Pos, TPos [PatchSWDLevels][][3]int
@@ -171,17 +190,24 @@ func TestPatchSWDGolden(t *testing.T) {
 	if err := json.Unmarshal(b, &cases); err != nil {
 		t.Fatal(err)
 	}
-	if len(cases) == 0 {
-		t.Fatal("no cases")
+	low := 0
+	for _, c := range cases {
+		if c.LowPass {
+			low++
+		}
+	}
+	if low == 0 || low == len(cases) {
+		t.Fatal("want cases with and without LowPass")
 	}
 	for _, c := range cases {
 		n, h, w := c.N, c.H, c.W
 		s := newTestPatchSWD(t, h, w, c.Patches, c.DirsN)
+		s.LowPass = c.LowPass
 		s.dirs, s.pos, s.tpos = c.Dirs, c.Pos, c.TPos
 		s.SetTarget(c.Target, n)
 		l := s.Forward(c.X, n)
 		if math.Abs(l-c.Loss) > 1e-6*c.Loss {
-			t.Errorf("%dx%d n=%d: loss %.12g, PyTorch %.12g", h, w, n, l, c.Loss)
+			t.Errorf("%dx%d n=%d lowpass=%v: loss %.12g, PyTorch %.12g", h, w, n, c.LowPass, l, c.Loss)
 		}
 		dx := make([]float32, len(c.X))
 		s.Backward(dx, 1)
@@ -191,7 +217,7 @@ func TestPatchSWDGolden(t *testing.T) {
 			big = math.Max(big, math.Abs(c.Grad[i]))
 		}
 		if worst > 1e-6*big || big == 0 {
-			t.Errorf("%dx%d n=%d: gradient max error %.3g of %.3g", h, w, n, worst, big)
+			t.Errorf("%dx%d n=%d lowpass=%v: gradient max error %.3g of %.3g", h, w, n, c.LowPass, worst, big)
 		}
 	}
 }

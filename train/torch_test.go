@@ -106,9 +106,10 @@ var (
 // gradient), with D steps only or a G step at step 7 (dsteps), with the spectral
 // compensation due on step 7, with G's last two layers phase-balanced, and with G's
 // rate warm-up and an EMA without warm-up (a fine-tune's settings), with the
-// spectrum loss in G's loss, and with the patch loss in G's loss.
+// spectrum loss in G's loss, and with the patch loss in G's loss (with its bands, and with
+// its half-size level low-pass).
 func TestTorchStepMatches(t *testing.T) {
-	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7", "sngan-da+phasebal2", "sngan-da+warmups", "sngan-da+spectrum", "sngan-da+patch"} {
+	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7", "sngan-da+phasebal2", "sngan-da+warmups", "sngan-da+spectrum", "sngan-da+patch", "sngan-da+patchlow"} {
 		t.Run(recipe, func(t *testing.T) { torchStepMatches(t, recipe) })
 	}
 }
@@ -150,6 +151,9 @@ func torchStepMatches(t *testing.T, recipe string) {
 		// G's loss with the patch loss (the same draw of directions and positions in
 		// both engines, float32 GEMMs and radix sorts against float64 torch.sort).
 		tr.cfg.Model.PatchLoss = 1
+	case "patchlow":
+		// The same with the half-size level low-pass (--patch-lowpass).
+		tr.cfg.Model.PatchLoss, tr.cfg.Model.PatchLowPass = 1, true
 	case "warmups":
 		// G's rate warmed up over 100 updates (step 7's at 7/100) and an EMA without its
 		// warm-up (a fine-tune's), in both engines.

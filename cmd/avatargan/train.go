@@ -56,6 +56,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&m.SpectralReg, "spectral-reg", 0, "every N discriminator updates, raise the top half of each spectral-normed D weight's singular values to its largest (SR-GAN's spectral compensation, against D's spectral collapse; needs spectral norm; 0: off)")
 	fs.IntVar(&m.PhaseBalance, "phase-balance", 0, "keep the generator's last N transposed convolutions phase-balanced (equal tap sums per stride phase: no checkerboard from a smooth input), from the start and after every G update (1: the output layer; 0: off)")
 	fs.Float64Var(&m.PatchLoss, "patch-loss", 0, "weight of a loss on G that matches the distribution of its images' 5x5 patches (Laplacian bands at full and half size) to the real batch's: sliced Wasserstein distance on random projections (0: off)")
+	fs.BoolVar(&m.PatchLowPass, "patch-lowpass", false, "the patch loss's half-size level compares the half-size images themselves (colours, layout) instead of their Laplacian band (needs --patch-loss)")
 	fs.Float64Var(&m.SpectrumLoss, "spectrum-loss", 0, "weight of a loss on G that matches the mean Fourier power spectrum (Y, Cb, Cr) of its images to the real batch's: squared log ratio per frequency (0: off)")
 	dist := fs.String("z-dist", "uniform", "latent distribution: uniform (U(-1,1)) or normal")
 	fs.Uint64Var(&m.Seed, "seed", m.Seed, "seed of the initialisation, the data order and the latents")
@@ -308,6 +309,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"phase-balance":    func(c train.Config) any { return c.Model.PhaseBalance },
 	"spectrum-loss":    func(c train.Config) any { return c.Model.SpectrumLoss },
 	"patch-loss":       func(c train.Config) any { return c.Model.PatchLoss },
+	"patch-lowpass":    func(c train.Config) any { return c.Model.PatchLowPass },
 	"ema-warmup":       func(c train.Config) any { return !c.EMANoWarmup },
 	"eval-every":       func(c train.Config) any { return c.EvalEvery },
 	"eval-n":           func(c train.Config) any { return c.EvalN },
@@ -415,9 +417,10 @@ func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFl
 		"phase-balance": func() { r.PhaseBalance = parsed.PhaseBalance },
 		"spectrum-loss": func() { r.SpectrumLoss = parsed.SpectrumLoss },
 		"patch-loss":    func() { r.PatchLoss = parsed.PatchLoss },
+		"patch-lowpass": func() { r.PatchLowPass = parsed.PatchLowPass },
 	}
 	// In flag order of precedence: the single betas first, the pairs after them.
-	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "d-warmup", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every", "spectral-reg", "phase-balance", "spectrum-loss", "patch-loss"} {
+	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "d-warmup", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every", "spectral-reg", "phase-balance", "spectrum-loss", "patch-loss", "patch-lowpass"} {
 		if given[k] {
 			set[k]()
 		}

@@ -208,6 +208,20 @@ func TestTrainGLosses(t *testing.T) {
 	}
 }
 
+// TestTrainPatchLowPass checks --patch-lowpass through the CLI: it reaches config.json,
+// a resume without it is refused, and it is refused without --patch-loss.
+func TestTrainPatchLowPass(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--patch-loss", "0.25", "--patch-lowpass", "--recipe", "sngan", "--max-steps", "1", "--epochs", "1")...)
+	cfg, err := train.LoadConfig(dir)
+	if err != nil || !cfg.Model.PatchLowPass {
+		t.Fatalf("config patch_lowpass %v (%v)", cfg.Model.PatchLowPass, err)
+	}
+	fails(t, "--patch-lowpass false (the run has true)", cmdTrain, "--resume", dir, "--patch-lowpass=false", "--cache", cacheDir)
+	fails(t, "patch_lowpass needs patch_loss", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--patch-lowpass")...)
+}
+
 // TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator
 // given to --from starts a new run at step 0 whose config records the file and
 // --d-warmup and no EMA warm-up (unless --ema-warmup), whose first --d-warmup

@@ -43,7 +43,7 @@ from .model import Discriminator, Generator
 KNOWN_MODEL_KEYS = {"size", "zdim", "gf", "df", "batch", "lr_g", "lr_d", "lrg", "lrd", "beta1", "beta2",
                     "beta1_d", "beta2_d", "g_steps", "gsteps", "dist", "seed", "loss", "spectral_norm",
                     "d_norm", "augment", "r1", "r1_every", "d_steps", "spectral_reg", "phase_balance",
-                    "spectrum_loss", "patch_loss"}
+                    "spectrum_loss", "patch_loss", "patch_lowpass"}
 
 
 def _enum(v, names, what):
@@ -89,6 +89,9 @@ class Recipe:
         self.patch_loss = float(m.get("patch_loss", 0))
         if not (0 <= self.patch_loss < math.inf):
             raise SystemExit(f"avatargan_torch.train: patch_loss {self.patch_loss}: want a finite number >= 0")
+        self.patch_lowpass = bool(m.get("patch_lowpass", False))
+        if self.patch_lowpass and self.patch_loss == 0:
+            raise SystemExit("avatargan_torch.train: patch_lowpass needs patch_loss > 0")
         self.phase_balance = int(m.get("phase_balance", 0))
         if not 0 <= self.phase_balance <= 4:
             raise SystemExit(f"avatargan_torch.train: phase_balance {self.phase_balance}: want 0..4")
@@ -102,7 +105,8 @@ class Recipe:
                 + (f", spectral compensation every {self.spectral_reg} D steps" if self.spectral_reg > 0 else "")
                 + (f", last {self.phase_balance} transposed convolution(s) of G phase-balanced" if self.phase_balance > 0 else "")
                 + (f", spectrum loss {self.spectrum_loss}" if self.spectrum_loss > 0 else "")
-                + (f", patch loss {self.patch_loss}" if self.patch_loss > 0 else ""))
+                + (f", patch loss {self.patch_loss}" if self.patch_loss > 0 else "")
+                + (" (low-pass half-size level)" if self.patch_lowpass else ""))
 
 
 @torch.no_grad()
@@ -192,9 +196,14 @@ def patch_draw(seed, t, k, n, h, w):
     return levels
 
 
-def _patch_bands(x):
+def _patch_bands(x, lowpass):
+    """The box-filter Laplacian bands of x; with lowpass, the coarsest level is the
+    pooled image itself (nn.PatchSWD.LowPass)."""
     out, g = [], x.double()
-    for _ in range(PATCH_LEVELS):
+    for l in range(PATCH_LEVELS):
+        if lowpass and l == PATCH_LEVELS - 1:
+            out.append(g)
+            break
         low = F.avg_pool2d(g, 2)
         out.append(g - F.interpolate(low, scale_factor=2, mode="nearest"))
         g = low
@@ -212,12 +221,12 @@ def _patches(band, pos):
     return band[b, c, y, x].reshape(len(pos), -1)
 
 
-def patch_loss(fake, real, levels):
+def patch_loss(fake, real, levels, lowpass=False):
     """nn.PatchSWD: per level the mean over directions and ranks of the squared
     difference of the sorted projections of fake's and real's patches, over the mean
     variance of real's projections; the mean over levels (float64)."""
     total = 0
-    for (d, pos, tpos), bf, br in zip(levels, _patch_bands(fake), _patch_bands(real)):
+    for (d, pos, tpos), bf, br in zip(levels, _patch_bands(fake, lowpass), _patch_bands(real, lowpass)):
         d = d.to(fake.device)
         pf, pr = _patches(bf, pos) @ d.T, _patches(br, tpos) @ d.T
         s = pr.var(0, unbiased=False).mean().clamp_min(1e-12)
@@ -384,7 +393,7 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
         fake = G(z)
         loss = g_loss(r, D(_augmented(r, fake, 2 + k, t, part)))
         spec = spectrum_loss(fake, target_power) if r.spectrum_loss > 0 else None
-        patch = patch_loss(fake, x, _patch_levels(r, t, k, part)) if r.patch_loss > 0 else None
+        patch = patch_loss(fake, x, _patch_levels(r, t, k, part), r.patch_lowpass) if r.patch_loss > 0 else None
         total = loss if spec is None else loss + r.spectrum_loss * spec
         (total if patch is None else total + r.patch_loss * patch).backward()
         reducer.grads(G)
