@@ -95,9 +95,17 @@ func Latest(dir string) (string, error) {
 
 // Prune deletes all but the keep newest checkpoints in dir. keep must be at
 // least 1: deleting every checkpoint is never what a training loop means.
-func Prune(dir string, keep int) error {
+func Prune(dir string, keep int) error { return PruneHolding(dir, keep, 0) }
+
+// PruneHolding is Prune that also spares every checkpoint whose step is a positive
+// multiple of every (0: none): milestones a run holds beside its rotation, so that
+// checkpoints chosen by a small in-training score can be rescored at a larger n later.
+func PruneHolding(dir string, keep, every int) error {
 	if keep < 1 {
 		return fmt.Errorf("prune %s: keep = %d, must be at least 1", dir, keep)
+	}
+	if every < 0 {
+		return fmt.Errorf("prune %s: every = %d, must not be negative", dir, every)
 	}
 	cks, err := List(dir)
 	if err != nil {
@@ -105,6 +113,9 @@ func Prune(dir string, keep int) error {
 	}
 	var errs []error
 	for _, c := range cks[:max(0, len(cks)-keep)] {
+		if every > 0 && c.Step > 0 && c.Step%every == 0 {
+			continue
+		}
 		if err := os.Remove(c.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

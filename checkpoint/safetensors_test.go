@@ -422,6 +422,52 @@ func TestRotation(t *testing.T) {
 	}
 }
 
+// TestPruneHolding checks that milestones (positive multiples of every) survive the
+// rotation beside the keep newest, and that every = 0 prunes as Prune does.
+func TestPruneHolding(t *testing.T) {
+	steps := func(dir string) []int {
+		cks, err := List(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int
+		for _, c := range cks {
+			out = append(out, c.Step)
+		}
+		return out
+	}
+	fill := func() string {
+		dir := t.TempDir()
+		for _, s := range []int{0, 125, 250, 375, 500, 522, 625, 750, 875, 1000, 1044} {
+			if err := os.WriteFile(filepath.Join(dir, Name(s)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	dir := fill()
+	if err := PruneHolding(dir, 2, 250); err != nil {
+		t.Fatal(err)
+	}
+	// 250, 500, 750, 1000 are milestones; 1000 and 1044 the newest two; step 0 is no milestone.
+	if got, want := steps(dir), []int{250, 500, 750, 1000, 1044}; !slices.Equal(got, want) {
+		t.Errorf("PruneHolding(2, 250) left %v, want %v", got, want)
+	}
+	dir = fill()
+	if err := PruneHolding(dir, 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := steps(dir), []int{875, 1000, 1044}; !slices.Equal(got, want) {
+		t.Errorf("PruneHolding(3, 0) left %v, want %v", got, want)
+	}
+	if err := PruneHolding(dir, 1, -1); err == nil {
+		t.Error("every = -1 accepted")
+	}
+	if err := PruneHolding(dir, 0, 250); err == nil {
+		t.Error("keep = 0 accepted")
+	}
+}
+
 // TestPythonChecker re-verifies our output with an independent stdlib-only
 // Python reader, when python3 is installed.
 func TestPythonChecker(t *testing.T) {

@@ -250,18 +250,20 @@ func TestMetricsGarbage(t *testing.T) {
 // allocation.
 func TestConfigBounds(t *testing.T) {
 	for name, edit := range map[string]func(c *Config){
-		"size 4096":  func(c *Config) { c.Model.Size = 4096 },
-		"gf 100000":  func(c *Config) { c.Model.GF = 100000 },
-		"z 1e9":      func(c *Config) { c.Model.ZDim = 1e9 },
-		"gf 2^61":    func(c *Config) { c.Model.GF = 1 << 61 },
-		"batch 2^40": func(c *Config) { c.Model.Batch = 1 << 40 },
-		"lr-g Inf":   func(c *Config) { c.Model.LRG = math.Inf(1) },
-		"lr-d NaN":   func(c *Config) { c.Model.LRD = math.NaN() },
-		"ema NaN":    func(c *Config) { c.EMA = math.NaN() },
-		"ema 1":      func(c *Config) { c.EMA = 1 },
-		"epochs 0":   func(c *Config) { c.Epochs = 0 },
-		"epochs 1e9": func(c *Config) { c.Epochs = 1e9 },
-		"keep 1e6":   func(c *Config) { c.Keep = 1e6 },
+		"size 4096":      func(c *Config) { c.Model.Size = 4096 },
+		"gf 100000":      func(c *Config) { c.Model.GF = 100000 },
+		"z 1e9":          func(c *Config) { c.Model.ZDim = 1e9 },
+		"gf 2^61":        func(c *Config) { c.Model.GF = 1 << 61 },
+		"batch 2^40":     func(c *Config) { c.Model.Batch = 1 << 40 },
+		"lr-g Inf":       func(c *Config) { c.Model.LRG = math.Inf(1) },
+		"lr-d NaN":       func(c *Config) { c.Model.LRD = math.NaN() },
+		"ema NaN":        func(c *Config) { c.EMA = math.NaN() },
+		"ema 1":          func(c *Config) { c.EMA = 1 },
+		"epochs 0":       func(c *Config) { c.Epochs = 0 },
+		"epochs 1e9":     func(c *Config) { c.Epochs = 1e9 },
+		"keep 1e6":       func(c *Config) { c.Keep = 1e6 },
+		"keep-every -1":  func(c *Config) { c.KeepEvery = -1 },
+		"keep-every 750": func(c *Config) { c.KeepEvery = 750 }, // checkpoint-every is 500
 	} {
 		c := DefaultConfig()
 		edit(&c)
@@ -274,6 +276,11 @@ func TestConfigBounds(t *testing.T) {
 		t.Fatal("default:", err)
 	}
 	c := DefaultConfig()
+	c.KeepEvery = 1500
+	if err := c.Validate(); err != nil {
+		t.Fatal("keep-every a multiple of checkpoint-every:", err)
+	}
+	c = DefaultConfig()
 	c.Model.Size, c.Model.GF, c.Model.DF = 128, 128, 128
 	if err := c.Validate(); err != nil {
 		t.Fatal("a large but real config:", err)

@@ -353,3 +353,40 @@ func TestTorchDDPContinuesRun(t *testing.T) {
 		}
 	}
 }
+
+// TestTorchPruneHolding checks that the PyTorch trainer's rotation (avatargan_torch.
+// checkpoint.prune, which it calls with the run's keep and keep_every) leaves the same
+// checkpoints as checkpoint.PruneHolding, milestones included, so a run continued in
+// PyTorch keeps what --keep-every promised.
+func TestTorchPruneHolding(t *testing.T) {
+	tr := &torchRun{py: testtool.Python(t, "torch"), pythonPath: filepath.Join(testutil.ModuleRoot(t), "python")}
+	for _, c := range []struct{ keep, every int }{{2, 250}, {3, 0}, {1, 125}} {
+		var left [2]string
+		for i := range left {
+			dir := t.TempDir()
+			for _, s := range []int{0, 125, 250, 375, 500, 522, 625, 750, 875, 1000, 1044} {
+				if err := os.WriteFile(filepath.Join(dir, checkpoint.Name(s)), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if i == 0 {
+				if err := checkpoint.PruneHolding(dir, c.keep, c.every); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				tr.python(t, "-c", "import sys; from avatargan_torch import checkpoint; checkpoint.prune(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))",
+					dir, strconv.Itoa(c.keep), strconv.Itoa(c.every))
+			}
+			cks, err := checkpoint.List(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ck := range cks {
+				left[i] += strconv.Itoa(ck.Step) + " "
+			}
+		}
+		if left[0] != left[1] {
+			t.Errorf("keep %d, every %d: Go left %s, PyTorch %s", c.keep, c.every, left[0], left[1])
+		}
+	}
+}

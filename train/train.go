@@ -81,6 +81,10 @@ type Config struct {
 	SampleEvery     int `json:"sample_every"`
 	CheckpointEvery int `json:"checkpoint_every"`
 	Keep            int `json:"keep"`
+	// KeepEvery, when > 0, also keeps every checkpoint whose step is a multiple of it
+	// (a multiple of CheckpointEvery): milestones beside the rotation, because the
+	// in-training score (EvalN images) is too noisy to pick the best step by itself.
+	KeepEvery int `json:"keep_every,omitempty"`
 	// EvalEvery, when > 0, scores the sampling generator every EvalEvery steps (SWD of
 	// EvalN avatars against EvalN images of the data set), logs it to metrics.jsonl,
 	// plots quality.png and keeps the best step's checkpoint as ckpt-best.safetensors.
@@ -607,7 +611,7 @@ func (r *Run) Save() error {
 	if err := r.saveAs(filepath.Join(r.Opts.Dir, checkpoint.Name(r.Step))); err != nil {
 		return err
 	}
-	return checkpoint.Prune(r.Opts.Dir, r.Cfg.Keep)
+	return checkpoint.PruneHolding(r.Opts.Dir, r.Cfg.Keep, r.Cfg.KeepEvery)
 }
 
 // saveAs writes the whole training state of the current step to path, atomically.

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -621,3 +622,36 @@ func TestResumeIsExactBF16(t *testing.T) {
 
 // sameLoss reports whether two optional losses are both absent or equal.
 func sameLoss(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// TestKeepEvery checks that checkpoints at multiples of KeepEvery survive the rotation
+// (epoch-end ones between them do not), across a resume, and that config.json records it.
+func TestKeepEvery(t *testing.T) {
+	data := tinyData(t)
+	cfg := tinyConfig()
+	cfg.CheckpointEvery, cfg.Keep, cfg.KeepEvery = 3, 1, 3
+	dir := t.TempDir()
+	steps := func() []int {
+		cks, err := checkpoint.List(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int
+		for _, c := range cks {
+			out = append(out, c.Step)
+		}
+		return out
+	}
+	// Written at 2, 3, 4, 6 (epoch ends and multiples of 3) and 7 (the last step).
+	trainTo(t, context.Background(), cfg, data, dir, 7, nil)
+	if got, want := steps(), []int{3, 6, 7}; !slices.Equal(got, want) {
+		t.Fatalf("checkpoints %v, want %v", got, want)
+	}
+	stored, err := LoadConfig(dir)
+	if err != nil || stored.KeepEvery != 3 {
+		t.Fatalf("config.json keep_every %d (%v)", stored.KeepEvery, err)
+	}
+	trainTo(t, context.Background(), stored, data, dir, 10, nil)
+	if got, want := steps(), []int{3, 6, 9, 10}; !slices.Equal(got, want) {
+		t.Fatalf("after the resume: checkpoints %v, want %v", got, want)
+	}
+}

@@ -25,6 +25,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: sample-every %d and checkpoint-every %d must be at least 1", c.SampleEvery, c.CheckpointEvery)
 	case c.Keep < 1 || c.Keep > MaxKeep:
 		return fmt.Errorf("train: keep %d not in [1, %d]", c.Keep, MaxKeep)
+	case c.KeepEvery < 0 || c.KeepEvery%c.CheckpointEvery != 0:
+		return fmt.Errorf("train: keep-every %d must be 0 (off) or a positive multiple of checkpoint-every %d (checkpoints are written only there)", c.KeepEvery, c.CheckpointEvery)
 	case !(c.EMA >= 0 && c.EMA < 1) || math.IsNaN(c.EMA):
 		return fmt.Errorf("train: ema %v not in [0, 1)", c.EMA)
 	case c.LRDecay != "" && c.LRDecay != "none" && c.LRDecay != LRDecayLinear:

@@ -71,6 +71,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid every N steps (and at each epoch end)")
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "write a checkpoint every N steps (and at each epoch end)")
 	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep (each holds weights and Adam moments: ~109 MB at the default sizes)")
+	fs.IntVar(&cfg.KeepEvery, "keep-every", 0, "also keep every checkpoint whose step is a multiple of N, beside the last --keep (0: off; a multiple of --checkpoint-every): milestones to rescore later with eval at a larger -n")
 	allowData := fs.Bool("allow-data-change", false, "resume even though --data holds other images than the run trained on")
 	from := fs.String("from", "", "start this new run from another run's training checkpoint (file, or run directory for its latest): its weights, optimiser state and step; give the same network shape (recipe), other rates, betas, loss or augmentation may differ. A generator file (export; the embedded model: avatargan export --out FILE) gives G's weights only, with a new D from step 0 (see --d-warmup); a --gf wider than its own widens it without changing its images")
 	emaWarmup := fs.Bool("ema-warmup", true, "warm the EMA's decay up as (1+t)/(10+t) over the first iterations, for an average that starts at random weights; off by default --from a generator file, whose trained weights the average starts at")
@@ -323,6 +324,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"sample-every":     func(c train.Config) any { return c.SampleEvery },
 	"checkpoint-every": func(c train.Config) any { return c.CheckpointEvery },
 	"keep":             func(c train.Config) any { return c.Keep },
+	"keep-every":       func(c train.Config) any { return c.KeepEvery },
 }
 
 // resumeConflicts reports the flags given explicitly (given) whose value differs from

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -220,6 +221,33 @@ func TestTrainPatchLowPass(t *testing.T) {
 	}
 	fails(t, "--patch-lowpass false (the run has true)", cmdTrain, "--resume", dir, "--patch-lowpass=false", "--cache", cacheDir)
 	fails(t, "patch_lowpass needs patch_loss", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--patch-lowpass")...)
+}
+
+// TestTrainKeepEvery checks --keep-every through the CLI: recorded in config.json,
+// milestones kept beside --keep 1, a value that is no multiple of --checkpoint-every
+// refused, and a resume with another value refused.
+func TestTrainKeepEvery(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--checkpoint-every", "1", "--keep", "1", "--keep-every", "2", "--max-steps", "5", "--epochs", "1")...)
+	cfg, err := train.LoadConfig(dir)
+	if err != nil || cfg.KeepEvery != 2 {
+		t.Fatalf("config keep_every %d (%v)", cfg.KeepEvery, err)
+	}
+	cks, err := checkpoint.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []int
+	for _, c := range cks {
+		steps = append(steps, c.Step)
+	}
+	if want := []int{2, 4, 5}; !slices.Equal(steps, want) {
+		t.Fatalf("checkpoints at %v, want %v", steps, want)
+	}
+	fails(t, "--keep-every 3 (the run has 2)", cmdTrain, "--resume", dir, "--keep-every", "3", "--cache", cacheDir)
+	fails(t, "keep-every 3 must be 0 (off) or a positive multiple of checkpoint-every 2", cmdTrain,
+		tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--checkpoint-every", "2", "--keep-every", "3")...)
 }
 
 // TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator

@@ -37,8 +37,12 @@ def latest(run):
     return cks[-1][1]
 
 
-def prune(run, keep):
-    for _, path in list_checkpoints(run)[:-keep]:
+def prune(run, keep, every=0):
+    """Deletes all but the keep newest checkpoints, sparing those at positive multiples
+    of every (train --keep-every; 0: none), as avatargan's checkpoint.PruneHolding."""
+    for step, path in list_checkpoints(run)[:-keep]:
+        if every > 0 and step > 0 and step % every == 0:
+            continue
         try:
             os.remove(path)
         except FileNotFoundError:

@@ -582,7 +582,7 @@ def main(argv=None):
         reducer.running_stats(G, D)
         if rank == 0:
             checkpoint.save_state(args.run, step, G, D, optG, optD, ema, run_cfg, meta.get("version", "avatargan-0.1"))
-            checkpoint.prune(args.run, run_cfg.get("keep", 3))
+            checkpoint.prune(args.run, run_cfg.get("keep", 3), run_cfg.get("keep_every", 0))
         if world > 1:
             dist.barrier()
 
