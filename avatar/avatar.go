@@ -28,10 +28,12 @@ import (
 // Spec describes a generator's shape: what a generator-only file records in its
 // metadata so that it can be loaded without the training configuration.
 type Spec struct {
-	Size int        `json:"size"`
-	ZDim int        `json:"zdim"`
-	GF   int        `json:"gf"`
-	Dist dcgan.Dist `json:"dist"`
+	Size int `json:"size"`
+	ZDim int `json:"zdim"`
+	GF   int `json:"gf"`
+	// Refine is the width of the refinement head (see dcgan.Generator; 0: none).
+	Refine int        `json:"refine,omitempty"`
+	Dist   dcgan.Dist `json:"dist"`
 }
 
 // maxChunk bounds the batch of one generator pass, and chunkBytes the memory of its
@@ -63,7 +65,7 @@ type Model struct {
 func New(g *dcgan.Generator, spec Spec, id string) *Model {
 	g.Freeze()
 	chunk := maxChunk
-	if m, err := dcgan.EstimateGenerator(spec.Size, spec.ZDim, spec.GF); err == nil {
+	if m, err := dcgan.EstimateGenerator(spec.Size, spec.ZDim, spec.GF, spec.Refine); err == nil {
 		chunk = int(max(1, min(maxChunk, chunkBytes/m.Image)))
 	}
 	return &Model{spec: spec, id: id, chunk: chunk, g: g}
@@ -152,7 +154,7 @@ func (m *Model) GenerateContext(ctx context.Context, z []float32) ([]*image.RGBA
 // compares against).
 func Untrained(spec Spec, seed uint64) (*Model, error) {
 	cfg := dcgan.DefaultConfig()
-	cfg.Size, cfg.ZDim, cfg.GF, cfg.Dist, cfg.Seed = spec.Size, spec.ZDim, spec.GF, spec.Dist, seed
+	cfg.Size, cfg.ZDim, cfg.GF, cfg.Refine, cfg.Dist, cfg.Seed = spec.Size, spec.ZDim, spec.GF, spec.Refine, spec.Dist, seed
 	tr, err := dcgan.NewTrainer(cfg)
 	if err != nil {
 		return nil, err
@@ -265,7 +267,7 @@ func decode(data []byte, live bool) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := state.Load(f, "", g.Tensors(), false); err != nil {
+		if err := state.LoadAll(f, "", g.Tensors()); err != nil {
 			return nil, err
 		}
 		return New(g, spec, id), nil
@@ -274,12 +276,12 @@ func decode(data []byte, live bool) (*Model, error) {
 		if err := json.Unmarshal([]byte(f.Metadata[MetaConfig]), &cfg); err != nil {
 			return nil, fmt.Errorf("avatar: checkpoint has no valid %q metadata: %v", MetaConfig, err)
 		}
-		spec := Spec{Size: cfg.Size, ZDim: cfg.ZDim, GF: cfg.GF, Dist: cfg.Dist}
+		spec := Spec{Size: cfg.Size, ZDim: cfg.ZDim, GF: cfg.GF, Refine: cfg.Refine, Dist: cfg.Dist}
 		g, err := newGenerator(spec)
 		if err != nil {
 			return nil, err
 		}
-		if err := state.Load(f, "generator.", g.Tensors(), false); err != nil {
+		if err := state.LoadAll(f, "generator.", g.Tensors()); err != nil {
 			return nil, err
 		}
 		if live {
@@ -287,7 +289,7 @@ func decode(data []byte, live bool) (*Model, error) {
 		}
 		if _, ok := f.Get("ema.fc.weight"); ok && !live {
 			ema := dcgan.NewEMA(g, 0)
-			if err := state.Load(f, "ema.", ema.Tensors(), false); err != nil {
+			if err := state.LoadAll(f, "ema.", ema.Tensors()); err != nil {
 				return nil, err
 			}
 			ema.CopyTo(g)
@@ -305,13 +307,13 @@ func RecalibrateBN(g *dcgan.Generator, spec Spec) { dcgan.Recalibrate(g, spec.Di
 // newGenerator builds a generator of spec after checking, before allocating anything,
 // that the shape is valid and fits in memory: spec comes from a file's metadata.
 func newGenerator(spec Spec) (*dcgan.Generator, error) {
-	if err := dcgan.CheckGenerator(spec.Size, spec.ZDim, spec.GF); err != nil {
+	if err := dcgan.CheckGenerator(spec.Size, spec.ZDim, spec.GF, spec.Refine); err != nil {
 		return nil, err
 	}
 	if spec.Dist != dcgan.Uniform && spec.Dist != dcgan.Normal {
 		return nil, fmt.Errorf("avatar: unknown latent distribution %d", spec.Dist)
 	}
-	return dcgan.NewGenerator(spec.Size, spec.ZDim, spec.GF), nil
+	return dcgan.NewGeneratorRefine(spec.Size, spec.ZDim, spec.GF, spec.Refine), nil
 }
 
 // Save writes the generator alone, with the reference module's names and no prefix, so

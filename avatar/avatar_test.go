@@ -369,6 +369,14 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := avatar.Load(bad); err == nil || !strings.Contains(err.Error(), "shape") {
 		t.Errorf("mismatched spec: %v", err)
 	}
+	// A file with a tensor its spec's model lacks (a refinement head the spec does not
+	// declare, as a build that predates the head would read it): refused, not half used.
+	extra := append(file.Tensors[:len(file.Tensors):len(file.Tensors)],
+		checkpoint.Tensor{Name: "refine_conv.bias", DType: "F32", Shape: []int{3}, F32: []float32{1, 2, 3}})
+	meta = map[string]string{avatar.MetaFormat: avatar.FormatGenerator, avatar.MetaSpec: file.Metadata[avatar.MetaSpec]}
+	if _, err := avatar.Load(save("extra.safetensors", extra, meta)); err == nil || !strings.Contains(err.Error(), `"refine_conv.bias" is not part of this model`) {
+		t.Errorf("extra tensor: %v", err)
+	}
 	if _, err := avatar.Decode(nil); err == nil {
 		t.Error("Decode(nil) succeeded")
 	}

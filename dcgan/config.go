@@ -22,11 +22,14 @@ import (
 // Config holds the network sizes, the recipe and the optimisation hyperparameters. Its
 // JSON form (config.json, checkpoint metadata) uses snake_case names and enum names.
 type Config struct {
-	Size  int `json:"size"`  // image side, a multiple of 16 (48 for the reference)
-	ZDim  int `json:"zdim"`  // latent size
-	GF    int `json:"gf"`    // generator base width
-	DF    int `json:"df"`    // discriminator base width
-	Batch int `json:"batch"` // training batch size
+	Size int `json:"size"` // image side, a multiple of 16 (48 for the reference)
+	ZDim int `json:"zdim"` // latent size
+	GF   int `json:"gf"`   // generator base width
+	// Refine is the width of the generator's refinement head at the output size (see
+	// Generator; 0: none, the reference network).
+	Refine int `json:"refine,omitempty"`
+	DF     int `json:"df"`    // discriminator base width
+	Batch  int `json:"batch"` // training batch size
 	// LRG and LRD are the Adam learning rates of G and D. Beta1, Beta2 are G's Adam
 	// betas, Beta1D, Beta2D D's (the original uses one pair for both).
 	LRG    float64 `json:"lr_g"`
@@ -153,6 +156,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dcgan: size %d is not a positive multiple of 16", c.Size)
 	case c.ZDim < 1 || c.GF < 1 || c.DF < 1:
 		return fmt.Errorf("dcgan: zdim %d, gf %d, df %d must be positive", c.ZDim, c.GF, c.DF)
+	case c.Refine < 0 || c.Refine > MaxWidth:
+		return fmt.Errorf("dcgan: refine %d is not in 0..%d", c.Refine, MaxWidth)
 	case c.Batch < 2:
 		// BatchNorm's unbiased variance needs two values per channel at the last layer.
 		return fmt.Errorf("dcgan: batch %d must be at least 2", c.Batch)

@@ -275,7 +275,13 @@ func TestParamNamesAndOrder(t *testing.T) {
 // loses it).
 func goldenKeyOrder(t *testing.T) []string {
 	t.Helper()
-	f, err := os.Open("testdata/dcgan_tiny.json")
+	return goldenKeyOrderOf(t, "testdata/dcgan_tiny.json")
+}
+
+// goldenKeyOrderOf is goldenKeyOrder for the golden file at path.
+func goldenKeyOrderOf(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,8 @@ func (e *EMA) Tensors() []nn.NamedTensor {
 // seed, seed+1, ..., so the result is deterministic. Weights are not changed;
 // num_batches_tracked ends equal to batches.
 func RecalibrateBN(g *Generator, batches, batch int, seed uint64, dist Dist) {
-	for _, bn := range g.BN {
+	bns := g.batchNorms()
+	for _, bn := range bns {
 		for c := range bn.RunningMean.Data {
 			bn.RunningMean.Data[c], bn.RunningVar.Data[c] = 0, 1
 		}
@@ -91,12 +92,12 @@ func RecalibrateBN(g *Generator, batches, batch int, seed uint64, dist Dist) {
 			Latent(seed+uint64(b*batch+i), dist, z[i*g.ZDim:(i+1)*g.ZDim])
 		}
 		// running = (1 - 1/(b+1))*running + batch/(b+1): the mean of all batches so far.
-		for _, bn := range g.BN {
+		for _, bn := range bns {
 			bn.Momentum = 1 / float64(b+1)
 		}
 		g.forwardCNHW(z, batch, true)
 	}
-	for _, bn := range g.BN {
+	for _, bn := range bns {
 		bn.Momentum = 0.1
 	}
 }

@@ -30,9 +30,9 @@ type GeneratorMemory struct {
 }
 
 // EstimateGenerator returns the memory estimate of a generator of shape (size, zdim,
-// gf), or an error when a dimension is out of range. Dimensions within the hard caps
-// cannot overflow int64.
-func EstimateGenerator(size, zdim, gf int) (GeneratorMemory, error) {
+// gf, refine), or an error when a dimension is out of range. Dimensions within the hard
+// caps cannot overflow int64.
+func EstimateGenerator(size, zdim, gf, refine int) (GeneratorMemory, error) {
 	switch {
 	case size < 16 || size%16 != 0 || size > MaxSize:
 		return GeneratorMemory{}, fmt.Errorf("dcgan: size %d is not a multiple of 16 in 16..%d", size, MaxSize)
@@ -40,6 +40,8 @@ func EstimateGenerator(size, zdim, gf int) (GeneratorMemory, error) {
 		return GeneratorMemory{}, fmt.Errorf("dcgan: zdim %d is not in 1..%d", zdim, MaxZDim)
 	case gf < 1 || gf > MaxWidth:
 		return GeneratorMemory{}, fmt.Errorf("dcgan: gf %d is not in 1..%d", gf, MaxWidth)
+	case refine < 0 || refine > MaxWidth:
+		return GeneratorMemory{}, fmt.Errorf("dcgan: refine %d is not in 0..%d", refine, MaxWidth)
 	}
 	s, z, g := int64(size/16), int64(zdim), int64(gf)
 	// fc to 8gf x s x s, then four 5x5 transposed convolutions doubling the side, each
@@ -57,19 +59,33 @@ func EstimateGenerator(size, zdim, gf int) (GeneratorMemory, error) {
 		act += ch[i+1] * (2 * side) * (2 * side)
 		col = max(col, ch[i+1]*25*side*side+ch[i]*side*side)
 	}
+	kept := int64(0)
+	if r := int64(refine); r > 0 {
+		// The head: a 5x5 transposed convolution gf -> r with its BatchNorm, a 3x3
+		// convolution r -> 3, at the output side 16s; the transposed convolution's
+		// columns are transient, the convolution's (its input's im2col) are kept.
+		side := 16 * s
+		params += 25*g*r + r + 4*r + 9*r*3 + 3
+		act += r*side*side + 3*side*side
+		col = max(col, r*25*side*side/4+g*side*side/4)
+		kept = 9 * r * side * side
+	}
 	// Outputs before and after each BatchNorm, plus the largest column matrix.
-	return GeneratorMemory{Params: 2 * 4 * params, Image: 4 * (2*act + col)}, nil
+	return GeneratorMemory{Params: 2 * 4 * params, Image: 4 * (2*act + col + kept)}, nil
 }
 
 // CheckGenerator reports whether a generator of this shape can be built and run one image
 // at a time within the limits, in one line; every loader of generator files and every
 // flag that sets a generator's shape should call it before allocating.
-func CheckGenerator(size, zdim, gf int) error {
-	m, err := EstimateGenerator(size, zdim, gf)
+func CheckGenerator(size, zdim, gf, refine int) error {
+	m, err := EstimateGenerator(size, zdim, gf, refine)
 	if err != nil {
 		return err
 	}
 	shape := fmt.Sprintf("size %d, zdim %d, gf %d", size, zdim, gf)
+	if refine > 0 {
+		shape += fmt.Sprintf(", refine %d", refine)
+	}
 	switch {
 	case m.Params > MaxParamBytes:
 		return fmt.Errorf("dcgan: %s: the generator's parameters would need %s, over the %s limit", shape, GiB(m.Params), GiB(MaxParamBytes))

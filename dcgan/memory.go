@@ -19,10 +19,19 @@ func (c Config) TrainBytes() float64 {
 	dParams := 25*(3*df+df*2*df+2*df*4*df+4*df*8*df) + 8*df*s*s
 	// Activations per image: G's 8gf x s^2 ... 3 x (16s)^2, D's mirror image.
 	gActs := 8*gf*s*s + 4*gf*4*s*s + 2*gf*16*s*s + gf*64*s*s + 3*256*s*s
+	r := float64(c.Refine)
+	if r > 0 {
+		// The refinement head at the output side: its weights, its features, the sum
+		// before tanh, and its 3x3 convolution's im2col (9r values per pixel), which
+		// the layer keeps for its backward pass.
+		gParams += 25*gf*r + 9*r*3
+		gActs += r*256*s*s + 3*256*s*s + 9*r*256*s*s
+	}
 	dActs := df*64*s*s + 2*df*16*s*s + 4*df*4*s*s + 8*df*s*s + 3*256*s*s
 	// Column matrices (25 taps): G's deconv3 (gf outputs over (4s)^2 inputs) and D's
 	// conv1 (df inputs over (4s)^2 outputs) are the largest at the default widths.
-	cols := 25 * n * 16 * s * s * max(gf, df, 2*gf, 2*df)
+	// The head's transposed convolution: r outputs over (8s)^2 inputs.
+	cols := 25 * n * 16 * s * s * max(gf, df, 2*gf, 2*df, 4*r)
 	return 4 * (5*(gParams+dParams) + 8*n*(gActs+dActs) + cols)
 }
 
@@ -30,8 +39,12 @@ func (c Config) TrainBytes() float64 {
 // MaxTrainBytes.
 func (c Config) checkMemory() error {
 	if b := c.TrainBytes(); b > MaxTrainBytes {
-		return fmt.Errorf("dcgan: size %d, z %d, gf %d, df %d, batch %d would need about %.3g GB to train (limit %d GB)",
-			c.Size, c.ZDim, c.GF, c.DF, c.Batch, b/1e9, MaxTrainBytes>>30)
+		head := ""
+		if c.Refine > 0 {
+			head = fmt.Sprintf(", refine %d", c.Refine)
+		}
+		return fmt.Errorf("dcgan: size %d, z %d, gf %d%s, df %d, batch %d would need about %.3g GB to train (limit %d GB)",
+			c.Size, c.ZDim, c.GF, head, c.DF, c.Batch, b/1e9, MaxTrainBytes>>30)
 	}
 	return nil
 }

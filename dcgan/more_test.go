@@ -1,6 +1,7 @@
 package dcgan
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -16,7 +17,8 @@ func TestConfigValidate(t *testing.T) {
 	for _, mod := range []func(*Config){
 		func(c *Config) { c.Size = 40 }, func(c *Config) { c.ZDim = 0 }, func(c *Config) { c.Batch = 1 },
 		func(c *Config) { c.LRG = 0 }, func(c *Config) { c.Beta2 = 1 }, func(c *Config) { c.GSteps = 0 },
-		func(c *Config) { c.Dist = 7 }, func(c *Config) { c.LRD = math.NaN() },
+		func(c *Config) { c.Dist = 7 }, func(c *Config) { c.LRD = math.NaN() }, func(c *Config) { c.Refine = -1 },
+		func(c *Config) { c.Refine = MaxWidth + 1 },
 	} {
 		c := DefaultConfig()
 		mod(&c)
@@ -204,30 +206,44 @@ func TestEMA(t *testing.T) {
 }
 
 // RecalibrateBN's running stats must be the average of each batch's statistics, which a
-// momentum-1 BatchNorm exposes one batch at a time.
+// momentum-1 BatchNorm exposes one batch at a time: for every BatchNorm, the refinement
+// head's included (stale statistics there must be replaced too, or an EMA generator's
+// images would depend on the live one's).
 func TestRecalibrateBN(t *testing.T) {
-	tr, _ := NewTrainer(tinyConfig())
+	for _, refine := range []int{0, 3} {
+		t.Run(fmt.Sprintf("refine%d", refine), func(t *testing.T) { recalibrateBN(t, refine) })
+	}
+}
+
+func recalibrateBN(t *testing.T, refine int) {
+	cfg := tinyConfig()
+	cfg.Refine = refine
+	tr, _ := NewTrainer(cfg)
 	g := tr.G
 	g.Forward(randZ(rand.New(rand.NewPCG(9, 9)), 4*8), 4, true) // stale stats to be replaced
 	const batches, batch, seed = 3, 5, 100
-	ref := NewGenerator(16, 8, 4)
+	ref := NewGeneratorRefine(16, 8, 4, refine)
 	for i, x := range g.Tensors() {
 		if x.Data != nil {
 			copy(ref.Tensors()[i].Data, x.Data)
 		}
 	}
-	sumM := make([][]float64, 4)
-	sumV := make([][]float64, 4)
+	bns, refBNs := g.batchNorms(), ref.batchNorms()
+	if len(bns) != 4+min(refine, 1) {
+		t.Fatalf("%d BatchNorms with refine %d", len(bns), refine)
+	}
+	sumM := make([][]float64, len(bns))
+	sumV := make([][]float64, len(bns))
 	z := make([]float32, batch*8)
 	for b := 0; b < batches; b++ {
 		for i := 0; i < batch; i++ {
 			Latent(seed+uint64(b*batch+i), Uniform, z[i*8:(i+1)*8])
 		}
-		for _, bn := range ref.BN {
+		for _, bn := range refBNs {
 			bn.Momentum = 1
 		}
 		ref.Forward(z, batch, true)
-		for k, bn := range ref.BN {
+		for k, bn := range refBNs {
 			if sumM[k] == nil {
 				sumM[k], sumV[k] = make([]float64, bn.C), make([]float64, bn.C)
 			}
@@ -239,14 +255,14 @@ func TestRecalibrateBN(t *testing.T) {
 	}
 	w := append([]float32(nil), g.FC.Weight.Data...)
 	RecalibrateBN(g, batches, batch, seed, Uniform)
-	for k, bn := range g.BN {
+	for k, bn := range bns {
 		if bn.NumBatchesTracked != batches || bn.Momentum != 0.1 {
-			t.Errorf("bn%d: count %d momentum %v", k, bn.NumBatchesTracked, bn.Momentum)
+			t.Errorf("BatchNorm %d: count %d momentum %v", k, bn.NumBatchesTracked, bn.Momentum)
 		}
 		for c := 0; c < bn.C; c++ {
 			if math.Abs(float64(bn.RunningMean.Data[c])-sumM[k][c]) > 1e-5 ||
 				math.Abs(float64(bn.RunningVar.Data[c])-sumV[k][c]) > 1e-4*math.Max(1, sumV[k][c]) {
-				t.Fatalf("bn%d[%d]: %v %v, want %v %v", k, c, bn.RunningMean.Data[c], bn.RunningVar.Data[c], sumM[k][c], sumV[k][c])
+				t.Fatalf("BatchNorm %d[%d]: %v %v, want %v %v", k, c, bn.RunningMean.Data[c], bn.RunningVar.Data[c], sumM[k][c], sumV[k][c])
 			}
 		}
 	}

@@ -11,6 +11,10 @@ func (g *Generator) SetPrecision(p gemm.Precision) {
 	for _, d := range g.Deconv {
 		d.Precision = p
 	}
+	if g.Refine > 0 {
+		g.RefineDeconv.Precision = p
+		g.RefineConv.Precision = p
+	}
 }
 
 // Precision returns the operand precision set by SetPrecision (F32 by default).

@@ -55,7 +55,7 @@ func NewTrainer(cfg Config) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Trainer{Cfg: cfg, G: NewGenerator(cfg.Size, cfg.ZDim, cfg.GF),
+	t := &Trainer{Cfg: cfg, G: NewGeneratorRefine(cfg.Size, cfg.ZDim, cfg.GF, cfg.Refine),
 		D: NewDiscriminatorWith(cfg.Size, cfg.DF, DOptions{SpectralNorm: cfg.SpectralNorm, Norm: cfg.DNorm})}
 	if cfg.Augment != "" {
 		pol, err := nn.ParseAugmentPolicy(cfg.Augment)

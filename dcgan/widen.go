@@ -25,6 +25,9 @@ func Widen(dst, src *Generator, r *rand.Rand) error {
 	if dst.GF < src.GF {
 		return fmt.Errorf("dcgan: widen: width %d is narrower than the source's %d", dst.GF, src.GF)
 	}
+	if dst.Refine > 0 || src.Refine > 0 {
+		return fmt.Errorf("dcgan: widen: generators with a refinement head cannot be widened (widen first, then add the head)")
+	}
 	dst.Init(r)
 	// fc: output features are channel-major ([8gf, s, s] views), so the old
 	// channels' rows are the first ones, at the same indices.
@@ -36,6 +39,37 @@ func Widen(dst, src *Generator, r *rand.Rand) error {
 	for i := range dst.Deconv {
 		widenDeconv(dst.Deconv[i], src.Deconv[i])
 	}
+	nn.Touch(dst.params)
+	return nil
+}
+
+// AddRefine makes dst, a generator with a refinement head, compute exactly src's
+// function, src being the same generator without one: the reference layers are copied,
+// the head keeps dst's fresh init except its last convolution, which is zeroed, so the
+// head adds nothing to the output until training grows it (its last convolution gets
+// gradients at once, since its input, the head's ReLU features, is not zero).
+func AddRefine(dst, src *Generator) error {
+	if dst.Size != src.Size || dst.ZDim != src.ZDim || dst.GF != src.GF || dst.Refine == 0 || src.Refine != 0 {
+		return fmt.Errorf("dcgan: add refine: from %d px, z %d, gf %d, refine %d to %d px, z %d, gf %d, refine %d: want the same shape, with a head only in the destination",
+			src.Size, src.ZDim, src.GF, src.Refine, dst.Size, dst.ZDim, dst.GF, dst.Refine)
+	}
+	from := map[string]nn.NamedTensor{}
+	for _, t := range src.Tensors() {
+		from[t.Name] = t
+	}
+	for _, t := range dst.Tensors() {
+		f, ok := from[t.Name]
+		switch {
+		case !ok:
+			continue
+		case t.Count != nil:
+			*t.Count = *f.Count
+		default:
+			copy(t.Data, f.Data)
+		}
+	}
+	clear(dst.RefineConv.Weight.Data)
+	clear(dst.RefineConv.Bias.Data)
 	nn.Touch(dst.params)
 	return nil
 }

@@ -251,12 +251,56 @@ func TestInitDeterministic(t *testing.T) {
 	}
 }
 
+// forceSplit forces the tap-split path (tapsplit.go) on for every shape until the test
+// ends.
+func forceSplit(t *testing.T) {
+	oldInner, oldCols := splitMinInner, splitMinCols
+	splitMinInner, splitMinCols = 1, 1
+	t.Cleanup(func() { splitMinInner, splitMinCols = oldInner, oldCols })
+}
+
 // TestTapSplitNaive reruns the naive convolution checks with the tap-split path
 // (tapsplit.go) forced on for every shape.
 func TestTapSplitNaive(t *testing.T) {
-	oldInner, oldCols := splitMinInner, splitMinCols
-	splitMinInner, splitMinCols = 1, 1
-	defer func() { splitMinInner, splitMinCols = oldInner, oldCols }()
+	forceSplit(t)
 	t.Run("conv", TestConv2dNaive)
 	t.Run("convT", TestConvTranspose2dNaive)
+}
+
+// TestConv2dFiniteDifferences checks Conv2d's dx, dW and db against finite differences
+// on the dense and the tap-split paths, for the discriminator's 5x5 stride-2 layers and
+// the refinement head's 3x3 stride-1 padding-1 one (every output sees the padding on
+// a 5x4 image, whose odd and even sides catch swapped axes).
+func TestConv2dFiniteDifferences(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		for _, tc := range []struct{ n, ci, co, h, w, k, s, p int }{
+			{2, 2, 3, 5, 4, 3, 1, 1}, {2, 2, 3, 6, 5, 5, 2, 2},
+		} {
+			t.Run(fmt.Sprintf("split=%v/%v", split, tc), func(t *testing.T) {
+				if split {
+					forceSplit(t)
+				}
+				r := rand.New(rand.NewPCG(uint64(tc.k), uint64(tc.h)))
+				c := NewConv2d("c", tc.ci, tc.co, tc.k, tc.s, tc.p)
+				copy(c.Weight.Data, randSlice(r, len(c.Weight.Data)))
+				copy(c.Bias.Data, randSlice(r, len(c.Bias.Data)))
+				ho, wo := c.OutSize(tc.h, tc.w)
+				x, gy := randSlice(r, tc.ci*tc.n*tc.h*tc.w), randSlice(r, tc.co*tc.n*ho*wo)
+				loss := func() float64 {
+					Touch(c.Params()) // fdCheck moves weights in place: rebuild the split path's copy
+					return dot(c.Forward(x, tc.n, tc.h, tc.w), gy)
+				}
+				loss()
+				if c.split != split {
+					t.Fatalf("took the split path: %v, want %v", c.split, split)
+				}
+				dx := append([]float32(nil), c.Backward(gy)...)
+				dw := append([]float32(nil), c.Weight.Grad...)
+				db := append([]float32(nil), c.Bias.Grad...)
+				fdCheck(t, "dx", 1e-2, x, dx, loss)
+				fdCheck(t, "dw", 1e-2, c.Weight.Data, dw, loss)
+				fdCheck(t, "db", 1e-2, c.Bias.Data, db, loss)
+			})
+		}
+	}
 }

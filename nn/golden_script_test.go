@@ -12,8 +12,8 @@ import (
 
 // TestGoldenScript checks that scripts/golden.py, the generator of the layer, loss, Adam
 // and tiny-DCGAN values, reproduces every stored PyTorch float64 output from the stored
-// inputs, and that scripts/golden_recipe.py, golden_diffaugment.py, golden_specreg.py, golden_spectrum.py
-// and golden_patchswd.py write exactly the committed files, so every value the numeric tests trust can be
+// inputs, and that scripts/golden_recipe.py, golden_diffaugment.py, golden_specreg.py, golden_spectrum.py,
+// golden_patchswd.py, golden_refine.py and golden_conv3.py write exactly the committed files, so every value the numeric tests trust can be
 // regenerated and audited. It needs Python with PyTorch (Debian's python3-torch).
 func TestGoldenScript(t *testing.T) {
 	if testing.Short() {
@@ -44,7 +44,11 @@ func TestGoldenScript(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, script := range []string{"golden_recipe.py", "golden_diffaugment.py", "golden_specreg.py", "golden_spectrum.py", "golden_patchswd.py"} {
+	// golden_refine.py imports the generator of python/avatargan_torch.
+	if err := os.CopyFS(filepath.Join(tmp, "python", "avatargan_torch"), os.DirFS(filepath.Join(root, "python", "avatargan_torch"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, script := range []string{"golden_recipe.py", "golden_diffaugment.py", "golden_specreg.py", "golden_spectrum.py", "golden_patchswd.py", "golden_refine.py", "golden_conv3.py"} {
 		b, err := os.ReadFile(filepath.Join(root, "scripts", script))
 		if err != nil {
 			t.Fatal(err)

@@ -63,12 +63,21 @@ func TestLinearGolden(t *testing.T) {
 	checkClose(t, "grad_bias", l.Bias.Grad, g["grad_bias"].Data, tol)
 }
 
+// TestConv2dGolden checks Conv2d against PyTorch: the discriminator's 5x5 stride-2
+// convolutions on even and odd sides (scripts/golden.py), and the refinement head's
+// 3x3 stride-1 padding-1 one (scripts/golden_conv3.py).
 func TestConv2dGolden(t *testing.T) {
-	for _, f := range []string{"conv2d_even.json", "conv2d_odd.json"} {
-		t.Run(f, func(t *testing.T) {
-			g := loadGolden(t, f)
+	for _, tc := range []struct {
+		file    string
+		k, s, p int
+	}{{"conv2d_even.json", 5, 2, 2}, {"conv2d_odd.json", 5, 2, 2}, {"conv2d_k3s1.json", 3, 1, 1}} {
+		t.Run(tc.file, func(t *testing.T) {
+			g := loadGolden(t, tc.file)
 			xs, ys := g["x"].Shape, g["y"].Shape
-			c := NewConv2d("conv", xs[1], ys[1], 5, 2, 2)
+			c := NewConv2d("conv", xs[1], ys[1], tc.k, tc.s, tc.p)
+			if ws := g["weight"].Shape; ws[2] != tc.k || ws[3] != tc.k {
+				t.Fatalf("weight shape %v, want a %dx%d kernel", ws, tc.k, tc.k)
+			}
 			copy(c.Weight.Data, f32(g["weight"].Data))
 			copy(c.Bias.Data, f32(g["bias"].Data))
 			y := c.Forward(toCNHW(g["x"]), xs[0], xs[2], xs[3])

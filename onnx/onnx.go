@@ -6,7 +6,7 @@
 // (pixels are (x+1)*127.5, rounded and clamped, as avatargan renders them). BatchNorm
 // is BatchNormalization in inference mode with the generator's running statistics.
 // Only standard operators of opset 13 (Gemm, Reshape, BatchNormalization, Relu,
-// ConvTranspose, Tanh) are used, with float32 weights as initializers.
+// ConvTranspose, Tanh, and Conv and Add for a refinement head) are used, with float32 weights as initializers.
 //
 // The protobuf is encoded with protowire (field numbers from onnx.proto): a small,
 // fixed schema that does not justify generated code or a cgo binding.
@@ -76,17 +76,27 @@ func Generator(g *dcgan.Generator, producerVersion string, meta [][2]string) (*M
 	gr.Initializers = append(gr.Initializers, Int64Tensor("fc_view_shape", []int{4}, []int64{-1, int64(c0), int64(s), int64(s)}))
 	h = add("Reshape", "fc_view", []string{h, "fc_view_shape"})
 	h = bn(h, "bn0")
-	for i := 1; i <= 4; i++ {
-		name := fmt.Sprintf("deconv%d", i)
-		h = add("ConvTranspose", name, append([]string{h}, weights(name+".weight", name+".bias")...),
+	deconv := func(x, name string) string {
+		return add("ConvTranspose", name, append([]string{x}, weights(name+".weight", name+".bias")...),
 			Attribute{Name: "kernel_shape", Type: attributeInts, Ints: []int64{5, 5}},
 			Attribute{Name: "strides", Type: attributeInts, Ints: []int64{2, 2}},
 			Attribute{Name: "pads", Type: attributeInts, Ints: []int64{2, 2, 2, 2}},
 			Attribute{Name: "output_padding", Type: attributeInts, Ints: []int64{1, 1}})
-		if i < 4 {
-			h = bn(h, fmt.Sprintf("bn%d", i))
-		}
 	}
+	for i := 1; i <= 3; i++ {
+		h = bn(deconv(h, fmt.Sprintf("deconv%d", i)), fmt.Sprintf("bn%d", i))
+	}
+	out := deconv(h, "deconv4")
+	if g.Refine > 0 {
+		// The refinement head reads bn3's output too; its RGB is added before tanh.
+		r := bn(deconv(h, "refine_deconv"), "refine_bn")
+		r = add("Conv", "refine_conv", append([]string{r}, weights("refine_conv.weight", "refine_conv.bias")...),
+			Attribute{Name: "kernel_shape", Type: attributeInts, Ints: []int64{3, 3}},
+			Attribute{Name: "strides", Type: attributeInts, Ints: []int64{1, 1}},
+			Attribute{Name: "pads", Type: attributeInts, Ints: []int64{1, 1, 1, 1}})
+		out = add("Add", "refine_add", []string{out, r})
+	}
+	h = out
 	if err != nil {
 		return nil, err
 	}

@@ -3,8 +3,10 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,10 +21,15 @@ import (
 )
 
 // writeGenerator writes g as a generator-only file (the format of avatar.Model.Save
-// and the embedded model) with spec's metadata.
+// and the embedded model) with spec's metadata (refine only when there is a head, as
+// avatar.Spec omits it).
 func writeGenerator(t *testing.T, path string, g *dcgan.Generator, m dcgan.Config) {
 	t.Helper()
-	spec, err := json.Marshal(map[string]any{"size": m.Size, "zdim": m.ZDim, "gf": m.GF, "dist": m.Dist})
+	fields := map[string]any{"size": m.Size, "zdim": m.ZDim, "gf": m.GF, "dist": m.Dist}
+	if m.Refine != 0 {
+		fields["refine"] = m.Refine
+	}
+	spec, err := json.Marshal(fields)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +183,101 @@ func TestFromGeneratorWiden(t *testing.T) {
 	if err != nil || c.From != gen+"@generator" || c.Model.GF != 6 {
 		t.Fatalf("config: from %q, gf %d (%v)", c.From, c.Model.GF, err)
 	}
+}
+
+// TestFromGeneratorRefine checks runs with a refinement head started from a generator
+// file without one, of the run's width and narrower (widened first): G and the EMA draw
+// the file's images, the log says the head was added (and the generator widened), a
+// rerun adds it to the same bits, the head starts at zero and grows in with training,
+// and the config records the source. A file with a head is taken as it is by a run
+// with the same head, and refused, naming --refine, by a run with another head, none,
+// or a wider --gf.
+func TestFromGeneratorRefine(t *testing.T) {
+	data := tinyData(t)
+	cfg := tinyConfig()
+	gen, trained := trainedGenerator(t, cfg, data)
+	const n = 5
+	z := make([]float32, n*cfg.Model.ZDim)
+	for i := range z {
+		z[i] = float32(i%7)/4 - 0.75
+	}
+	want := testutil.Float64s(trained.Trainer.G.Forward(z, n, false))
+	for _, gf := range []int{4, 6} {
+		rc := cfg
+		rc.Model.GF, rc.Model.Refine = gf, 3
+		var log strings.Builder
+		dir := filepath.Join(t.TempDir(), "refine")
+		r := open(t, rc, data, Options{Dir: dir, From: gen, MaxSteps: 2, Log: &log})
+		if r.Trainer.G.Refine != 3 || r.Trainer.G.GF != gf {
+			t.Fatalf("gf %d: G has width %d, refine %d", gf, r.Trainer.G.GF, r.Trainer.G.Refine)
+		}
+		if !strings.Contains(log.String(), "added a refinement head of 3 channels") ||
+			(gf != cfg.Model.GF) != strings.Contains(log.String(), "widened the generator from 4 to 6") {
+			t.Errorf("gf %d: log %q", gf, log.String())
+		}
+		ema := dcgan.NewGeneratorRefine(rc.Model.Size, rc.Model.ZDim, gf, 3)
+		live := r.Trainer.G.Tensors()
+		for i, tn := range ema.Tensors() {
+			copy(tn.Data, live[i].Data) // the buffers
+		}
+		r.Trainer.EMA.CopyTo(ema)
+		for name, g := range map[string]*dcgan.Generator{"G": r.Trainer.G, "EMA": ema} {
+			got := g.Forward(z, n, false)
+			if gf == cfg.Model.GF {
+				// Only the head is new, and it adds exact zeros.
+				testutil.AllClose(t, fmt.Sprintf("gf %d: %s with a head added", gf, name), got, want, 0, 0)
+			} else {
+				testutil.AllClose(t, fmt.Sprintf("gf %d: %s widened, with a head added", gf, name), got, want, 1e-5, 0)
+			}
+		}
+		if maxAbs(r.Trainer.G.RefineConv.Weight.Data) != 0 || maxAbs(r.Trainer.G.RefineDeconv.Weight.Data) == 0 {
+			t.Errorf("gf %d: the head does not start with refine_conv zero and refine_deconv drawn", gf)
+		}
+		again := open(t, rc, data, Options{Dir: filepath.Join(t.TempDir(), "again"), From: gen})
+		if !sameTensors(again.Trainer.G.Tensors(), r.Trainer.G.Tensors()) {
+			t.Errorf("gf %d: two runs of one config add the head differently", gf)
+		}
+		again.Close()
+		if err := r.Train(context.Background()); err != nil || r.Step != 2 {
+			t.Fatalf("gf %d: training with the head: step %d, %v", gf, r.Step, err)
+		}
+		if maxAbs(r.Trainer.G.RefineConv.Weight.Data) == 0 {
+			t.Errorf("gf %d: refine_conv is still zero after training", gf)
+		}
+		r.Close()
+		if c, err := LoadConfig(dir); err != nil || c.From != gen+"@generator" || c.Model.Refine != 3 || c.Model.GF != gf {
+			t.Fatalf("gf %d: config: from %q, refine %d, gf %d (%v)", gf, c.From, c.Model.Refine, c.Model.GF, err)
+		}
+	}
+
+	// A file with a head.
+	headed := cfg
+	headed.Model.Refine = 3
+	g := dcgan.NewGeneratorRefine(cfg.Model.Size, cfg.Model.ZDim, cfg.Model.GF, 3)
+	g.Init(rand.New(rand.NewPCG(1, 2)))
+	withHead := filepath.Join(t.TempDir(), "head.safetensors")
+	writeGenerator(t, withHead, g, headed.Model)
+	same := open(t, headed, data, Options{Dir: filepath.Join(t.TempDir(), "same"), From: withHead})
+	if !sameTensors(same.Trainer.G.Tensors(), g.Tensors()) {
+		t.Error("a run with the file's head does not start from the file's generator")
+	}
+	for _, tc := range []struct{ gf, refine int }{{4, 0}, {4, 2}, {6, 3}} {
+		other := cfg
+		other.Model.GF, other.Model.Refine = tc.gf, tc.refine
+		_, err := Open(other, data, Options{Dir: filepath.Join(t.TempDir(), "other"), From: withHead})
+		if err == nil || !strings.Contains(err.Error(), "refine 3") || !strings.Contains(err.Error(), "--refine") {
+			t.Errorf("a generator with a head of 3 into a run of gf %d, refine %d: %v", tc.gf, tc.refine, err)
+		}
+	}
+}
+
+// maxAbs is the largest |v| of x.
+func maxAbs(x []float32) float64 {
+	m := 0.0
+	for _, v := range x {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
 }
 
 // trainedEMAOf is the EMA tensors a new average of g holds: g's trainable weights.

@@ -2,12 +2,15 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +19,7 @@ import (
 	"avatargan/checkpoint"
 	"avatargan/dataset"
 	"avatargan/dcgan"
+	"avatargan/internal/state"
 	"avatargan/internal/testtool"
 	"avatargan/internal/testutil"
 )
@@ -389,4 +393,168 @@ func TestTorchPruneHolding(t *testing.T) {
 			t.Errorf("keep %d, every %d: Go left %s, PyTorch %s", c.keep, c.every, left[0], left[1])
 		}
 	}
+}
+
+// torchGenerate runs avatargan_torch.load_generator on the generator file or training
+// checkpoint at path and its eval-mode forward on the latents z, and returns the
+// loaded module's state_dict names (in order) and its images (NCHW).
+func torchGenerate(t *testing.T, py, path string, z []float32) ([]string, []float32) {
+	t.Helper()
+	zj, err := json.Marshal(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const script = `import json, sys, torch
+from avatargan_torch import load_generator
+g = load_generator(sys.argv[1])
+z = torch.tensor(json.loads(sys.argv[2]), dtype=torch.float32).reshape(-1, g.z)
+with torch.no_grad():
+    y = g(z)
+print(json.dumps({"keys": list(g.state_dict()), "img": y.flatten().tolist()}))
+`
+	cmd := exec.Command(py, "-c", script, path, string(zj))
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(testutil.ModuleRoot(t), "python"), "OMP_NUM_THREADS=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("load_generator(%s) in PyTorch: %v", path, err)
+	}
+	var res struct {
+		Keys []string  `json:"keys"`
+		Img  []float32 `json:"img"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("PyTorch's output: %v\n%s", err, out)
+	}
+	return res.Keys, res.Img
+}
+
+// sameImages fails unless PyTorch's state_dict names are gen's tensor names in order
+// and its images are within 1e-5 of avatargan's (FP32 rounding in other summation
+// orders; measured ~1e-7); it returns the largest difference.
+func sameImages(t *testing.T, gen *dcgan.Generator, keys []string, got, want []float32) float64 {
+	t.Helper()
+	var names []string
+	for _, x := range gen.Tensors() {
+		names = append(names, x.Name)
+	}
+	if !slices.Equal(keys, names) {
+		t.Errorf("PyTorch's state_dict:\n %v\navatargan's tensors:\n %v", keys, names)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("PyTorch computed %d values, avatargan %d", len(got), len(want))
+	}
+	worst := 0.0
+	for i := range want {
+		worst = max(worst, math.Abs(float64(got[i])-float64(want[i])))
+	}
+	if worst > 1e-5 {
+		t.Errorf("images: max |PyTorch - avatargan| = %.3g > 1e-5", worst)
+	}
+	return worst
+}
+
+// TestTorchLoadsRefineExport checks that the PyTorch twin (avatargan_torch.
+// load_generator) loads generator files that avatargan exports, with a refinement
+// head and without, and computes the same images: a tiny generator (16 px, z 8, gf 4,
+// refine 3) with every tensor random (the head's, BatchNorm statistics and counts
+// included), saved by avatar's Save, 6 images in eval mode.
+func TestTorchLoadsRefineExport(t *testing.T) {
+	py := testtool.Python(t, "torch")
+	for _, refine := range []int{0, 3} {
+		gen := dcgan.NewGeneratorRefine(16, 8, 4, refine)
+		r := rand.New(rand.NewPCG(11, uint64(refine)))
+		for _, x := range gen.Tensors() {
+			if x.Count != nil {
+				*x.Count = 9
+				continue
+			}
+			for i := range x.Data {
+				var v float64
+				switch {
+				case strings.HasSuffix(x.Name, ".running_var"):
+					v = 0.5 + r.Float64()
+				case strings.HasSuffix(x.Name, ".running_mean"):
+					v = 0.2 * r.NormFloat64()
+				case strings.Contains(x.Name, "bn") && strings.HasSuffix(x.Name, ".weight"):
+					v = 1 + 0.1*r.NormFloat64()
+				case strings.HasSuffix(x.Name, ".bias"):
+					v = 0.05 * r.NormFloat64()
+				default:
+					v = 0.1 * r.NormFloat64()
+				}
+				x.Data[i] = float32(v)
+			}
+		}
+		m := avatar.New(gen, avatar.Spec{Size: 16, ZDim: 8, GF: 4, Refine: refine, Dist: dcgan.Uniform}, "test")
+		path := filepath.Join(t.TempDir(), "g.safetensors")
+		if err := m.Save(path, "F32"); err != nil {
+			t.Fatal(err)
+		}
+		z := m.Seeds(0, 1, 2, 3, 4, 5)
+		want, err := m.Tensor(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, got := torchGenerate(t, py, path, z)
+		worst := sameImages(t, gen, keys, got, want)
+		t.Logf("refine %d: max |PyTorch - avatargan| %.3g", refine, worst)
+	}
+}
+
+// TestTorchRefineRun checks a training run with a refinement head against the PyTorch
+// twin: its trainer refuses to continue the run (it does not implement the head) with
+// a message naming it, and load_generator loads the run's checkpoint (the
+// "avatargan-train" format, its config giving refine) and computes the images that
+// avatargan's generator computes from the same checkpoint in eval mode.
+func TestTorchRefineRun(t *testing.T) {
+	tr := newTorchRun(t, "original", dcgan.Uniform)
+	tr.cfg.Model.Refine = 4
+	dir := filepath.Join(t.TempDir(), "run")
+	trainTo(t, context.Background(), tr.cfg, tr.data, dir, 2, nil)
+
+	cmd := exec.Command(tr.py, "-m", "avatargan_torch.train", "--run", dir, "--data", tr.folder, "--cache", tr.cacheDir, "--max-steps", "3")
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+tr.pythonPath, "OMP_NUM_THREADS=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "refine") || !strings.Contains(string(out), "does not implement") {
+		t.Errorf("PyTorch's trainer on a run with a refinement head: %v\n%s\nwant a refusal naming refine", err, out)
+	}
+	if latest, _ := checkpoint.Latest(dir); filepath.Base(latest) != checkpoint.Name(2) {
+		t.Errorf("latest checkpoint %q after the refusal, want step 2's", latest)
+	}
+
+	path := filepath.Join(dir, checkpoint.Name(2))
+	f, err := checkpoint.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := tr.cfg.Model
+	gen := dcgan.NewGeneratorRefine(m.Size, m.ZDim, m.GF, m.Refine)
+	if err := state.Load(f, "generator.", gen.Tensors(), false); err != nil {
+		t.Fatal(err)
+	}
+	if gen.RefineBN.NumBatchesTracked == 0 {
+		t.Fatal("the checkpoint's refine_bn has seen no batch: the run did not train the head")
+	}
+	z := make([]float32, 6*m.ZDim)
+	for i := range 6 {
+		dcgan.Latent(uint64(i), m.Dist, z[i*m.ZDim:(i+1)*m.ZDim])
+	}
+	want := slices.Clone(gen.Forward(z, 6, false))
+	keys, got := torchGenerate(t, tr.py, path, z)
+	worst := sameImages(t, gen, keys, got, want)
+	// The head must matter at this tolerance: without its last convolution the images
+	// move by far more than the engines differ.
+	clear(gen.RefineConv.Weight.Data)
+	clear(gen.RefineConv.Bias.Data)
+	plain := gen.Forward(z, 6, false)
+	var head, scale float64
+	for i := range want {
+		head = max(head, math.Abs(float64(plain[i])-float64(want[i])))
+		scale = max(scale, math.Abs(float64(want[i])))
+	}
+	if head < 100*max(worst, 1e-7) {
+		t.Errorf("the head moves the images by %.3g only, against a difference of %.3g between the engines", head, worst)
+	}
+	t.Logf("max |PyTorch - avatargan| %.3g; images up to %.3g, the head's part up to %.3g", worst, scale, head)
 }

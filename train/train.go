@@ -575,7 +575,7 @@ func (r *Run) SamplerGenerator() *dcgan.Generator {
 	}
 	m := r.Cfg.Model
 	if r.sampler == nil {
-		r.sampler = dcgan.NewGenerator(m.Size, m.ZDim, m.GF)
+		r.sampler = dcgan.NewGeneratorRefine(m.Size, m.ZDim, m.GF, m.Refine)
 		// Sampling happens between training steps, so the sampler can use the
 		// trainer's scratch (the column matrices, ~60 MB) instead of its own.
 		r.sampler.SetScratch(r.Trainer.G.Scratch())
@@ -769,27 +769,44 @@ func (r *Run) startFrom(cfg Config, from string) (Config, error) {
 // starts from the loaded weights.
 func (r *Run) loadGenerator(path string, f *checkpoint.File) error {
 	var spec struct {
-		Size int        `json:"size"`
-		ZDim int        `json:"zdim"`
-		GF   int        `json:"gf"`
-		Dist dcgan.Dist `json:"dist"`
+		Size   int        `json:"size"`
+		ZDim   int        `json:"zdim"`
+		GF     int        `json:"gf"`
+		Refine int        `json:"refine"`
+		Dist   dcgan.Dist `json:"dist"`
 	}
 	if err := json.Unmarshal([]byte(f.Metadata[checkpoint.MetaSpec]), &spec); err != nil {
 		return fmt.Errorf("train: --from %s: no valid %q metadata: %v", path, checkpoint.MetaSpec, err)
 	}
 	m := r.Cfg.Model
-	if spec.Size != m.Size || spec.ZDim != m.ZDim || spec.GF > m.GF || spec.GF < 1 || spec.Dist != m.Dist {
-		return fmt.Errorf("train: --from %s: its generator is %d px, z %d (%v), width %d; this run's is %d px, z %d (%v), width %d: give --size, -z, --z-dist and --gf to match (a wider --gf widens it)",
-			path, spec.Size, spec.ZDim, spec.Dist, spec.GF, m.Size, m.ZDim, m.Dist, m.GF)
+	if spec.Size != m.Size || spec.ZDim != m.ZDim || spec.GF > m.GF || spec.GF < 1 || spec.Dist != m.Dist ||
+		(spec.Refine != m.Refine && spec.Refine != 0) || (spec.Refine != 0 && spec.GF != m.GF) {
+		return fmt.Errorf("train: --from %s: its generator is %d px, z %d (%v), width %d, refine %d; this run's is %d px, z %d (%v), width %d, refine %d: give --size, -z, --z-dist, --gf and --refine to match (a wider --gf widens it, a --refine adds a head to one without)",
+			path, spec.Size, spec.ZDim, spec.Dist, spec.GF, spec.Refine, m.Size, m.ZDim, m.Dist, m.GF, m.Refine)
 	}
 	src := r.Trainer.G
-	if spec.GF != m.GF {
-		src = dcgan.NewGenerator(spec.Size, spec.ZDim, spec.GF)
+	if spec.GF != m.GF || spec.Refine != m.Refine {
+		src = dcgan.NewGeneratorRefine(spec.Size, spec.ZDim, spec.GF, spec.Refine)
 	}
-	if err := state.Load(f, "", src.Tensors(), false); err != nil {
+	if err := state.LoadAll(f, "", src.Tensors()); err != nil {
 		return fmt.Errorf("train: --from %s: %w", path, err)
 	}
-	if src != r.Trainer.G {
+	if spec.Refine != m.Refine {
+		// A head added: the file's generator (widened first if asked), with a head
+		// that starts at zero, so the run starts from the same images.
+		if spec.GF != m.GF {
+			wide := dcgan.NewGenerator(m.Size, m.ZDim, m.GF)
+			if err := dcgan.Widen(wide, src, rand.New(rand.NewPCG(m.Seed, widenStream))); err != nil {
+				return fmt.Errorf("train: --from %s: %w", path, err)
+			}
+			fmt.Fprintf(r.Opts.Log, "widened the generator from %d to %d channels per width unit (the same images; new channels start with zero outgoing weights)\n", spec.GF, m.GF)
+			src = wide
+		}
+		if err := dcgan.AddRefine(r.Trainer.G, src); err != nil {
+			return fmt.Errorf("train: --from %s: %w", path, err)
+		}
+		fmt.Fprintf(r.Opts.Log, "added a refinement head of %d channels to the generator (the same images; its last convolution starts at zero)\n", m.Refine)
+	} else if src != r.Trainer.G {
 		// A wider run: the file's generator, widened so that it computes the same
 		// images, with new channels drawn from a stream of their own (the run's
 		// seed, so a rerun gives the same bits).

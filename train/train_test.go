@@ -12,13 +12,16 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"avatargan/avatar"
 	"avatargan/checkpoint"
 	"avatargan/dataset"
 	"avatargan/dcgan"
 	"avatargan/internal/gemm"
+	"avatargan/internal/testutil"
 )
 
 // writeImages writes n random 16x16 PNGs (smooth blobs, so they differ) to dir.
@@ -131,9 +134,9 @@ func sameState(t *testing.T, a, b *dcgan.Trainer) {
 
 // TestResumeIsExact stops runs and resumes them in a new Open: the final state,
 // checkpoint file and metrics equal an uninterrupted run's, also with D-only
-// iterations (DSteps 2: stopping after step 3 resumes between two G updates) and with
+// iterations (DSteps 2: stopping after step 3 resumes between two G updates), with
 // spectral compensation every second D update (stops after odd steps resume between
-// two compensations).
+// two compensations) and with a refinement head on the generator.
 func TestResumeIsExact(t *testing.T) {
 	for _, dsteps := range []int{1, 2} {
 		t.Run(fmt.Sprintf("dsteps%d", dsteps), func(t *testing.T) {
@@ -150,6 +153,11 @@ func TestResumeIsExact(t *testing.T) {
 		}
 		m.SpectralReg = 2
 		cfg.Model = m
+		resumeIsExact(t, cfg)
+	})
+	t.Run("refine", func(t *testing.T) {
+		cfg := tinyConfig()
+		cfg.Model.Refine = 3
 		resumeIsExact(t, cfg)
 	})
 }
@@ -198,6 +206,66 @@ func resumeIsExact(t *testing.T, cfg Config) {
 			if hasG := (i+1)%dsteps == 0; (recs[i].GLoss != nil) != hasG {
 				t.Fatalf("n=%d: record %d has a G loss: %v, want %v", n, i, recs[i].GLoss != nil, hasG)
 			}
+		}
+	}
+}
+
+// TestLoadRefineRun checks what loads a run with a refinement head: avatar.Load of its
+// checkpoint (the EMA with recalibrated BatchNorm statistics) draws the run's samples
+// exactly, LoadWith live its trainer's G; both have the head in their Spec, and so
+// does the generator file Save exports, which draws the same images again.
+func TestLoadRefineRun(t *testing.T) {
+	data := tinyData(t)
+	cfg := tinyConfig()
+	cfg.Model.Refine = 3
+	dir := t.TempDir()
+	r := trainTo(t, context.Background(), cfg, data, dir, 3, nil)
+	ckpt, err := checkpoint.Latest(dir)
+	if err != nil || filepath.Base(ckpt) != checkpoint.Name(3) {
+		t.Fatalf("latest checkpoint %q (%v), want step 3", ckpt, err)
+	}
+	spec := avatar.Spec{Size: 16, ZDim: 8, GF: 4, Refine: 3, Dist: dcgan.Uniform}
+	const n = 6
+	z := make([]float32, n*cfg.Model.ZDim)
+	for i := 0; i < n; i++ {
+		dcgan.Latent(uint64(i), cfg.Model.Dist, z[i*cfg.Model.ZDim:(i+1)*cfg.Model.ZDim])
+	}
+	images := func(name string, m *avatar.Model) []float64 {
+		t.Helper()
+		if m.Spec() != spec {
+			t.Fatalf("%s: spec %+v, want %+v", name, m.Spec(), spec)
+		}
+		x, err := m.Tensor(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return testutil.Float64s(x)
+	}
+	for _, c := range []struct {
+		live bool
+		want *dcgan.Generator
+	}{{false, r.SamplerGenerator()}, {true, r.Trainer.G}} {
+		m, err := avatar.LoadWith(ckpt, c.live)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("checkpoint, live %v", c.live)
+		got := images(name, m)
+		testutil.AllClose(t, name+": images vs the run's", c.want.Forward(z, n, false), got, 0, 0)
+		if c.live {
+			continue
+		}
+		gen := filepath.Join(t.TempDir(), "g.safetensors")
+		if err := m.Save(gen, "F32"); err != nil {
+			t.Fatal(err)
+		}
+		exported, err := avatar.Load(gen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := images("exported generator", exported)
+		if !slices.Equal(x, got) {
+			t.Error("the exported generator's images differ from the checkpoint's")
 		}
 	}
 }

@@ -407,6 +407,14 @@ func cmdExport(ctx context.Context, o stdio, args []string) error {
 	if err := m.SaveContext(ctx, *out, *dtype); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.out, "wrote %s: generator only, %s, reference names without prefix;\nload in PyTorch with Generator(size=%d, z=%d, gf=%d).load_state_dict(...) (see python/avatargan_torch)\n", *out, *dtype, s.Size, s.ZDim, s.GF)
+	fmt.Fprintf(o.out, "wrote %s: generator only, %s, reference names without prefix;\nload in PyTorch with Generator(size=%d, z=%d, gf=%d%s).load_state_dict(...) (see python/avatargan_torch)\n", *out, *dtype, s.Size, s.ZDim, s.GF, refineArg(s))
 	return nil
+}
+
+// refineArg is the PyTorch Generator's refine argument for s, empty without a head.
+func refineArg(s avatar.Spec) string {
+	if s.Refine == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", refine=%d", s.Refine)
 }

@@ -35,6 +35,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&m.Size, "size", m.Size, "image size, a multiple of 16 (32, 48, 64, 96, 128)")
 	fs.IntVar(&m.ZDim, "z", m.ZDim, "latent size")
 	fs.IntVar(&m.GF, "gf", m.GF, "generator base width")
+	fs.IntVar(&m.Refine, "refine", 0, "width of a refinement head on the generator: a second transposed convolution to N channels at the full size, BatchNorm, ReLU, and a 3x3 convolution to RGB added to the output layer's (fine detail gets a nonlinearity of its own; 0: none, the original network; from a generator without one, the head starts at zero)")
 	fs.IntVar(&m.DF, "df", m.DF, "discriminator base width")
 	fs.IntVar(&m.Batch, "batch", m.Batch, "batch size")
 	recipe := fs.String("recipe", "original", "training recipe: "+strings.Join(dcgan.Recipes(), ", ")+" (see README); the flags below override its settings")
@@ -290,6 +291,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"z":                func(c train.Config) any { return c.Model.ZDim },
 	"gf":               func(c train.Config) any { return c.Model.GF },
 	"df":               func(c train.Config) any { return c.Model.DF },
+	"refine":           func(c train.Config) any { return c.Model.Refine },
 	"batch":            func(c train.Config) any { return c.Model.Batch },
 	"lr-g":             func(c train.Config) any { return c.Model.LRG },
 	"lr-d":             func(c train.Config) any { return c.Model.LRD },

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -240,6 +241,35 @@ func TestTrainKeepEvery(t *testing.T) {
 	fails(t, "--keep-every 3 (the run has 2)", cmdTrain, "--resume", dir, "--keep-every", "3", "--cache", cacheDir)
 	fails(t, "keep-every 3 must be 0 (off) or a positive multiple of checkpoint-every 2", cmdTrain,
 		tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--checkpoint-every", "2", "--keep-every", "3")...)
+}
+
+// TestTrainRefine checks --refine through the CLI: config.json records "refine", a
+// resume with another value is refused and one with the same value goes on, export's
+// PyTorch hint names the head, and a negative width is refused.
+func TestTrainRefine(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--refine", "3", "--max-steps", "1", "--epochs", "1")...)
+	b, err := os.ReadFile(filepath.Join(dir, train.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Model map[string]any `json:"model"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil || raw.Model["refine"] != 3.0 {
+		t.Fatalf("config.json model.refine %v (%v)", raw.Model["refine"], err)
+	}
+	fails(t, "--refine 2 (the run has 3)", cmdTrain, "--resume", dir, "--refine", "2", "--cache", cacheDir)
+	fails(t, "--refine 0 (the run has 3)", cmdTrain, "--resume", dir, "--refine", "0", "--cache", cacheDir)
+	if out := run(t, cmdTrain, "--resume", dir, "--refine", "3", "--max-steps", "2", "--cache", cacheDir); !strings.Contains(out, "done: step 2") {
+		t.Fatalf("resume with the run's --refine: %s", out)
+	}
+	out := run(t, cmdExport, "--checkpoint", dir, "--out", filepath.Join(t.TempDir(), "g.safetensors"))
+	if !strings.Contains(out, "Generator(size=16, z=8, gf=4, refine=3)") {
+		t.Fatalf("export of a run with a head: %q", out)
+	}
+	fails(t, "refine -1", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--refine", "-1")...)
 }
 
 // TestTrainFromGenerator checks fine-tuning through the CLI: an exported generator

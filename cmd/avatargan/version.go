@@ -48,7 +48,11 @@ func cmdVersion(ctx context.Context, o stdio, args []string) error {
 	}
 	sum := sha256.Sum256(models.Bytes())
 	s := m.Spec()
-	fmt.Fprintf(o.out, "embedded model %s: %d px, z %d, gf %d; sha256 %s (models/generator.safetensors)\n",
-		m.ID(), s.Size, s.ZDim, s.GF, hex.EncodeToString(sum[:]))
+	head := ""
+	if s.Refine > 0 {
+		head = fmt.Sprintf(", refine %d", s.Refine)
+	}
+	fmt.Fprintf(o.out, "embedded model %s: %d px, z %d, gf %d%s; sha256 %s (models/generator.safetensors)\n",
+		m.ID(), s.Size, s.ZDim, s.GF, head, hex.EncodeToString(sum[:]))
 	return nil
 }

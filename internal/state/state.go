@@ -5,6 +5,7 @@ package state
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"avatargan/checkpoint"
 	"avatargan/nn"
@@ -52,6 +53,25 @@ func Load(f *checkpoint.File, prefix string, nts []nn.NamedTensor, optional bool
 			return fmt.Errorf("checkpoint: tensor %q has dtype %s, want a float type", t.Name, t.DType)
 		}
 		copy(nt.Data, t.F32)
+	}
+	return nil
+}
+
+// LoadAll is Load (nothing optional) that also refuses a file holding a tensor under
+// prefix that nts lacks: a generator file of a newer or other architecture (say, with
+// a refinement head) must not load as a model that silently drops a layer.
+func LoadAll(f *checkpoint.File, prefix string, nts []nn.NamedTensor) error {
+	if err := Load(f, prefix, nts, false); err != nil {
+		return err
+	}
+	want := make(map[string]bool, len(nts))
+	for _, nt := range nts {
+		want[prefix+nt.Name] = true
+	}
+	for _, t := range f.Tensors {
+		if strings.HasPrefix(t.Name, prefix) && !want[t.Name] {
+			return fmt.Errorf("checkpoint: tensor %q is not part of this model (a file of another architecture, or of a newer avatargan?)", t.Name)
+		}
 	}
 	return nil
 }

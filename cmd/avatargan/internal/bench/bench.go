@@ -161,7 +161,7 @@ type GenerateResult struct {
 
 // Generate times eval-mode generator passes of batch images in precision p.
 func Generate(ctx context.Context, cfg dcgan.Config, batch, reps int, p gemm.Precision) (GenerateResult, error) {
-	g := dcgan.NewGenerator(cfg.Size, cfg.ZDim, cfg.GF)
+	g := dcgan.NewGeneratorRefine(cfg.Size, cfg.ZDim, cfg.GF, cfg.Refine)
 	g.Init(rand.New(rand.NewPCG(5, 6)))
 	g.Freeze() // as a loaded model is
 	g.SetPrecision(p)
@@ -193,6 +193,13 @@ func IterationFLOPs(c dcgan.Config) float64 {
 	for i := 0; i < 4; i++ {
 		side := s << i // input side of deconv i+1
 		g += convFLOPs(gch[i], gch[i+1], n*side*side)
+	}
+	if c.Refine > 0 {
+		// The refinement head: a transposed convolution like deconv4's to Refine
+		// channels, then a 3x3 convolution to RGB at the output side.
+		side := c.Size / 2
+		g += convFLOPs(c.GF, c.Refine, n*side*side)
+		g += 2 * float64(9*c.Refine*3) * float64(n*c.Size*c.Size)
 	}
 	dch := []int{3, c.DF, 2 * c.DF, 4 * c.DF, 8 * c.DF}
 	var dFirst float64
