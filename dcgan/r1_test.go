@@ -90,17 +90,7 @@ func TestR1FiniteDifferences(t *testing.T) {
 		}
 		for k := 0; k < 4; k++ {
 			i := r.IntN(len(p.Data))
-			old := p.Data[i]
-			const h = 1e-3
-			p.Data[i] = old + h
-			nn.Touch([]*nn.Param{p})
-			up := r1Penalty(d, x, 4, gamma)
-			p.Data[i] = old - h
-			nn.Touch([]*nn.Param{p})
-			down := r1Penalty(d, x, 4, gamma)
-			p.Data[i] = old
-			nn.Touch([]*nn.Param{p})
-			num := (up - down) / (2 * h)
+			num := centralDiff(p, i, 1e-3, func() float64 { return r1Penalty(d, x, 4, gamma) })
 			got := float64(grads[p][i])
 			if math.Abs(got-num) > 2e-3+3e-2*math.Abs(num) {
 				t.Errorf("%s[%d]: r1Grads %g, finite differences %g", p.Name, i, got, num)
@@ -169,4 +159,19 @@ func TestR1Schedule(t *testing.T) {
 			t.Errorf("Validate accepted %+v", x)
 		}
 	}
+}
+
+// centralDiff returns (loss(w+h) - loss(w-h)) / 2h for entry i of p, restoring it after;
+// Touch after each change invalidates the layers' cached weight layouts.
+func centralDiff(p *nn.Param, i int, h float32, loss func() float64) float64 {
+	old := p.Data[i]
+	p.Data[i] = old + h
+	nn.Touch([]*nn.Param{p})
+	up := loss()
+	p.Data[i] = old - h
+	nn.Touch([]*nn.Param{p})
+	down := loss()
+	p.Data[i] = old
+	nn.Touch([]*nn.Param{p})
+	return (up - down) / (2 * float64(h))
 }

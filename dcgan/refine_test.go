@@ -138,17 +138,7 @@ func TestRefineFiniteDifferences(t *testing.T) {
 		}
 		for k := 0; k < 4; k++ {
 			i := r.IntN(len(p.Data))
-			old := p.Data[i]
-			const h = 1e-3
-			p.Data[i] = old + h
-			nn.Touch([]*nn.Param{p})
-			up := loss()
-			p.Data[i] = old - h
-			nn.Touch([]*nn.Param{p})
-			down := loss()
-			p.Data[i] = old
-			nn.Touch([]*nn.Param{p})
-			num := (up - down) / (2 * h)
+			num := centralDiff(p, i, 1e-3, loss)
 			got := float64(grads[p.Name][i])
 			checked++
 			if err := math.Abs(got - num); err > 2e-2+2e-2*math.Abs(num) {
