@@ -74,7 +74,7 @@ type Config struct {
 	// SpectralNorm.
 	SpectralReg int `json:"spectral_reg,omitempty"`
 	// PhaseBalance > 0 keeps G's last PhaseBalance transposed convolutions (1: the
-	// output layer) phase-balanced (nn.BalancePhases): projected at the start of a new
+	// output layer, and the refinement head's) phase-balanced (nn.BalancePhases): projected at the start of a new
 	// run and after every G update. Their stride-2 phases otherwise get unequal tap
 	// sums, a checkerboard the discriminator does not remove (measured on the embedded
 	// model: 3-11x the real images' power at the 2- and 4-pixel periods). 0 is off.

@@ -269,14 +269,22 @@ func (g *Generator) batchNorms() []*nn.BatchNorm2d {
 }
 
 // BalancePhases phase-balances G's last k transposed convolutions (k = 1: the output
-// layer; see nn.BalancePhases and Config.PhaseBalance).
+// layer, and the refinement head's, which works at the same level; see
+// nn.BalancePhases and Config.PhaseBalance).
 func (g *Generator) BalancePhases(k int) {
 	for _, c := range g.lastDeconvs(k) {
 		c.BalancePhases()
 	}
 }
 
-// lastDeconvs returns G's last k transposed convolutions (all of them for k >= 4).
+// lastDeconvs returns G's last k transposed convolutions (all of them for k >= 4),
+// with the refinement head's among them when k >= 1: like deconv4 it draws the full
+// size from bn3's output, and its stride phases would put a checkerboard into the
+// head's features just the same.
 func (g *Generator) lastDeconvs(k int) []*nn.ConvTranspose2d {
-	return g.Deconv[len(g.Deconv)-min(k, len(g.Deconv)):]
+	out := g.Deconv[len(g.Deconv)-min(k, len(g.Deconv)):]
+	if k >= 1 && g.Refine > 0 {
+		out = append(out[:len(out):len(out)], g.RefineDeconv)
+	}
+	return out
 }

@@ -70,3 +70,41 @@ func TestPhaseBalance(t *testing.T) {
 		}
 	}
 }
+
+// TestPhaseBalanceRefine checks that PhaseBalance 1 also keeps the refinement head's
+// transposed convolution balanced (it draws the full size from bn3's output, as the
+// output layer does), in G after every update and in the EMA, and leaves deconv3 alone.
+func TestPhaseBalanceRefine(t *testing.T) {
+	c, err := Recipe("sngan", tinyConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.PhaseBalance, c.Refine = 1, 3
+	tr, err := NewTrainer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, third := tr.G.RefineDeconv, tr.G.Deconv[2]
+	if balanced(head.Weight.Data, head.InC*head.OutC) {
+		t.Fatal("a random init is balanced already: the check would pass anyway")
+	}
+	ema := NewEMA(tr.G, 0.9)
+	ema.BalancePhases(tr.G, 1)
+	for _, nt := range ema.Tensors() {
+		if nt.Name == head.Weight.Name && !balanced(nt.Data, head.InC*head.OutC) {
+			t.Error("EMA.BalancePhases left the average's head unbalanced")
+		}
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	for step := 1; step <= 2; step++ {
+		if _, err := tr.Step(randZ(r, 4*3*16*16), randZ(r, 4*8)); err != nil {
+			t.Fatal(err)
+		}
+		if !balanced(head.Weight.Data, head.InC*head.OutC) {
+			t.Errorf("step %d: the head's transposed convolution is not balanced", step)
+		}
+	}
+	if balanced(third.Weight.Data, third.InC*third.OutC) {
+		t.Error("deconv3 balanced by PhaseBalance 1")
+	}
+}
