@@ -791,29 +791,28 @@ func (r *Run) loadGenerator(path string, f *checkpoint.File) error {
 	if err := state.LoadAll(f, "", src.Tensors()); err != nil {
 		return fmt.Errorf("train: --from %s: %w", path, err)
 	}
-	if spec.Refine != m.Refine {
-		// A head added: the file's generator (widened first if asked), with a head
-		// that starts at zero, so the run starts from the same images.
-		if spec.GF != m.GF {
-			wide := dcgan.NewGenerator(m.Size, m.ZDim, m.GF)
-			if err := dcgan.Widen(wide, src, rand.New(rand.NewPCG(m.Seed, widenStream))); err != nil {
-				return fmt.Errorf("train: --from %s: %w", path, err)
-			}
-			fmt.Fprintf(r.Opts.Log, "widened the generator from %d to %d channels per width unit (the same images; new channels start with zero outgoing weights)\n", spec.GF, m.GF)
-			src = wide
+	if spec.GF != m.GF {
+		// A wider run: the file's generator, widened so that it computes the same
+		// images, with new channels drawn from a stream of their own (the run's
+		// seed, so a rerun gives the same bits); into a head-less generator first
+		// when a head is added below.
+		dst := r.Trainer.G
+		if spec.Refine != m.Refine {
+			dst = dcgan.NewGenerator(m.Size, m.ZDim, m.GF)
 		}
+		if err := dcgan.Widen(dst, src, rand.New(rand.NewPCG(m.Seed, widenStream))); err != nil {
+			return fmt.Errorf("train: --from %s: %w", path, err)
+		}
+		fmt.Fprintf(r.Opts.Log, "widened the generator from %d to %d channels per width unit (the same images; new channels start with zero outgoing weights)\n", spec.GF, m.GF)
+		src = dst
+	}
+	if spec.Refine != m.Refine {
+		// A head added to a generator without one: it starts at zero, so the run
+		// starts from the same images.
 		if err := dcgan.AddRefine(r.Trainer.G, src); err != nil {
 			return fmt.Errorf("train: --from %s: %w", path, err)
 		}
 		fmt.Fprintf(r.Opts.Log, "added a refinement head of %d channels to the generator (the same images; its last convolution starts at zero)\n", m.Refine)
-	} else if src != r.Trainer.G {
-		// A wider run: the file's generator, widened so that it computes the same
-		// images, with new channels drawn from a stream of their own (the run's
-		// seed, so a rerun gives the same bits).
-		if err := dcgan.Widen(r.Trainer.G, src, rand.New(rand.NewPCG(m.Seed, widenStream))); err != nil {
-			return fmt.Errorf("train: --from %s: %w", path, err)
-		}
-		fmt.Fprintf(r.Opts.Log, "widened the generator from %d to %d channels per width unit (the same images; new channels start with zero outgoing weights)\n", spec.GF, m.GF)
 	}
 	if r.Trainer.EMA != nil {
 		r.Trainer.EMA = dcgan.NewEMA(r.Trainer.G, r.Cfg.EMA)
