@@ -60,11 +60,17 @@ func newTorchRun(t *testing.T, recipe string, dist dcgan.Dist) *torchRun {
 }
 
 // python runs a module of python/avatargan_torch and returns its output.
-func (tr *torchRun) python(t *testing.T, args ...string) string {
-	t.Helper()
+// command returns the Python command with args, with avatargan_torch on its path and
+// one thread.
+func (tr *torchRun) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(tr.py, args...)
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+tr.pythonPath, "OMP_NUM_THREADS=1")
-	out, err := cmd.CombinedOutput()
+	return cmd
+}
+
+func (tr *torchRun) python(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := tr.command(args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", tr.py, strings.Join(args, " "), err, out)
 	}
@@ -395,10 +401,10 @@ func TestTorchPruneHolding(t *testing.T) {
 	}
 }
 
-// torchGenerate runs avatargan_torch.load_generator on the generator file or training
+// generate runs avatargan_torch.load_generator on the generator file or training
 // checkpoint at path and its eval-mode forward on the latents z, and returns the
 // loaded module's state_dict names (in order) and its images (NCHW).
-func torchGenerate(t *testing.T, py, path string, z []float32) ([]string, []float32) {
+func (tr *torchRun) generate(t *testing.T, path string, z []float32) ([]string, []float32) {
 	t.Helper()
 	zj, err := json.Marshal(z)
 	if err != nil {
@@ -412,8 +418,7 @@ with torch.no_grad():
     y = g(z)
 print(json.dumps({"keys": list(g.state_dict()), "img": y.flatten().tolist()}))
 `
-	cmd := exec.Command(py, "-c", script, path, string(zj))
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+filepath.Join(testutil.ModuleRoot(t), "python"), "OMP_NUM_THREADS=1")
+	cmd := tr.command("-c", script, path, string(zj))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -460,7 +465,7 @@ func sameImages(t *testing.T, gen *dcgan.Generator, keys []string, got, want []f
 // refine 3) with every tensor random (the head's, BatchNorm statistics and counts
 // included), saved by avatar's Save, 6 images in eval mode.
 func TestTorchLoadsRefineExport(t *testing.T) {
-	py := testtool.Python(t, "torch")
+	tr := &torchRun{py: testtool.Python(t, "torch"), pythonPath: filepath.Join(testutil.ModuleRoot(t), "python")}
 	for _, refine := range []int{0, 3} {
 		gen := dcgan.NewGeneratorRefine(16, 8, 4, refine)
 		r := rand.New(rand.NewPCG(11, uint64(refine)))
@@ -496,7 +501,7 @@ func TestTorchLoadsRefineExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys, got := torchGenerate(t, py, path, z)
+		keys, got := tr.generate(t, path, z)
 		worst := sameImages(t, gen, keys, got, want)
 		t.Logf("refine %d: max |PyTorch - avatargan| %.3g", refine, worst)
 	}
@@ -513,9 +518,7 @@ func TestTorchRefineRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
 	trainTo(t, context.Background(), tr.cfg, tr.data, dir, 2, nil)
 
-	cmd := exec.Command(tr.py, "-m", "avatargan_torch.train", "--run", dir, "--data", tr.folder, "--cache", tr.cacheDir, "--max-steps", "3")
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+tr.pythonPath, "OMP_NUM_THREADS=1")
-	out, err := cmd.CombinedOutput()
+	out, err := tr.command("-m", "avatargan_torch.train", "--run", dir, "--data", tr.folder, "--cache", tr.cacheDir, "--max-steps", "3").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "refine") || !strings.Contains(string(out), "does not implement") {
 		t.Errorf("PyTorch's trainer on a run with a refinement head: %v\n%s\nwant a refusal naming refine", err, out)
 	}
@@ -541,7 +544,7 @@ func TestTorchRefineRun(t *testing.T) {
 		dcgan.Latent(uint64(i), m.Dist, z[i*m.ZDim:(i+1)*m.ZDim])
 	}
 	want := slices.Clone(gen.Forward(z, 6, false))
-	keys, got := torchGenerate(t, tr.py, path, z)
+	keys, got := tr.generate(t, path, z)
 	worst := sameImages(t, gen, keys, got, want)
 	// The head must matter at this tolerance: without its last convolution the images
 	// move by far more than the engines differ.
