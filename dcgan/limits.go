@@ -82,10 +82,7 @@ func CheckGenerator(size, zdim, gf, refine int) error {
 	if err != nil {
 		return err
 	}
-	shape := fmt.Sprintf("size %d, zdim %d, gf %d", size, zdim, gf)
-	if refine > 0 {
-		shape += fmt.Sprintf(", refine %d", refine)
-	}
+	shape := fmt.Sprintf("size %d, zdim %d, gf %d%s", size, zdim, gf, refineText(refine))
 	switch {
 	case m.Params > MaxParamBytes:
 		return fmt.Errorf("dcgan: %s: the generator's parameters would need %s, over the %s limit", shape, GiB(m.Params), GiB(MaxParamBytes))
@@ -101,4 +98,13 @@ func GiB(b int64) string {
 		return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
 	}
 	return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+}
+
+// refineText names a refinement head in a shape's description: ", refine N", or
+// nothing without one, so head-less shapes read as they always have.
+func refineText(refine int) string {
+	if refine == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", refine %d", refine)
 }

@@ -39,12 +39,8 @@ func (c Config) TrainBytes() float64 {
 // MaxTrainBytes.
 func (c Config) checkMemory() error {
 	if b := c.TrainBytes(); b > MaxTrainBytes {
-		head := ""
-		if c.Refine > 0 {
-			head = fmt.Sprintf(", refine %d", c.Refine)
-		}
 		return fmt.Errorf("dcgan: size %d, z %d, gf %d%s, df %d, batch %d would need about %.3g GB to train (limit %d GB)",
-			c.Size, c.ZDim, c.GF, head, c.DF, c.Batch, b/1e9, MaxTrainBytes>>30)
+			c.Size, c.ZDim, c.GF, refineText(c.Refine), c.DF, c.Batch, b/1e9, MaxTrainBytes>>30)
 	}
 	return nil
 }
