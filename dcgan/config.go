@@ -86,6 +86,11 @@ type Config struct {
 	// model: too little power in fine luma detail, up to 10x too much colour noise at
 	// the highest frequencies). 0 is off. (Not D's spectral norm: this is the images'.)
 	SpectrumLoss float64 `json:"spectrum_loss,omitempty"`
+	// SpectrumWindow multiplies every image by a 2-D Hann window before the spectrum
+	// loss's transform (nn.SpectrumLoss.Window). Without it the loss can be met with
+	// spikes in the corner pixels, which a generator learns: the embedded model's corner
+	// pixels differ from their neighbours 3x as much as real faces' do.
+	SpectrumWindow bool `json:"spectrum_window,omitempty"`
 	// PatchLoss > 0 adds PatchLoss times nn.PatchSWD to G's loss: the sliced
 	// Wasserstein distance between the 5x5 patches of G's batch and of the iteration's
 	// real batch, in box-filter Laplacian bands at the full and half size. Where the
@@ -194,6 +199,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dcgan: spectrum_loss %v must be a finite number >= 0", c.SpectrumLoss)
 	case !(c.PatchLoss >= 0) || math.IsInf(c.PatchLoss, 1):
 		return fmt.Errorf("dcgan: patch_loss %v must be a finite number >= 0", c.PatchLoss)
+	case c.SpectrumWindow && c.SpectrumLoss == 0:
+		return fmt.Errorf("dcgan: spectrum_window needs spectrum_loss > 0")
 	case c.PatchLowPass && c.PatchLoss == 0:
 		return fmt.Errorf("dcgan: patch_lowpass needs patch_loss > 0")
 	case c.PhaseBalance < 0 || c.PhaseBalance > 4:
@@ -344,6 +351,7 @@ func Recipe(name string, c Config) (Config, error) {
 	c.GSteps, c.Loss, c.SpectralNorm, c.DNorm, c.Augment = d.GSteps, d.Loss, d.SpectralNorm, d.DNorm, d.Augment
 	c.R1, c.R1Every, c.DSteps, c.DWarmup, c.SpectralReg = d.R1, d.R1Every, d.DSteps, d.DWarmup, d.SpectralReg
 	c.PhaseBalance, c.SpectrumLoss, c.PatchLoss, c.PatchLowPass = d.PhaseBalance, d.SpectrumLoss, d.PatchLoss, d.PatchLowPass
+	c.SpectrumWindow = d.SpectrumWindow
 	switch name {
 	case "original":
 	case "ttur":

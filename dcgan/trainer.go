@@ -66,6 +66,7 @@ func NewTrainer(cfg Config) (*Trainer, error) {
 	}
 	if cfg.SpectrumLoss > 0 {
 		t.spec = nn.NewSpectrumLoss(cfg.Size, cfg.Size)
+		t.spec.Window = cfg.SpectrumWindow
 	}
 	if cfg.PatchLoss > 0 {
 		p, err := nn.NewPatchSWD(cfg.Size, cfg.Size)

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/cmplx"
 	"math/rand/v2"
@@ -10,11 +11,18 @@ import (
 	"testing"
 )
 
-// naiveSpectrumLoss is SpectrumLoss's definition spelled out: YCbCr per pixel, a direct
-// O((HW)^2) DFT of every image channel, mean power over the batch, squared log ratio
-// over every frequency but DC. No FFT, no shared code.
-func naiveSpectrumLoss(x, target []float32, n, nt, h, w int) float64 {
+// naiveSpectrumLoss is SpectrumLoss's definition spelled out: YCbCr per pixel (times the
+// symmetric Hann window with window), a direct O((HW)^2) DFT of every image channel,
+// mean power over the batch, squared log ratio over every frequency but DC. No FFT, no
+// shared code.
+func naiveSpectrumLoss(x, target []float32, n, nt, h, w int, window bool) float64 {
 	hw := h * w
+	hann := func(i, n int) float64 {
+		if !window {
+			return 1
+		}
+		return math.Pow(math.Sin(math.Pi*float64(i)/float64(n-1)), 2) // = 0.5 - 0.5 cos(2 pi i/(n-1))
+	}
 	pow := func(x []float32, n int) [3][]float64 {
 		var p [3][]float64
 		for c := range p {
@@ -23,7 +31,7 @@ func naiveSpectrumLoss(x, target []float32, n, nt, h, w int) float64 {
 				y := make([]float64, hw)
 				for q := range y {
 					for ch := 0; ch < 3; ch++ {
-						y[q] += yccMatrix[c][ch] * float64(x[(ch*n+b)*hw+q])
+						y[q] += yccMatrix[c][ch] * float64(x[(ch*n+b)*hw+q]) * hann(q/w, h) * hann(q%w, w)
 					}
 				}
 				for ky := 0; ky < h; ky++ {
@@ -63,9 +71,16 @@ func randImages(r *rand.Rand, n, h, w int) []float32 {
 }
 
 // TestSpectrumLossNaive compares the loss with the direct DFT of naiveSpectrumLoss on
-// non-square images (rows and columns transformed the right way round) and checks that
-// a batch against itself costs nothing and gets no gradient.
+// non-square images (rows and columns transformed the right way round), with and
+// without the window, and checks that a batch against itself costs nothing and gets no
+// gradient.
 func TestSpectrumLossNaive(t *testing.T) {
+	for _, win := range []bool{false, true} {
+		t.Run(fmt.Sprintf("window=%v", win), func(t *testing.T) { testSpectrumLossNaive(t, win) })
+	}
+}
+
+func testSpectrumLossNaive(t *testing.T, window bool) {
 	r := rand.New(rand.NewPCG(7, 8))
 	h, w, n, nt := 6, 5, 3, 4
 	x, tg := randImages(r, n, h, w), randImages(r, nt, h, w)
@@ -76,8 +91,9 @@ func TestSpectrumLossNaive(t *testing.T) {
 		}
 	}
 	s := NewSpectrumLoss(h, w)
+	s.Window = window
 	s.SetTarget(tg, nt)
-	got, want := s.Forward(x, n), naiveSpectrumLoss(x, tg, n, nt, h, w)
+	got, want := s.Forward(x, n), naiveSpectrumLoss(x, tg, n, nt, h, w, window)
 	if math.Abs(got-want) > 1e-9*math.Abs(want) || want < 0.1 {
 		t.Errorf("loss %.12g, naive DFT %.12g", got, want)
 	}
@@ -96,12 +112,19 @@ func TestSpectrumLossNaive(t *testing.T) {
 
 // TestSpectrumLossFiniteDifferences checks Backward (with a scale, added to what dx
 // held) against central differences of Forward, which computes in float64 from the
-// float32 inputs, so the tolerance can be tight.
+// float32 inputs, so the tolerance can be tight; with and without the window.
 func TestSpectrumLossFiniteDifferences(t *testing.T) {
+	for _, win := range []bool{false, true} {
+		t.Run(fmt.Sprintf("window=%v", win), func(t *testing.T) { testSpectrumLossFiniteDifferences(t, win) })
+	}
+}
+
+func testSpectrumLossFiniteDifferences(t *testing.T, window bool) {
 	r := rand.New(rand.NewPCG(9, 10))
-	h, w, n := 4, 6, 2
+	h, w, n := 5, 6, 2
 	x, tg := randImages(r, n, h, w), randImages(r, 3, h, w)
 	s := NewSpectrumLoss(h, w)
+	s.Window = window
 	s.SetTarget(tg, 3)
 	s.Forward(x, n)
 	const scale = 2.5
@@ -131,8 +154,8 @@ func TestSpectrumLossFiniteDifferences(t *testing.T) {
 }
 
 // TestSpectrumLossGolden compares the loss and its gradient with PyTorch float64
-// (torch.fft.fft2 and autograd), nn/testdata/spectrum_loss.json, written by
-// scripts/golden_spectrum.py.
+// (torch.fft.fft2, torch.hann_window and autograd), nn/testdata/spectrum_loss.json,
+// written by scripts/golden_spectrum.py, with and without the window.
 func TestSpectrumLossGolden(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("testdata", "spectrum_loss.json"))
 	if err != nil {
@@ -140,6 +163,7 @@ func TestSpectrumLossGolden(t *testing.T) {
 	}
 	var cases []struct {
 		N, NT, H, W int
+		Window      bool
 		X, Target   []float32
 		Loss        float64
 		Grad        []float64
@@ -147,15 +171,22 @@ func TestSpectrumLossGolden(t *testing.T) {
 	if err := json.Unmarshal(b, &cases); err != nil {
 		t.Fatal(err)
 	}
-	if len(cases) == 0 {
-		t.Fatal("no cases")
+	windowed := 0
+	for _, c := range cases {
+		if c.Window {
+			windowed++
+		}
+	}
+	if windowed == 0 || windowed == len(cases) {
+		t.Fatalf("%d of %d cases windowed: want cases with and without the window", windowed, len(cases))
 	}
 	for _, c := range cases {
 		s := NewSpectrumLoss(c.H, c.W)
+		s.Window = c.Window
 		s.SetTarget(c.Target, c.NT)
 		l := s.Forward(c.X, c.N)
 		if math.Abs(l-c.Loss) > 1e-9*c.Loss {
-			t.Errorf("%dx%d n=%d: loss %.12g, PyTorch %.12g", c.H, c.W, c.N, l, c.Loss)
+			t.Errorf("%dx%d n=%d window=%v: loss %.12g, PyTorch %.12g", c.H, c.W, c.N, c.Window, l, c.Loss)
 		}
 		dx := make([]float32, len(c.X))
 		s.Backward(dx, 1)
@@ -165,8 +196,70 @@ func TestSpectrumLossGolden(t *testing.T) {
 			big = math.Max(big, math.Abs(c.Grad[i]))
 		}
 		if worst > 1e-6*big {
-			t.Errorf("%dx%d n=%d: gradient max error %.3g of %.3g", c.H, c.W, c.N, worst, big)
+			t.Errorf("%dx%d n=%d window=%v: gradient max error %.3g of %.3g", c.H, c.W, c.N, c.Window, worst, big)
 		}
+	}
+}
+
+// TestSpectrumLossWindowBorder checks what the window is for: with it, a spike in a
+// corner pixel (or any border pixel) changes neither the loss nor gets a gradient, so
+// the loss cannot be met with border spikes; without it, the same spike lowers the loss
+// of a batch short of fine-detail power (the exploit the window removes).
+func TestSpectrumLossWindowBorder(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	h, w, n := 12, 12, 4
+	tg := randImages(r, n, h, w)
+	// The batch: the target blurred along rows, so it lacks power at high frequencies.
+	x := make([]float32, len(tg))
+	for i := range x {
+		j := i - i%w + (i%w+1)%w
+		x[i] = (tg[i] + tg[j]) / 2
+	}
+	spiked := append([]float32(nil), x...)
+	for p := 0; p < 3*n; p++ { // every image channel, top-left and bottom-right corners
+		spiked[p*h*w] += 0.8
+		spiked[p*h*w+h*w-1] -= 0.8
+	}
+	for _, window := range []bool{false, true} {
+		s := NewSpectrumLoss(h, w)
+		s.Window = window
+		s.SetTarget(tg, n)
+		plain, spike := s.Forward(x, n), s.Forward(spiked, n)
+		if window {
+			if plain != spike {
+				t.Errorf("window: corner spikes changed the loss %.12g -> %.12g", plain, spike)
+			}
+			dx := make([]float32, len(x))
+			s.Backward(dx, 1)
+			for p := 0; p < 3*n; p++ {
+				for q := 0; q < h*w; q++ {
+					y, xx := q/w, q%w
+					border := y == 0 || xx == 0 || y == h-1 || xx == w-1
+					if g := dx[p*h*w+q]; border && g != 0 {
+						t.Fatalf("window: border pixel (%d, %d) has gradient %g, want 0", y, xx, g)
+					} else if !border && g == 0 && p == 0 && y == h/2 && xx == w/2 {
+						t.Fatalf("window: centre pixel has no gradient")
+					}
+				}
+			}
+		} else if !(spike < plain) {
+			t.Errorf("no window: corner spikes should lower a blurred batch's loss: %.6g -> %.6g", plain, spike)
+		}
+	}
+}
+
+// TestHannWindow checks the window's values against its closed form at 5 points and
+// the one-point case.
+func TestHannWindow(t *testing.T) {
+	got := HannWindow(5)
+	want := []float64{0, 0.5, 1, 0.5, 0}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-15 {
+			t.Errorf("HannWindow(5)[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+	if w := HannWindow(1); len(w) != 1 || w[0] != 1 {
+		t.Errorf("HannWindow(1) = %v, want [1]", w)
 	}
 }
 

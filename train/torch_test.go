@@ -119,7 +119,7 @@ var (
 // spectrum loss in G's loss, and with the patch loss in G's loss (with its bands, and with
 // its half-size level low-pass).
 func TestTorchStepMatches(t *testing.T) {
-	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7", "sngan-da+phasebal2", "sngan-da+warmups", "sngan-da+spectrum", "sngan-da+patch", "sngan-da+patchlow"} {
+	for _, recipe := range []string{"original", "sngan", "sngan-da", "sngan-da+lr-decay", "sngan-da+r1", "sngan-da+dsteps7", "sngan-da+dsteps2", "sngan-da+specreg7", "sngan-da+phasebal2", "sngan-da+warmups", "sngan-da+spectrum", "sngan-da+spectrumwin", "sngan-da+patch", "sngan-da+patchlow"} {
 		t.Run(recipe, func(t *testing.T) { torchStepMatches(t, recipe) })
 	}
 }
@@ -157,6 +157,9 @@ func torchStepMatches(t *testing.T, recipe string) {
 		// G's loss with the spectrum loss at a weight where its gradient is as large as
 		// the adversarial one's (gonum's FFTs against torch.fft, both float64).
 		tr.cfg.Model.SpectrumLoss = 1
+	case "spectrumwin":
+		// The same with the Hann window (--spectrum-window).
+		tr.cfg.Model.SpectrumLoss, tr.cfg.Model.SpectrumWindow = 1, true
 	case "patch":
 		// G's loss with the patch loss (the same draw of directions and positions in
 		// both engines, float32 GEMMs and radix sorts against float64 torch.sort).

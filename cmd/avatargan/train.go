@@ -59,6 +59,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.Float64Var(&m.PatchLoss, "patch-loss", 0, "weight of a loss on G that matches the distribution of its images' 5x5 patches (Laplacian bands at full and half size) to the real batch's: sliced Wasserstein distance on random projections (0: off)")
 	fs.BoolVar(&m.PatchLowPass, "patch-lowpass", false, "the patch loss's half-size level compares the half-size images themselves (colours, layout) instead of their Laplacian band (needs --patch-loss)")
 	fs.Float64Var(&m.SpectrumLoss, "spectrum-loss", 0, "weight of a loss on G that matches the mean Fourier power spectrum (Y, Cb, Cr) of its images to the real batch's: squared log ratio per frequency (0: off)")
+	fs.BoolVar(&m.SpectrumWindow, "spectrum-window", false, "multiply the images by a 2-D Hann window before the spectrum loss's transform, so that the loss cannot be met with spikes in the corner pixels (needs --spectrum-loss)")
 	dist := fs.String("z-dist", "uniform", "latent distribution: uniform (U(-1,1)) or normal")
 	fs.Uint64Var(&m.Seed, "seed", m.Seed, "seed of the initialisation, the data order and the latents")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train (on resume, only when given: the new total, to extend or shorten the run)")
@@ -311,6 +312,7 @@ var resumeFlags = map[string]func(c train.Config) any{
 	"spectral-reg":     func(c train.Config) any { return c.Model.SpectralReg },
 	"phase-balance":    func(c train.Config) any { return c.Model.PhaseBalance },
 	"spectrum-loss":    func(c train.Config) any { return c.Model.SpectrumLoss },
+	"spectrum-window":  func(c train.Config) any { return c.Model.SpectrumWindow },
 	"patch-loss":       func(c train.Config) any { return c.Model.PatchLoss },
 	"patch-lowpass":    func(c train.Config) any { return c.Model.PatchLowPass },
 	"ema-warmup":       func(c train.Config) any { return !c.EMANoWarmup },
@@ -402,29 +404,30 @@ func applyRecipe(m *dcgan.Config, name string, given map[string]bool, f recipeFl
 		return fmt.Errorf("--recipe: %w", err)
 	}
 	set := map[string]func(){
-		"lr-g":          func() { r.LRG = parsed.LRG },
-		"lr-d":          func() { r.LRD = parsed.LRD },
-		"beta1":         func() { r.Beta1, r.Beta1D = parsed.Beta1, parsed.Beta1D },
-		"beta2":         func() { r.Beta2, r.Beta2D = parsed.Beta2, parsed.Beta2D },
-		"betas-g":       func() { r.Beta1, r.Beta2 = parsed.Beta1, parsed.Beta2 },
-		"betas-d":       func() { r.Beta1D, r.Beta2D = parsed.Beta1D, parsed.Beta2D },
-		"g-steps":       func() { r.GSteps = parsed.GSteps },
-		"d-steps":       func() { r.DSteps = parsed.DSteps },
-		"d-warmup":      func() { r.DWarmup = parsed.DWarmup },
-		"loss":          func() { r.Loss = parsed.Loss },
-		"spectral-norm": func() { r.SpectralNorm = parsed.SpectralNorm },
-		"d-norm":        func() { r.DNorm = parsed.DNorm },
-		"augment":       func() { r.Augment = parsed.Augment },
-		"r1":            func() { r.R1 = parsed.R1 },
-		"r1-every":      func() { r.R1Every = parsed.R1Every },
-		"spectral-reg":  func() { r.SpectralReg = parsed.SpectralReg },
-		"phase-balance": func() { r.PhaseBalance = parsed.PhaseBalance },
-		"spectrum-loss": func() { r.SpectrumLoss = parsed.SpectrumLoss },
-		"patch-loss":    func() { r.PatchLoss = parsed.PatchLoss },
-		"patch-lowpass": func() { r.PatchLowPass = parsed.PatchLowPass },
+		"lr-g":            func() { r.LRG = parsed.LRG },
+		"lr-d":            func() { r.LRD = parsed.LRD },
+		"beta1":           func() { r.Beta1, r.Beta1D = parsed.Beta1, parsed.Beta1D },
+		"beta2":           func() { r.Beta2, r.Beta2D = parsed.Beta2, parsed.Beta2D },
+		"betas-g":         func() { r.Beta1, r.Beta2 = parsed.Beta1, parsed.Beta2 },
+		"betas-d":         func() { r.Beta1D, r.Beta2D = parsed.Beta1D, parsed.Beta2D },
+		"g-steps":         func() { r.GSteps = parsed.GSteps },
+		"d-steps":         func() { r.DSteps = parsed.DSteps },
+		"d-warmup":        func() { r.DWarmup = parsed.DWarmup },
+		"loss":            func() { r.Loss = parsed.Loss },
+		"spectral-norm":   func() { r.SpectralNorm = parsed.SpectralNorm },
+		"d-norm":          func() { r.DNorm = parsed.DNorm },
+		"augment":         func() { r.Augment = parsed.Augment },
+		"r1":              func() { r.R1 = parsed.R1 },
+		"r1-every":        func() { r.R1Every = parsed.R1Every },
+		"spectral-reg":    func() { r.SpectralReg = parsed.SpectralReg },
+		"phase-balance":   func() { r.PhaseBalance = parsed.PhaseBalance },
+		"spectrum-loss":   func() { r.SpectrumLoss = parsed.SpectrumLoss },
+		"spectrum-window": func() { r.SpectrumWindow = parsed.SpectrumWindow },
+		"patch-loss":      func() { r.PatchLoss = parsed.PatchLoss },
+		"patch-lowpass":   func() { r.PatchLowPass = parsed.PatchLowPass },
 	}
 	// In flag order of precedence: the single betas first, the pairs after them.
-	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "d-warmup", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every", "spectral-reg", "phase-balance", "spectrum-loss", "patch-loss", "patch-lowpass"} {
+	for _, k := range []string{"lr-g", "lr-d", "beta1", "beta2", "betas-g", "betas-d", "g-steps", "d-steps", "d-warmup", "loss", "spectral-norm", "d-norm", "augment", "r1", "r1-every", "spectral-reg", "phase-balance", "spectrum-loss", "spectrum-window", "patch-loss", "patch-lowpass"} {
 		if given[k] {
 			set[k]()
 		}

@@ -223,6 +223,21 @@ func TestTrainPatchLowPass(t *testing.T) {
 	fails(t, "patch_lowpass needs patch_loss", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--patch-lowpass")...)
 }
 
+// TestTrainSpectrumWindow checks --spectrum-window through the CLI: it reaches
+// config.json, a resume without it is refused, and it is refused without
+// --spectrum-loss.
+func TestTrainSpectrumWindow(t *testing.T) {
+	fixture(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--spectrum-loss", "0.5", "--spectrum-window", "--recipe", "sngan", "--max-steps", "1", "--epochs", "1")...)
+	cfg, err := train.LoadConfig(dir)
+	if err != nil || !cfg.Model.SpectrumWindow {
+		t.Fatalf("config spectrum_window %v (%v)", cfg.Model.SpectrumWindow, err)
+	}
+	fails(t, "--spectrum-window false (the run has true)", cmdTrain, "--resume", dir, "--spectrum-window=false", "--cache", cacheDir)
+	fails(t, "spectrum_window needs spectrum_loss", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--spectrum-window")...)
+}
+
 // TestTrainKeepEvery checks --keep-every through the CLI: recorded in config.json,
 // milestones kept beside --keep 1, a value that is no multiple of --checkpoint-every
 // refused, and a resume with another value refused.

@@ -43,7 +43,7 @@ from .model import Discriminator, Generator
 KNOWN_MODEL_KEYS = {"size", "zdim", "gf", "df", "batch", "lr_g", "lr_d", "lrg", "lrd", "beta1", "beta2",
                     "beta1_d", "beta2_d", "g_steps", "gsteps", "dist", "seed", "loss", "spectral_norm",
                     "d_norm", "augment", "r1", "r1_every", "d_steps", "spectral_reg", "phase_balance",
-                    "spectrum_loss", "patch_loss", "patch_lowpass"}
+                    "spectrum_loss", "spectrum_window", "patch_loss", "patch_lowpass"}
 
 
 def _enum(v, names, what):
@@ -86,6 +86,9 @@ class Recipe:
         self.spectrum_loss = float(m.get("spectrum_loss", 0))
         if not (0 <= self.spectrum_loss < math.inf):
             raise SystemExit(f"avatargan_torch.train: spectrum_loss {self.spectrum_loss}: want a finite number >= 0")
+        self.spectrum_window = bool(m.get("spectrum_window", False))
+        if self.spectrum_window and self.spectrum_loss == 0:
+            raise SystemExit("avatargan_torch.train: spectrum_window needs spectrum_loss > 0")
         self.patch_loss = float(m.get("patch_loss", 0))
         if not (0 <= self.patch_loss < math.inf):
             raise SystemExit(f"avatargan_torch.train: patch_loss {self.patch_loss}: want a finite number >= 0")
@@ -105,6 +108,7 @@ class Recipe:
                 + (f", spectral compensation every {self.spectral_reg} D steps" if self.spectral_reg > 0 else "")
                 + (f", last {self.phase_balance} transposed convolution(s) of G phase-balanced" if self.phase_balance > 0 else "")
                 + (f", spectrum loss {self.spectrum_loss}" if self.spectrum_loss > 0 else "")
+                + (" (Hann-windowed)" if self.spectrum_window else "")
                 + (f", patch loss {self.patch_loss}" if self.patch_loss > 0 else "")
                 + (" (low-pass half-size level)" if self.patch_lowpass else ""))
 
@@ -149,21 +153,26 @@ def compensate_spectra(D):
 _YCC = [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]]
 
 
-def mean_power(x):
+def mean_power(x, window=False):
     """The mean power spectrum [3, h, w] (float64) of NCHW images x in Y, Cb, Cr
-    (nn.SpectrumLoss): unnormalised 2-D DFT of every image channel, |.|^2, mean over the
+    (nn.SpectrumLoss): unnormalised 2-D DFT of every image channel (times the 2-D
+    symmetric Hann window with window, nn.SpectrumLoss.Window), |.|^2, mean over the
     batch."""
     y = torch.einsum("cd,ndhw->nchw", torch.tensor(_YCC, dtype=torch.float64, device=x.device), x.double())
+    if window:
+        h, w = x.shape[-2:]
+        y = y * torch.outer(torch.hann_window(h, periodic=False, dtype=torch.float64, device=x.device),
+                            torch.hann_window(w, periodic=False, dtype=torch.float64, device=x.device))
     f = torch.fft.fft2(y)
     return (f.real ** 2 + f.imag ** 2).mean(0)
 
 
-def spectrum_loss(fake, target_power):
+def spectrum_loss(fake, target_power, window=False):
     """nn.SpectrumLoss: the mean over (channel, frequency but DC) of
     (ln(P + eps) - ln(T + eps))^2, P the mean power of fake, eps = 1e-6 * h * w."""
     h, w = fake.shape[-2:]
     eps = 1e-6 * h * w
-    d = torch.log(mean_power(fake) + eps) - torch.log(target_power + eps)
+    d = torch.log(mean_power(fake, window) + eps) - torch.log(target_power + eps)
     mask = torch.ones(h, w, dtype=torch.bool, device=fake.device)
     mask[0, 0] = False
     return (d[:, mask] ** 2).mean()
@@ -387,12 +396,12 @@ def train_step(r, G, D, optG, optD, x, z, reducer=None, part=None):
         # parallelism each process matches its own slice (as BatchNorm's statistics are
         # per process too).
         with torch.no_grad():
-            target_power = mean_power(x)
+            target_power = mean_power(x, r.spectrum_window)
     for k in range(r.gsteps):
         optG.zero_grad(set_to_none=False)
         fake = G(z)
         loss = g_loss(r, D(_augmented(r, fake, 2 + k, t, part)))
-        spec = spectrum_loss(fake, target_power) if r.spectrum_loss > 0 else None
+        spec = spectrum_loss(fake, target_power, r.spectrum_window) if r.spectrum_loss > 0 else None
         patch = patch_loss(fake, x, _patch_levels(r, t, k, part), r.patch_lowpass) if r.patch_loss > 0 else None
         total = loss if spec is None else loss + r.spectrum_loss * spec
         (total if patch is None else total + r.patch_loss * patch).backward()

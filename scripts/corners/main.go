@@ -1,0 +1,125 @@
+// Command corners measures how much a generator's border pixels, its four corners above
+// all, stand out from their neighbours, against the training images. A pixel's
+// deviation is |v - mean of its neighbours inside the image| (8 inside, 3 at a corner),
+// averaged over RGB and the images, in 8-bit levels. A generator trained with the
+// unwindowed spectrum loss learns spikes in its corner pixels, which that loss rewards
+// (see nn.SpectrumLoss's Window); they show in a grid as dots at the avatars' corners.
+//
+//	go run ./scripts/corners -data FACES_DIR                 # the embedded generator
+//	go run ./scripts/corners -data FACES_DIR -checkpoint runs/x/ckpt-best.safetensors
+//
+// The avatars and real images are those `avatargan eval -n N --seed S` compares
+// (package evalset), without the face check.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"avatargan/avatar"
+	"avatargan/dataset"
+	"avatargan/internal/evalset"
+	"avatargan/models"
+)
+
+func main() {
+	data := flag.String("data", "", "folder of real images (the training set)")
+	ckpt := flag.String("checkpoint", "", "run directory, training checkpoint or generator file (default: the embedded generator)")
+	n := flag.Int("n", 1024, "images per set")
+	seed := flag.Uint64("seed", 1, "seed of the real-image draw and the avatars")
+	flag.Parse()
+	if err := run(*data, *ckpt, *n, *seed); err != nil {
+		fmt.Fprintln(os.Stderr, "corners:", err)
+		os.Exit(1)
+	}
+}
+
+func run(data, ckpt string, n int, seed uint64) error {
+	if data == "" || n < 1 {
+		return fmt.Errorf("-data is required and -n must be positive")
+	}
+	var m *avatar.Model
+	var err error
+	if ckpt == "" {
+		m, err = models.Default()
+	} else {
+		m, err = avatar.LoadWith(ckpt, false)
+	}
+	if err != nil {
+		return err
+	}
+	m.SetFaceCheck(0)
+	size := m.Size()
+	set, _, err := dataset.LoadContext(context.Background(), dataset.Options{Dir: data, Size: size})
+	if err != nil {
+		return err
+	}
+	real, _, err := evalset.Real(set, n, seed)
+	if err != nil {
+		return err
+	}
+	fakes, _, err := evalset.Avatars(context.Background(), m, n, seed)
+	if err != nil {
+		return err
+	}
+	r, f := summarise(deviation(real, size), size), summarise(deviation(fakes, size), size)
+	fmt.Printf("mean |pixel - its neighbours' mean| in 8-bit levels, %d avatars / %d real images (%d px)\n", n, n, size)
+	fmt.Printf("%-22s %8s %8s %6s\n", "", "avatars", "real", "ratio")
+	for i, name := range []string{"corners", "  top-left", "  top-right", "  bottom-left", "  bottom-right", "rest of the border", "interior"} {
+		fmt.Printf("%-22s %8.2f %8.2f %6.2f\n", name, f[i], r[i], f[i]/r[i])
+	}
+	return nil
+}
+
+// deviation returns, per pixel (size x size, row-major), the mean over the images (packed
+// RGB) and their three channels of |v - mean of v's neighbours inside the image|.
+func deviation(imgs [][]uint8, size int) []float64 {
+	acc := make([]float64, size*size)
+	for _, img := range imgs {
+		for y := 0; y < size; y++ {
+			for x := 0; x < size; x++ {
+				for c := 0; c < 3; c++ {
+					var s, k float64
+					for dy := -1; dy <= 1; dy++ {
+						for dx := -1; dx <= 1; dx++ {
+							yy, xx := y+dy, x+dx
+							if (dy == 0 && dx == 0) || yy < 0 || xx < 0 || yy >= size || xx >= size {
+								continue
+							}
+							s += float64(img[3*(yy*size+xx)+c])
+							k++
+						}
+					}
+					d := float64(img[3*(y*size+x)+c]) - s/k
+					acc[y*size+x] += max(d, -d)
+				}
+			}
+		}
+	}
+	for i := range acc {
+		acc[i] /= float64(3 * len(imgs))
+	}
+	return acc
+}
+
+// summarise returns the mean of the four corners, each corner (top-left, top-right,
+// bottom-left, bottom-right), the rest of the border and the interior of a per-pixel map.
+func summarise(d []float64, size int) [7]float64 {
+	l := size - 1
+	tl, tr, bl, br := d[0], d[l], d[l*size], d[l*size+l]
+	var border, inner float64
+	for y := 0; y < size; y++ {
+		for x := 0; x < size; x++ {
+			switch {
+			case (y == 0 || y == l) && (x == 0 || x == l):
+			case y == 0 || y == l || x == 0 || x == l:
+				border += d[y*size+x]
+			default:
+				inner += d[y*size+x]
+			}
+		}
+	}
+	return [7]float64{(tl + tr + bl + br) / 4, tl, tr, bl, br, border / float64(4*(size-2)), inner / float64((size-2)*(size-2))}
+}
