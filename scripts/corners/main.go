@@ -7,6 +7,11 @@
 //
 //	go run ./scripts/corners -data FACES_DIR                 # the embedded generator
 //	go run ./scripts/corners -data FACES_DIR -checkpoint runs/x/ckpt-best.safetensors
+//	go run ./scripts/corners -data FACES_DIR -swd -n 4096     # and what the corners cost
+//
+// With -swd it also scores the avatars as they are and with each corner pixel replaced by
+// its neighbours' mean (rounded): SWD (metrics.SWD with eval's options) and the
+// unwindowed spectrum loss (nn.SpectrumLoss) against the real set.
 //
 // The avatars and real images are those `avatargan eval -n N --seed S` compares
 // (package evalset), without the face check.
@@ -21,7 +26,9 @@ import (
 	"avatargan/avatar"
 	"avatargan/dataset"
 	"avatargan/internal/evalset"
+	"avatargan/metrics"
 	"avatargan/models"
+	"avatargan/nn"
 )
 
 func main() {
@@ -29,14 +36,15 @@ func main() {
 	ckpt := flag.String("checkpoint", "", "run directory, training checkpoint or generator file (default: the embedded generator)")
 	n := flag.Int("n", 1024, "images per set")
 	seed := flag.Uint64("seed", 1, "seed of the real-image draw and the avatars")
+	swd := flag.Bool("swd", false, "also score the avatars with their corners smoothed (SWD, spectrum loss)")
 	flag.Parse()
-	if err := run(*data, *ckpt, *n, *seed); err != nil {
+	if err := run(*data, *ckpt, *n, *seed, *swd); err != nil {
 		fmt.Fprintln(os.Stderr, "corners:", err)
 		os.Exit(1)
 	}
 }
 
-func run(data, ckpt string, n int, seed uint64) error {
+func run(data, ckpt string, n int, seed uint64, swd bool) error {
 	if data == "" || n < 1 {
 		return fmt.Errorf("-data is required and -n must be positive")
 	}
@@ -70,7 +78,57 @@ func run(data, ckpt string, n int, seed uint64) error {
 	for i, name := range []string{"corners", "  top-left", "  top-right", "  bottom-left", "  bottom-right", "rest of the border", "interior"} {
 		fmt.Printf("%-22s %8.2f %8.2f %6.2f\n", name, f[i], r[i], f[i]/r[i])
 	}
+	if !swd {
+		return nil
+	}
+	smooth := make([][]uint8, len(fakes))
+	for i, img := range fakes {
+		smooth[i] = smoothCorners(img, size)
+	}
+	mo := metrics.DefaultOptions()
+	mo.Seed = seed
+	sl := nn.NewSpectrumLoss(size, size)
+	sl.SetTarget(cnhw(real, size), n)
+	for _, c := range []struct {
+		name string
+		imgs [][]uint8
+	}{{"avatars as they are", fakes}, {"corners smoothed", smooth}} {
+		res, err := metrics.SWD(real, c.imgs, size, mo)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-20s SWD %s  spectrum loss %.4f\n", c.name, res, sl.Forward(cnhw(c.imgs, size), n))
+	}
 	return nil
+}
+
+// smoothCorners returns a copy of img (packed RGB) with each corner pixel replaced by the
+// rounded mean of its three neighbours.
+func smoothCorners(img []uint8, size int) []uint8 {
+	out := append([]uint8(nil), img...)
+	l := size - 1
+	for _, c := range [][4]int{{0, 0, 1, 1}, {0, l, 1, -1}, {l, 0, -1, 1}, {l, l, -1, -1}} {
+		y, x, dy, dx := c[0], c[1], c[2], c[3]
+		for ch := 0; ch < 3; ch++ {
+			s := int(img[3*((y+dy)*size+x)+ch]) + int(img[3*(y*size+x+dx)+ch]) + int(img[3*((y+dy)*size+x+dx)+ch])
+			out[3*(y*size+x)+ch] = uint8((s + 1) / 3)
+		}
+	}
+	return out
+}
+
+// cnhw returns packed RGB images as one CNHW float32 tensor in [-1, 1] (nn's layout).
+func cnhw(imgs [][]uint8, size int) []float32 {
+	n, hw := len(imgs), size*size
+	out := make([]float32, 3*n*hw)
+	for b, img := range imgs {
+		for p := 0; p < hw; p++ {
+			for ch := 0; ch < 3; ch++ {
+				out[(ch*n+b)*hw+p] = float32(img[3*p+ch])/127.5 - 1
+			}
+		}
+	}
+	return out
 }
 
 // deviation returns, per pixel (size x size, row-major), the mean over the images (packed

@@ -36,3 +36,36 @@ func TestDeviationSpike(t *testing.T) {
 		t.Errorf("interior %v, want %v", s[6], want)
 	}
 }
+
+// TestSmoothCorners checks that each corner pixel becomes its three neighbours' rounded
+// mean, per channel, and nothing else changes.
+func TestSmoothCorners(t *testing.T) {
+	const size = 4
+	img := make([]uint8, size*size*3)
+	for i := range img {
+		img[i] = uint8(7 * i)
+	}
+	out := smoothCorners(img, size)
+	px := func(b []uint8, y, x, c int) int { return int(b[3*(y*size+x)+c]) }
+	for _, c := range [][4]int{{0, 0, 1, 1}, {0, 3, 1, -1}, {3, 0, -1, 1}, {3, 3, -1, -1}} {
+		y, x, dy, dx := c[0], c[1], c[2], c[3]
+		for ch := 0; ch < 3; ch++ {
+			want := (px(img, y+dy, x, ch) + px(img, y, x+dx, ch) + px(img, y+dy, x+dx, ch) + 1) / 3
+			if got := px(out, y, x, ch); got != want {
+				t.Errorf("corner (%d, %d) channel %d = %d, want %d", y, x, ch, got, want)
+			}
+		}
+	}
+	for y := 0; y < size; y++ {
+		for x := 0; x < size; x++ {
+			if (y == 0 || y == 3) && (x == 0 || x == 3) {
+				continue
+			}
+			for ch := 0; ch < 3; ch++ {
+				if px(out, y, x, ch) != px(img, y, x, ch) {
+					t.Fatalf("pixel (%d, %d) changed", y, x)
+				}
+			}
+		}
+	}
+}
