@@ -32,13 +32,14 @@ var yccMatrix = [3][3]float64{
 // excess cost what a 2x shortfall does at every frequency. Images are CNHW (3 channels).
 //
 // With Window, every image channel is multiplied by a 2-D Hann window before its
-// transform (both batches, so the target is windowed too). Without it the periodic
-// boundary puts the four corner pixels side by side with each other and with nothing
-// else the loss can tell apart: a generator trained with the loss meets its shortfall of
-// fine-detail power with isolated spikes in the corners, which add power at every
-// frequency (measured on the embedded model: its corner pixels differ from their
-// neighbours 3x as much as real faces' do, and smoothing them out doubles its loss). The
-// window gives the border pixels no weight, so power has to come from the face.
+// transform (both batches, so the target is windowed too). Without it an isolated spike
+// adds power at every frequency, and the loss, which sees only power per frequency, takes
+// it for fine detail: a generator trained with it meets its shortfall of fine-detail power
+// with spikes in its corner pixels, which its zero-padded borders make easy to draw and
+// the discriminator looks at least (measured on the embedded model: its corner pixels
+// stand out from their neighbours 3x as much as real faces', and smoothing them triples
+// its loss). The window gives the border pixels no weight, so power has to come from the
+// face.
 //
 // The transforms are gonum's FFTs in float64: a real FFT along each row, then complex
 // FFTs down the W/2+1 columns it leaves; the other half of the spectrum is the mirror
