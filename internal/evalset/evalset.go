@@ -13,6 +13,7 @@ import (
 	"avatargan/avatar"
 	"avatargan/dataset"
 	"avatargan/facedetect"
+	"avatargan/models"
 	"avatargan/render"
 )
 
@@ -78,4 +79,35 @@ func FaceRate(ctx context.Context, imgs [][]uint8, size int) (float64, error) {
 		found += c.CountFaces(crops)
 	}
 	return float64(found) / float64(len(imgs)), nil
+}
+
+// Load is what a tool comparing a generator with the training images needs: the
+// generator of ckpt (a run directory, checkpoint or generator file; the embedded one
+// when empty, either without the face check), the data folder at its size, and eval's
+// first real set of n images and the generator's n avatars for seed (Real, Avatars).
+func Load(ctx context.Context, data, ckpt string, n int, seed uint64) (size int, real, fakes [][]uint8, err error) {
+	if data == "" || n < 1 {
+		return 0, nil, nil, fmt.Errorf("evalset: a data folder and n >= 1 are required")
+	}
+	var m *avatar.Model
+	if ckpt == "" {
+		m, err = models.Default()
+	} else {
+		m, err = avatar.LoadWith(ckpt, false)
+	}
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	size = m.Size()
+	set, _, err := dataset.LoadContext(ctx, dataset.Options{Dir: data, Size: size})
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if real, _, err = Real(set, n, seed); err != nil {
+		return 0, nil, nil, err
+	}
+	if fakes, _, err = Avatars(ctx, m, n, seed); err != nil {
+		return 0, nil, nil, err
+	}
+	return size, real, fakes, nil
 }

@@ -23,11 +23,8 @@ import (
 	"fmt"
 	"os"
 
-	"avatargan/avatar"
-	"avatargan/dataset"
 	"avatargan/internal/evalset"
 	"avatargan/metrics"
-	"avatargan/models"
 	"avatargan/nn"
 )
 
@@ -45,30 +42,8 @@ func main() {
 }
 
 func run(data, ckpt string, n int, seed uint64, swd bool) error {
-	if data == "" || n < 1 {
-		return fmt.Errorf("-data is required and -n must be positive")
-	}
-	var m *avatar.Model
-	var err error
-	if ckpt == "" {
-		m, err = models.Default()
-	} else {
-		m, err = avatar.LoadWith(ckpt, false)
-	}
-	if err != nil {
-		return err
-	}
-	m.SetFaceCheck(0)
-	size := m.Size()
-	set, _, err := dataset.LoadContext(context.Background(), dataset.Options{Dir: data, Size: size})
-	if err != nil {
-		return err
-	}
-	real, _, err := evalset.Real(set, n, seed)
-	if err != nil {
-		return err
-	}
-	fakes, _, err := evalset.Avatars(context.Background(), m, n, seed)
+	// eval's first real set and its avatars (evalset: the same images eval compares).
+	size, real, fakes, err := evalset.Load(context.Background(), data, ckpt, n, seed)
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,7 @@ import (
 	"math/cmplx"
 	"os"
 
-	"avatargan/avatar"
-	"avatargan/dataset"
 	"avatargan/internal/evalset"
-	"avatargan/models"
 )
 
 func main() {
@@ -40,30 +37,8 @@ func main() {
 }
 
 func run(data, ckpt string, n int, seed uint64) error {
-	if data == "" || n < 1 {
-		return fmt.Errorf("-data is required and -n must be positive")
-	}
-	var m *avatar.Model
-	var err error
-	if ckpt == "" {
-		m, err = models.Default()
-	} else {
-		m, err = avatar.LoadWith(ckpt, false)
-	}
-	if err != nil {
-		return err
-	}
-	size := m.Size()
-	set, _, err := dataset.LoadContext(context.Background(), dataset.Options{Dir: data, Size: size})
-	if err != nil {
-		return err
-	}
 	// eval's first real set and its avatars (evalset: the same images eval compares).
-	real, _, err := evalset.Real(set, n, seed)
-	if err != nil {
-		return err
-	}
-	fakes, _, err := evalset.Avatars(context.Background(), m, n, seed)
+	size, real, fakes, err := evalset.Load(context.Background(), data, ckpt, n, seed)
 	if err != nil {
 		return err
 	}
