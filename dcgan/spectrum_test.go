@@ -54,7 +54,6 @@ func testSpectrumLossInGLoss(t *testing.T, window bool) {
 	if l := s.Forward(fake, n); l <= 0 || l != ta.spec.Forward(fake, n) {
 		t.Fatalf("spectrum loss %v, the trainer's %v: want the same, above 0", l, ta.spec.Forward(fake, n))
 	}
-	s.Forward(fake, n)
 	dx := make([]float32, len(fake))
 	s.Backward(dx, lambda)
 	checkAddedLoss(t, "spectrum", tb.G, ga, gb, dx)

@@ -83,10 +83,11 @@ func FaceRate(ctx context.Context, imgs [][]uint8, size int) (float64, error) {
 
 // Load is what a tool comparing a generator with the training images needs: the
 // generator of ckpt (a run directory, checkpoint or generator file; the embedded one
-// when empty, either without the face check), the data folder at its size, and eval's
-// first real set of n images and the generator's n avatars for seed (Real, Avatars).
-func Load(ctx context.Context, data, ckpt string, n int, seed uint64) (size int, real, fakes [][]uint8, err error) {
-	if data == "" || n < 1 {
+// when empty, either without the face check), the data set of opts at the generator's
+// size (opts.Size is set), and eval's first real set of n images and the generator's n
+// avatars for seed (Real, Avatars).
+func Load(ctx context.Context, opts dataset.Options, ckpt string, n int, seed uint64) (size int, real, fakes [][]uint8, err error) {
+	if opts.Dir == "" || n < 1 {
 		return 0, nil, nil, fmt.Errorf("evalset: a data folder and n >= 1 are required")
 	}
 	var m *avatar.Model
@@ -98,8 +99,8 @@ func Load(ctx context.Context, data, ckpt string, n int, seed uint64) (size int,
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	size = m.Size()
-	set, _, err := dataset.LoadContext(ctx, dataset.Options{Dir: data, Size: size})
+	size, opts.Size = m.Size(), m.Size()
+	set, _, err := dataset.LoadContext(ctx, opts)
 	if err != nil {
 		return 0, nil, nil, err
 	}

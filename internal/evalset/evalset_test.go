@@ -23,21 +23,7 @@ import (
 // TestReal checks that the two real sets are disjoint, n each, the same for the same
 // seed and another for another seed, and that a data set too small for both is refused.
 func TestReal(t *testing.T) {
-	dir := t.TempDir()
-	for i := range 10 {
-		img := image.NewRGBA(image.Rect(0, 0, 16, 16))
-		for p := 0; p < len(img.Pix); p += 4 {
-			img.Pix[p], img.Pix[p+1], img.Pix[p+2], img.Pix[p+3] = uint8(20*i), uint8(p), 7, 255
-		}
-		f, err := os.Create(filepath.Join(dir, strconv.Itoa(i)+".png"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := png.Encode(f, img); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
-	}
+	dir := writeFolder(t)
 	set, _, err := dataset.Load(dataset.Options{Dir: dir, Size: 16, NoCache: true})
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +50,65 @@ func TestReal(t *testing.T) {
 	if _, _, err := Real(set, 6, 1); err == nil {
 		t.Error("two sets of 6 from 10 images were not refused")
 	}
+}
+
+// TestLoad checks Load against its parts: a generator file of 16 px loads, the data
+// set is read at that size, and the sets are Real's first and Avatars' of the same
+// seed; no data folder, n < 1 and a missing file are refused.
+func TestLoad(t *testing.T) {
+	dir := writeFolder(t)
+	m, err := avatar.Untrained(avatar.Spec{Size: 16, ZDim: 8, GF: 2, Dist: dcgan.Uniform}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "g.safetensors")
+	if err := m.Save(path, "F32"); err != nil {
+		t.Fatal(err)
+	}
+	opts := dataset.Options{Dir: dir, NoCache: true}
+	size, real, fakes, err := Load(context.Background(), opts, path, 3, 7)
+	if err != nil || size != 16 || len(real) != 3 || len(fakes) != 3 {
+		t.Fatalf("Load: size %d, %d real, %d avatars, %v", size, len(real), len(fakes), err)
+	}
+	set, _, err := dataset.Load(dataset.Options{Dir: dir, Size: 16, NoCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantReal, _, _ := Real(set, 3, 7)
+	wantFakes, _, _ := Avatars(context.Background(), m, 3, 7)
+	if !slices.EqualFunc(real, wantReal, slices.Equal) || !slices.EqualFunc(fakes, wantFakes, slices.Equal) {
+		t.Error("Load's sets are not Real's and Avatars' of the same seed")
+	}
+	for _, c := range []struct {
+		opts dataset.Options
+		ckpt string
+		n    int
+	}{{dataset.Options{NoCache: true}, path, 3}, {opts, path, 0}, {opts, filepath.Join(dir, "missing.safetensors"), 3}} {
+		if _, _, _, err := Load(context.Background(), c.opts, c.ckpt, c.n, 7); err == nil {
+			t.Errorf("Load(%q, %q, n %d) was not refused", c.opts.Dir, c.ckpt, c.n)
+		}
+	}
+}
+
+// writeFolder writes ten distinct 16 px PNG images into a new folder.
+func writeFolder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for i := range 10 {
+		img := image.NewRGBA(image.Rect(0, 0, 16, 16))
+		for p := 0; p < len(img.Pix); p += 4 {
+			img.Pix[p], img.Pix[p+1], img.Pix[p+2], img.Pix[p+3] = uint8(20*i), uint8(p), 7, 255
+		}
+		f, err := os.Create(filepath.Join(dir, strconv.Itoa(i)+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	return dir
 }
 
 // TestAvatars checks that avatar i is the one of seed seed<<32 + i, across the pieces

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 
+	"avatargan/dataset"
 	"avatargan/internal/evalset"
 	"avatargan/metrics"
 	"avatargan/nn"
@@ -43,7 +44,7 @@ func main() {
 
 func run(data, ckpt string, n int, seed uint64, swd bool) error {
 	// eval's first real set and its avatars (evalset: the same images eval compares).
-	size, real, fakes, err := evalset.Load(context.Background(), data, ckpt, n, seed)
+	size, real, fakes, err := evalset.Load(context.Background(), dataset.Options{Dir: data}, ckpt, n, seed)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"math/cmplx"
 	"os"
 
+	"avatargan/dataset"
 	"avatargan/internal/evalset"
 )
 
@@ -38,7 +39,7 @@ func main() {
 
 func run(data, ckpt string, n int, seed uint64) error {
 	// eval's first real set and its avatars (evalset: the same images eval compares).
-	size, real, fakes, err := evalset.Load(context.Background(), data, ckpt, n, seed)
+	size, real, fakes, err := evalset.Load(context.Background(), dataset.Options{Dir: data}, ckpt, n, seed)
 	if err != nil {
 		return err
 	}
