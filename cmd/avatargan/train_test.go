@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"avatargan/checkpoint"
+	"avatargan/dcgan"
 	"avatargan/internal/gemm"
 	"avatargan/train"
 )
@@ -209,33 +210,29 @@ func TestTrainGLosses(t *testing.T) {
 	}
 }
 
-// TestTrainPatchLowPass checks --patch-lowpass through the CLI: it reaches config.json,
-// a resume without it is refused, and it is refused without --patch-loss.
-func TestTrainPatchLowPass(t *testing.T) {
+// TestTrainLossModifiers checks --patch-lowpass and --spectrum-window through the CLI:
+// each reaches config.json, a resume without it is refused, and it is refused without
+// the loss it modifies.
+func TestTrainLossModifiers(t *testing.T) {
 	fixture(t)
-	dir := filepath.Join(t.TempDir(), "run")
-	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--patch-loss", "0.25", "--patch-lowpass", "--recipe", "sngan", "--max-steps", "1", "--epochs", "1")...)
-	cfg, err := train.LoadConfig(dir)
-	if err != nil || !cfg.Model.PatchLowPass {
-		t.Fatalf("config patch_lowpass %v (%v)", cfg.Model.PatchLowPass, err)
+	for _, c := range []struct {
+		flag, loss, key, needs string
+		get                    func(dcgan.Config) bool
+	}{
+		{"--patch-lowpass", "--patch-loss", "patch_lowpass", "patch_loss", func(m dcgan.Config) bool { return m.PatchLowPass }},
+		{"--spectrum-window", "--spectrum-loss", "spectrum_window", "spectrum_loss", func(m dcgan.Config) bool { return m.SpectrumWindow }},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, c.loss, "0.25", c.flag, "--recipe", "sngan", "--max-steps", "1", "--epochs", "1")...)
+			cfg, err := train.LoadConfig(dir)
+			if err != nil || !c.get(cfg.Model) {
+				t.Fatalf("config %s %v (%v)", c.key, c.get(cfg.Model), err)
+			}
+			fails(t, c.flag+" false (the run has true)", cmdTrain, "--resume", dir, c.flag+"=false", "--cache", cacheDir)
+			fails(t, c.key+" needs "+c.needs, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), c.flag)...)
+		})
 	}
-	fails(t, "--patch-lowpass false (the run has true)", cmdTrain, "--resume", dir, "--patch-lowpass=false", "--cache", cacheDir)
-	fails(t, "patch_lowpass needs patch_loss", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--patch-lowpass")...)
-}
-
-// TestTrainSpectrumWindow checks --spectrum-window through the CLI: it reaches
-// config.json, a resume without it is refused, and it is refused without
-// --spectrum-loss.
-func TestTrainSpectrumWindow(t *testing.T) {
-	fixture(t)
-	dir := filepath.Join(t.TempDir(), "run")
-	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", dir, "--spectrum-loss", "0.5", "--spectrum-window", "--recipe", "sngan", "--max-steps", "1", "--epochs", "1")...)
-	cfg, err := train.LoadConfig(dir)
-	if err != nil || !cfg.Model.SpectrumWindow {
-		t.Fatalf("config spectrum_window %v (%v)", cfg.Model.SpectrumWindow, err)
-	}
-	fails(t, "--spectrum-window false (the run has true)", cmdTrain, "--resume", dir, "--spectrum-window=false", "--cache", cacheDir)
-	fails(t, "spectrum_window needs spectrum_loss", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(t.TempDir(), "bad"), "--spectrum-window")...)
 }
 
 // TestTrainKeepEvery checks --keep-every through the CLI: recorded in config.json,
