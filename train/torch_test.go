@@ -59,7 +59,6 @@ func newTorchRun(t *testing.T, recipe string, dist dcgan.Dist) *torchRun {
 	return tr
 }
 
-// python runs a module of python/avatargan_torch and returns its output.
 // command returns the Python command with args, with avatargan_torch on its path and
 // one thread.
 func (tr *torchRun) command(args ...string) *exec.Cmd {
@@ -68,6 +67,7 @@ func (tr *torchRun) command(args ...string) *exec.Cmd {
 	return cmd
 }
 
+// python runs a module of python/avatargan_torch and returns its output.
 func (tr *torchRun) python(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := tr.command(args...).CombinedOutput()
