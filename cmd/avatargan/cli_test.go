@@ -125,7 +125,7 @@ func TestVersion(t *testing.T) {
 	}
 	sum := sha256.Sum256(models.Bytes())
 	out := run(t, cmdVersion)
-	for _, want := range []string{"avatargan ", "\ncommit ", "embedded model " + m.ID(), hex.EncodeToString(sum[:]), "48 px, z 100, gf 64"} {
+	for _, want := range []string{"avatargan ", "\ncommit ", "embedded model " + m.ID(), hex.EncodeToString(sum[:]), "48 px, z 100, gf 96"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("version output %q lacks %q", out, want)
 		}

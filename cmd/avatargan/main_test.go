@@ -310,14 +310,15 @@ func TestGenerate(t *testing.T) {
 
 // TestEmbeddedModel checks that the binary carries a trained generator and that
 // generate without --checkpoint uses it: the files are the embedded model's avatars of
-// those seeds, at its size, and they are not blank.
+// those seeds (plain draws: the face check, on by default, is checked after), at its
+// size, and they are not blank.
 func TestEmbeddedModel(t *testing.T) {
 	m, err := models.Default()
 	if err != nil {
 		t.Fatalf("the embedded model does not load: %v", err)
 	}
-	if s := m.Spec(); s.Size != 48 || s.ZDim != 100 || s.GF != 64 {
-		t.Fatalf("embedded model spec %+v, want the reference 48 px, z 100, gf 64", s)
+	if s := m.Spec(); s.Size != 48 || s.ZDim != 100 || s.GF != 96 {
+		t.Fatalf("embedded model spec %+v, want 48 px, z 100, gf 96 (the published generator)", s)
 	}
 	autoPrecision(t, m)
 	want, err := m.Generate(m.Seeds(5, 6))
@@ -325,7 +326,7 @@ func TestEmbeddedModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "a")
-	run(t, cmdGenerate, "-n", "2", "--seed", "5", "--out", dir)
+	run(t, cmdGenerate, "-n", "2", "--seed", "5", "--face-check", "0", "--out", dir)
 	for i, s := range []string{"5", "6"} {
 		img := decodePNG(t, filepath.Join(dir, "avatar-"+s+".png"))
 		if !slices.Equal(img.Pix, want[i].Pix) {
@@ -470,7 +471,7 @@ func TestExport(t *testing.T) {
 		}
 	}
 	// Without --checkpoint: the embedded generator (48 px, z 100).
-	if out := run(t, cmdExport, "--out", filepath.Join(tmp, "x.safetensors")); !strings.Contains(out, "Generator(size=48, z=100, gf=64)") {
+	if out := run(t, cmdExport, "--out", filepath.Join(tmp, "x.safetensors")); !strings.Contains(out, "Generator(size=48, z=100, gf=96)") {
 		t.Fatalf("embedded export: %q", out)
 	}
 	// ONNX, chosen by --format or by the extension (the model itself is tested in package onnx).

@@ -6,6 +6,13 @@
 //	go run ./scripts/studyplot -out docs/study/quality.png runs/study/{original,g1,ttur,sngan,sngan-da,sngan-da-seed2}
 //
 // and docs/quality.png, the long run's branches (docs/training.md), with -title.
+//
+// With -chain the runs are one lineage, each started from the one before: an argument
+// DIR:STEP keeps that run's points up to STEP (the checkpoint the next run started
+// from), and each run's curve starts where the previous one's kept part ends, so the x
+// axis counts the images of the whole lineage (docs/quality-embedded.png):
+//
+//	go run ./scripts/studyplot -chain -out docs/quality-embedded.png runs/g96-d8 runs/g96-c1 runs/g96-c2 runs/g96-c3:1250 runs/g96-c4l runs/g96-c5:1000
 package main
 
 import (
@@ -16,6 +23,8 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -26,14 +35,28 @@ func main() {
 	out := flag.String("out", "quality.png", "output PNG")
 	batch := flag.Int("batch", 64, "images per step")
 	title := flag.String("title", "recipe study: SWD of the EMA generator (n = 1024), lower is better", "plot title")
+	chain := flag.Bool("chain", false, "runs are one lineage (DIR[:STEP] arguments), plotted end to end")
 	flag.Parse()
-	if err := run(*out, *title, *batch, flag.Args()); err != nil {
+	if err := run(*out, *title, *batch, *chain, flag.Args()); err != nil {
 		fmt.Fprintln(os.Stderr, "studyplot:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, title string, batch int, dirs []string) error {
+// splitStep parses DIR[:STEP]; STEP 0 means the whole run.
+func splitStep(arg string) (dir string, until int, err error) {
+	i := strings.LastIndexByte(arg, ':')
+	if i < 0 {
+		return arg, 0, nil
+	}
+	until, err = strconv.Atoi(arg[i+1:])
+	if err != nil || until <= 0 {
+		return "", 0, fmt.Errorf("%q: want DIR or DIR:STEP with STEP > 0", arg)
+	}
+	return arg[:i], until, nil
+}
+
+func run(out, title string, batch int, chain bool, args []string) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "thousands of real images seen by D"
@@ -42,7 +65,15 @@ func run(out, title string, batch int, dirs []string) error {
 		color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
 		color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
 	}
-	for i, dir := range dirs {
+	offset := 0.0 // thousands of images before this run, in a chain
+	for i, arg := range args {
+		dir, until := arg, 0
+		if chain {
+			var err error
+			if dir, until, err = splitStep(arg); err != nil {
+				return err
+			}
+		}
 		f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
 		if err != nil {
 			return err
@@ -50,18 +81,32 @@ func run(out, title string, batch int, dirs []string) error {
 		var pts plotter.XYs
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		last := 0
 		for sc.Scan() {
 			var r struct {
 				Step int      `json:"step"`
 				SWD  *float64 `json:"swd"`
 			}
-			if json.Unmarshal(sc.Bytes(), &r) == nil && r.SWD != nil {
-				pts = append(pts, plotter.XY{X: float64(r.Step*batch) / 1000, Y: *r.SWD})
+			if json.Unmarshal(sc.Bytes(), &r) != nil || until > 0 && r.Step > until {
+				continue
+			}
+			last = max(last, r.Step)
+			if r.SWD != nil {
+				pts = append(pts, plotter.XY{X: offset + float64(r.Step*batch)/1000, Y: *r.SWD})
 			}
 		}
 		f.Close()
 		if err := sc.Err(); err != nil {
 			return err
+		}
+		if len(pts) == 0 {
+			return fmt.Errorf("%s: no SWD in metrics.jsonl (train without --eval-every?)", dir)
+		}
+		if chain {
+			if until > last {
+				return fmt.Errorf("%s: STEP %d beyond its last step %d", dir, until, last)
+			}
+			offset += float64(last*batch) / 1000
 		}
 		l, s, err := plotter.NewLinePoints(pts)
 		if err != nil {
@@ -73,7 +118,11 @@ func run(out, title string, batch int, dirs []string) error {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(l, s)
-		p.Legend.Add(filepath.Base(dir), l, s)
+		name := filepath.Base(dir)
+		if until > 0 {
+			name += " to step " + strconv.Itoa(until)
+		}
+		p.Legend.Add(name, l, s)
 	}
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
