@@ -56,27 +56,30 @@ func splitStep(arg string) (dir string, until int, err error) {
 	return arg[:i], until, nil
 }
 
-func run(out, title string, batch int, chain bool, args []string) error {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = "thousands of real images seen by D"
-	p.Y.Label.Text = "SWD x1e3"
-	palette := []color.Color{
-		color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
-		color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
-	}
+// curve is one run's SWD points: x in thousands of images seen by D (from the start of
+// the lineage with -chain), y SWD x1e3.
+type curve struct {
+	name string
+	pts  plotter.XYs
+}
+
+// readCurves reads each run's metrics.jsonl. With chain, each argument is DIR[:STEP], a
+// run keeps its records up to STEP, and its x starts where the previous run's kept
+// records end (its last step, with or without an SWD).
+func readCurves(batch int, chain bool, args []string) ([]curve, error) {
+	var cs []curve
 	offset := 0.0 // thousands of images before this run, in a chain
-	for i, arg := range args {
+	for _, arg := range args {
 		dir, until := arg, 0
 		if chain {
 			var err error
 			if dir, until, err = splitStep(arg); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var pts plotter.XYs
 		sc := bufio.NewScanner(f)
@@ -97,32 +100,51 @@ func run(out, title string, batch int, chain bool, args []string) error {
 		}
 		f.Close()
 		if err := sc.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		if len(pts) == 0 {
-			return fmt.Errorf("%s: no SWD in metrics.jsonl (train without --eval-every?)", dir)
+			return nil, fmt.Errorf("%s: no SWD in metrics.jsonl (train without --eval-every?)", dir)
 		}
+		name := filepath.Base(dir)
 		if chain {
 			if until > last {
-				return fmt.Errorf("%s: STEP %d beyond its last step %d", dir, until, last)
+				return nil, fmt.Errorf("%s: STEP %d beyond its last step %d", dir, until, last)
 			}
 			offset += float64(last*batch) / 1000
+			if until > 0 {
+				name += " to step " + strconv.Itoa(until)
+			}
 		}
-		l, s, err := plotter.NewLinePoints(pts)
+		cs = append(cs, curve{name, pts})
+	}
+	return cs, nil
+}
+
+func run(out, title string, batch int, chain bool, args []string) error {
+	cs, err := readCurves(batch, chain, args)
+	if err != nil {
+		return err
+	}
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "thousands of real images seen by D"
+	p.Y.Label.Text = "SWD x1e3"
+	palette := []color.Color{
+		color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+		color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
+	}
+	for i, c := range cs {
+		l, s, err := plotter.NewLinePoints(c.pts)
 		if err != nil {
 			return err
 		}
-		c := palette[i%len(palette)]
-		l.Color, s.Color = c, c
+		col := palette[i%len(palette)]
+		l.Color, s.Color = col, col
 		if i >= len(palette) {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(l, s)
-		name := filepath.Base(dir)
-		if until > 0 {
-			name += " to step " + strconv.Itoa(until)
-		}
-		p.Legend.Add(name, l, s)
+		p.Legend.Add(c.name, l, s)
 	}
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
