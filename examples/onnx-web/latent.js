@@ -1,6 +1,6 @@
 // The latent vector of an avatar seed, exactly as avatargan draws it (dcgan.Latent: Go's
 // math/rand/v2 PCG seeded with (seed, 0x9e3779b97f4a7c15), DXSM output, Float64 from the
-// top 53 bits), so seed S here is the avatar of `avatargan generate --seed S`.
+// top 53 bits), so seed S here is the avatar of `avatargan generate --seed S --face-check 0`.
 // Uniform latents only (the default; U(-1, 1)).
 const M64 = (1n << 64n) - 1n;
 const M128 = (1n << 128n) - 1n;
