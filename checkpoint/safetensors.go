@@ -487,6 +487,44 @@ func parseUints(dec *json.Decoder, what string, want int) ([]uint64, error) {
 	return out, nil
 }
 
+// ReadMetadata returns the __metadata__ of the safetensors file at path, reading only
+// its header: what a file is (a ~109 MB training checkpoint or a generator) can be asked
+// without reading its tensors. Errors name the path.
+func ReadMetadata(path string) (map[string]string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err // already names the path
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	var n8 [8]byte
+	if _, err := io.ReadFull(fh, n8[:]); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, formatErr("file is %d bytes, shorter than the 8-byte header length", st.Size()))
+	}
+	n := binary.LittleEndian.Uint64(n8[:])
+	if n > MaxHeaderSize {
+		return nil, fmt.Errorf("%s: %w", path, formatErr("header length %d exceeds the %d byte limit", n, MaxHeaderSize))
+	}
+	if n > uint64(st.Size()-8) {
+		return nil, fmt.Errorf("%s: %w", path, formatErr("header length %d runs past the end of the %d byte file", n, st.Size()))
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(fh, header); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	_, meta, err := parseHeader(header)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return meta, nil
+}
+
 // Read loads and decodes the safetensors file at path. Errors name the path.
 func Read(path string) (*File, error) {
 	fh, err := os.Open(path)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -602,4 +603,41 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadMetadata checks that the header-only read gives Read's metadata, and that
+// a file too short or with a header past its end or over the limit is refused with
+// its path, as Read refuses it.
+func TestReadMetadata(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "g.safetensors")
+	ts := []Tensor{{Name: "w", DType: "F32", Shape: []int{3}, F32: []float32{1, 2, 3}}}
+	meta := map[string]string{MetaFormat: FormatGenerator, MetaSpec: `{"gf":96}`}
+	if err := Save(path, ts, meta); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadMetadata(path)
+	if err != nil || !maps.Equal(got, meta) {
+		t.Fatalf("ReadMetadata: %v, %v; want %v", got, err, meta)
+	}
+	for name, data := range map[string][]byte{
+		"short":             {1, 2, 3},
+		"header past end":   binary.LittleEndian.AppendUint64(nil, 10),
+		"header over limit": append(binary.LittleEndian.AppendUint64(nil, 1<<62), "{}"...),
+		"bad JSON":          build(`{"a":`, 0),
+	} {
+		bad := filepath.Join(dir, "bad")
+		if err := os.WriteFile(bad, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadMetadata(bad); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%s: error %v, want one naming %s", name, err, bad)
+		}
+		if _, err := Read(bad); err == nil {
+			t.Errorf("%s: Read accepts what ReadMetadata refuses", name)
+		}
+	}
+	if _, err := ReadMetadata(dir); err == nil {
+		t.Error("ReadMetadata of a directory succeeded")
+	}
 }

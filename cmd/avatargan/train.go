@@ -75,7 +75,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep (each holds weights and Adam moments: ~109 MB at the default sizes)")
 	fs.IntVar(&cfg.KeepEvery, "keep-every", 0, "also keep every checkpoint whose step is a multiple of N, beside the last --keep (0: off; a multiple of --checkpoint-every): milestones to rescore later with eval at a larger -n")
 	allowData := fs.Bool("allow-data-change", false, "resume even though --data holds other images than the run trained on")
-	from := fs.String("from", "", "start this new run from another run's training checkpoint (file, or run directory for its latest): its weights, optimiser state and step; give the same network shape (recipe), other rates, betas, loss or augmentation may differ. A generator file (export; the embedded model: avatargan export --out FILE) gives G's weights only, with a new D from step 0 (see --d-warmup); a --gf wider than its own widens it without changing its images")
+	from := fs.String("from", "", "start this new run from another run's training checkpoint (file, or run directory for its latest): its weights, optimiser state and step; give the same network shape (recipe), other rates, betas, loss or augmentation may differ. A generator file (export; the embedded model: avatargan export --out FILE) gives G's weights only, with a new D from step 0 (see --d-warmup), and the sizes not given (--size, -z, --gf, --refine, --z-dist); a --gf wider than its own widens it without changing its images")
 	emaWarmup := fs.Bool("ema-warmup", true, "warm the EMA's decay up as (1+t)/(10+t) over the first iterations, for an average that starts at random weights; off by default --from a generator file, whose trained weights the average starts at")
 	threads := fs.Int("threads", 0, "worker threads for training and decoding (0: all CPUs)")
 	fs.StringVar(&cfg.Precision, "precision", "", "operand precision of the GEMMs: f32, or bf16 for mixed precision (fast with AVX512_BF16 on AMD Zen 4/5 or AMX on Intel Xeons); default f32, or on resume the run's, which this may change")
@@ -104,6 +104,28 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	var err error
 	if m.Dist, err = dcgan.ParseDist(*dist); err != nil {
 		return fmt.Errorf("--z-dist: %w", err)
+	}
+	if *from != "" {
+		// A generator file (the embedded model, an export) sets the sizes not given,
+		// so fine-tuning it needs no --gf; given ones must match (or widen it).
+		s, ok, err := train.FromGenerator(*from)
+		if err != nil {
+			return err
+		}
+		if ok {
+			for _, f := range []struct {
+				name string
+				dst  *int
+				v    int
+			}{{"size", &m.Size, s.Size}, {"z", &m.ZDim, s.ZDim}, {"gf", &m.GF, s.GF}, {"refine", &m.Refine, s.Refine}} {
+				if !given[f.name] {
+					*f.dst = f.v
+				}
+			}
+			if !given["z-dist"] {
+				m.Dist = s.Dist
+			}
+		}
 	}
 	cfg.Shuffle = !*noShuffle
 	cfg.EMANoWarmup = !*emaWarmup

@@ -288,8 +288,9 @@ func TestTrainRefine(t *testing.T) {
 // given to --from starts a new run at step 0 whose config records the file and
 // --d-warmup and no EMA warm-up (unless --ema-warmup), whose first --d-warmup
 // iterations take no G step (no G loss in the metrics) and the later ones do; a resume
-// with another --d-warmup or --ema-warmup is refused; a narrower --gf than the
-// generator's is refused naming --gf, a wider one widens it.
+// with another --d-warmup or --ema-warmup is refused; without --size, -z and --gf
+// the run takes the generator's; a narrower --gf than the generator's is refused naming
+// --gf, a wider one widens it.
 func TestTrainFromGenerator(t *testing.T) {
 	fixture(t)
 	tmp := t.TempDir()
@@ -322,6 +323,13 @@ func TestTrainFromGenerator(t *testing.T) {
 	run(t, cmdTrain, tinyTrainArgs("--data", facesDir, "--out", old, "--from", gen, "--recipe", "sngan", "--ema-warmup", "--max-steps", "1", "--epochs", "1")...)
 	if c, err := train.LoadConfig(old); err != nil || c.EMANoWarmup {
 		t.Errorf("--ema-warmup: config ema_no_warmup %v (%v)", c.EMANoWarmup, err)
+	}
+	// Sizes not given come from the file (16 px, z 8, gf 4 here; the defaults are 48,
+	// 100 and 64): fine-tuning the embedded model needs no --gf.
+	plain := filepath.Join(tmp, "plain")
+	run(t, cmdTrain, "--data", facesDir, "--cache", cacheDir, "--df", "4", "--batch", "4", "--out", plain, "--from", gen, "--recipe", "sngan", "--max-steps", "1", "--epochs", "1")
+	if c, err := train.LoadConfig(plain); err != nil || c.Model.Size != 16 || c.Model.ZDim != 8 || c.Model.GF != 4 || c.Model.Refine != 0 {
+		t.Errorf("--from a generator without sizes: size %d, z %d, gf %d, refine %d (%v); want the file's 16, 8, 4, 0", c.Model.Size, c.Model.ZDim, c.Model.GF, c.Model.Refine, err)
 	}
 	fails(t, "--gf", cmdTrain, tinyTrainArgs("--data", facesDir, "--out", filepath.Join(tmp, "narrow"), "--from", gen, "--recipe", "sngan", "--max-steps", "1", "--epochs", "1", "--gf", "2")...)
 	// A wider --gf widens the generator (dcgan.TestWiden checks its images).
