@@ -574,12 +574,22 @@ func FuzzDecode(f *testing.F) {
 	f.Add(build(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, 8))
 	f.Add(build(`{"__metadata__":null,"s":{"dtype":"I64","shape":[],"data_offsets":[0,8]}}`, 8))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// ReadMetadata reads the same header without the tensors: it must not fail
+		// where Decode succeeds, and must give the same metadata.
+		path := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		meta, merr := ReadMetadata(path)
 		file, err := Decode(data)
 		if err != nil {
 			if !errors.Is(err, ErrFormat) {
 				t.Fatalf("error %v does not wrap ErrFormat", err)
 			}
 			return
+		}
+		if merr != nil || !maps.Equal(meta, file.Metadata) {
+			t.Fatalf("ReadMetadata: %v, %v; Decode's metadata %v", meta, merr, file.Metadata)
 		}
 		// Whatever decodes must survive re-encoding and decode the same.
 		var b bytes.Buffer
