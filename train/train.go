@@ -839,7 +839,7 @@ func generatorShape(path string, meta map[string]string) (GeneratorShape, error)
 // FromGenerator returns the shape of the generator that from (an Options.From) names
 // when it is a generator-only file, reading only the file's header; ok is false for a
 // training checkpoint. The CLI takes the sizes a user did not give from it, so that
-// fine-tuning the embedded model (96 channels) needs no --gf.
+// fine-tuning the embedded model, wider than the default, needs no --gf.
 func FromGenerator(from string) (s GeneratorShape, ok bool, err error) {
 	path, err := fromCheckpoint(from)
 	if err != nil {
