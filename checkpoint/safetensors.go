@@ -487,22 +487,33 @@ func parseUints(dec *json.Decoder, what string, want int) ([]uint64, error) {
 	return out, nil
 }
 
+// openRegular opens path for reading if it is a regular file (not a directory or a
+// device, whose reads could block or never end). Errors name the path.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err // already names the path
+	}
+	st, err := fh.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file", path)
+	}
+	if err != nil {
+		fh.Close()
+		return nil, nil, err
+	}
+	return fh, st, nil
+}
+
 // ReadMetadata returns the __metadata__ of the safetensors file at path, reading only
 // its header: what a file is (a ~109 MB training checkpoint or a generator) can be asked
 // without reading its tensors. Errors name the path.
 func ReadMetadata(path string) (map[string]string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err // already names the path
-	}
-	defer fh.Close()
-	st, err := fh.Stat()
+	fh, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
+	defer fh.Close()
 	var n8 [8]byte
 	if _, err := io.ReadFull(fh, n8[:]); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, formatErr("file is %d bytes, shorter than the 8-byte header length", st.Size()))
@@ -527,18 +538,11 @@ func ReadMetadata(path string) (map[string]string, error) {
 
 // Read loads and decodes the safetensors file at path. Errors name the path.
 func Read(path string) (*File, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err // already names the path
-	}
-	defer fh.Close()
-	st, err := fh.Stat()
+	fh, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
+	defer fh.Close()
 	if st.Size() > MaxFileSize {
 		return nil, fmt.Errorf("%s: %d bytes exceeds the %d byte limit", path, st.Size(), MaxFileSize)
 	}
