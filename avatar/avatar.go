@@ -27,14 +27,7 @@ import (
 
 // Spec describes a generator's shape: what a generator-only file records in its
 // metadata so that it can be loaded without the training configuration.
-type Spec struct {
-	Size int `json:"size"`
-	ZDim int `json:"zdim"`
-	GF   int `json:"gf"`
-	// Refine is the width of the refinement head (see dcgan.Generator; 0: none).
-	Refine int        `json:"refine,omitempty"`
-	Dist   dcgan.Dist `json:"dist"`
-}
+type Spec = dcgan.Spec
 
 // maxChunk bounds the batch of one generator pass, and chunkBytes the memory of its
 // layer buffers (deconv3's column buffer alone is ~0.9 MB per image at 48 px): large n

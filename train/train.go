@@ -768,7 +768,7 @@ func (r *Run) startFrom(cfg Config, from string) (Config, error) {
 // generator must have this run's shape and latent distribution. The EMA, if any,
 // starts from the loaded weights.
 func (r *Run) loadGenerator(path string, f *checkpoint.File) error {
-	spec, err := generatorShape(path, f.Metadata)
+	spec, err := generatorSpec(path, f.Metadata)
 	if err != nil {
 		return err
 	}
@@ -817,30 +817,20 @@ func (r *Run) loadGenerator(path string, f *checkpoint.File) error {
 // widenStream is the PCG stream of a widened generator's new channels.
 const widenStream = 0x77696465
 
-// GeneratorShape is the shape and latent distribution of a generator-only file (its
-// spec metadata).
-type GeneratorShape struct {
-	Size   int        `json:"size"`
-	ZDim   int        `json:"zdim"`
-	GF     int        `json:"gf"`
-	Refine int        `json:"refine"`
-	Dist   dcgan.Dist `json:"dist"`
-}
-
-// generatorShape parses a generator file's spec metadata.
-func generatorShape(path string, meta map[string]string) (GeneratorShape, error) {
-	var s GeneratorShape
+// generatorSpec parses a generator file's spec metadata.
+func generatorSpec(path string, meta map[string]string) (dcgan.Spec, error) {
+	var s dcgan.Spec
 	if err := json.Unmarshal([]byte(meta[checkpoint.MetaSpec]), &s); err != nil {
 		return s, fmt.Errorf("train: --from %s: no valid %q metadata: %v", path, checkpoint.MetaSpec, err)
 	}
 	return s, nil
 }
 
-// FromGenerator returns the shape of the generator that from (an Options.From) names
-// when it is a generator-only file, reading only the file's header; ok is false for a
-// training checkpoint. The CLI takes the sizes a user did not give from it, so that
+// FromGenerator returns the spec (shape and latents) of the generator that from (an
+// Options.From) names when it is a generator-only file, reading only the file's header;
+// ok is false for a training checkpoint. The CLI takes the sizes a user did not give from it, so that
 // fine-tuning the embedded model, wider than the default, needs no --gf.
-func FromGenerator(from string) (s GeneratorShape, ok bool, err error) {
+func FromGenerator(from string) (s dcgan.Spec, ok bool, err error) {
 	path, err := fromCheckpoint(from)
 	if err != nil {
 		return s, false, err
@@ -852,7 +842,7 @@ func FromGenerator(from string) (s GeneratorShape, ok bool, err error) {
 	if meta[checkpoint.MetaFormat] != checkpoint.FormatGenerator {
 		return s, false, nil
 	}
-	s, err = generatorShape(path, meta)
+	s, err = generatorSpec(path, meta)
 	return s, err == nil, err
 }
 
