@@ -146,6 +146,18 @@ type entry struct {
 	order      int // position in the header, to keep zero-size ties stable
 }
 
+// checkHeaderLen bounds a header length n read from a file of size bytes (at least
+// the 8 that held n).
+func checkHeaderLen(n uint64, size int64) error {
+	if n > MaxHeaderSize {
+		return formatErr("header length %d exceeds the %d byte limit", n, MaxHeaderSize)
+	}
+	if n > uint64(size-8) {
+		return formatErr("header length %d runs past the end of the %d byte file", n, size)
+	}
+	return nil
+}
+
 // Decode parses and validates a complete safetensors file held in data.
 // Tensor.Raw slices alias data. Any malformation yields an error wrapping
 // ErrFormat; Decode never panics.
@@ -154,11 +166,8 @@ func Decode(data []byte) (*File, error) {
 		return nil, formatErr("file is %d bytes, shorter than the 8-byte header length", len(data))
 	}
 	n := binary.LittleEndian.Uint64(data[:8])
-	if n > MaxHeaderSize {
-		return nil, formatErr("header length %d exceeds the %d byte limit", n, MaxHeaderSize)
-	}
-	if n > uint64(len(data)-8) {
-		return nil, formatErr("header length %d runs past the end of the %d byte file", n, len(data))
+	if err := checkHeaderLen(n, int64(len(data))); err != nil {
+		return nil, err
 	}
 	header := data[8 : 8+n]
 	buf := data[8+n:]
@@ -519,11 +528,8 @@ func ReadMetadata(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("%s: %w", path, formatErr("file is %d bytes, shorter than the 8-byte header length", st.Size()))
 	}
 	n := binary.LittleEndian.Uint64(n8[:])
-	if n > MaxHeaderSize {
-		return nil, fmt.Errorf("%s: %w", path, formatErr("header length %d exceeds the %d byte limit", n, MaxHeaderSize))
-	}
-	if n > uint64(st.Size()-8) {
-		return nil, fmt.Errorf("%s: %w", path, formatErr("header length %d runs past the end of the %d byte file", n, st.Size()))
+	if err := checkHeaderLen(n, st.Size()); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	header := make([]byte, n)
 	if _, err := io.ReadFull(fh, header); err != nil {
