@@ -269,7 +269,7 @@ func decode(data []byte, live bool) (*Model, error) {
 		if err := json.Unmarshal([]byte(f.Metadata[MetaConfig]), &cfg); err != nil {
 			return nil, fmt.Errorf("avatar: checkpoint has no valid %q metadata: %v", MetaConfig, err)
 		}
-		spec := Spec{Size: cfg.Size, ZDim: cfg.ZDim, GF: cfg.GF, Refine: cfg.Refine, Dist: cfg.Dist}
+		spec := cfg.Spec()
 		g, err := newGenerator(spec)
 		if err != nil {
 			return nil, err

@@ -12,3 +12,8 @@ type Spec struct {
 	Refine int  `json:"refine,omitempty"`
 	Dist   Dist `json:"dist"`
 }
+
+// Spec returns the spec of the generator that c configures.
+func (c Config) Spec() Spec {
+	return Spec{Size: c.Size, ZDim: c.ZDim, GF: c.GF, Refine: c.Refine, Dist: c.Dist}
+}

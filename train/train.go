@@ -828,8 +828,8 @@ func generatorSpec(path string, meta map[string]string) (dcgan.Spec, error) {
 
 // FromGenerator returns the spec (shape and latents) of the generator that from (an
 // Options.From) names when it is a generator-only file, reading only the file's header;
-// ok is false for a training checkpoint. The CLI takes the sizes a user did not give from it, so that
-// fine-tuning the embedded model, wider than the default, needs no --gf.
+// ok is false for a training checkpoint. The CLI takes the sizes a user did not give
+// from it, so that fine-tuning the embedded model, wider than the default, needs no --gf.
 func FromGenerator(from string) (s dcgan.Spec, ok bool, err error) {
 	path, err := fromCheckpoint(from)
 	if err != nil {

@@ -134,7 +134,7 @@ func benchServe(ctx context.Context, o stdio, cfg dcgan.Config, ps []gemm.Precis
 	m, err := loadModel("")
 	if err != nil {
 		// No embedded model: an untrained generator has the same cost.
-		m, err = avatar.Untrained(avatar.Spec{Size: cfg.Size, ZDim: cfg.ZDim, GF: cfg.GF, Refine: cfg.Refine, Dist: cfg.Dist}, 1)
+		m, err = avatar.Untrained(cfg.Spec(), 1)
 		if err != nil {
 			return err
 		}
