@@ -65,6 +65,27 @@ const (
 	maxUpscale = 32
 )
 
+// filterFlag defines --filter, the enlargement filter of --upscale (the server's filter
+// parameter).
+func filterFlag(fs *flag.FlagSet) *string {
+	return fs.String("filter", "nearest", "how --upscale fills in pixels: nearest (square pixels) or smooth (Catmull-Rom: no blocks, a little blur)")
+}
+
+// parseFilter checks --filter's value.
+func parseFilter(s string) (render.Filter, error) {
+	f, ok := render.ParseFilter(s)
+	if !ok {
+		return f, fmt.Errorf("--filter %q: want nearest or smooth", s)
+	}
+	return f, nil
+}
+
+// enlarge enlarges img by factor with filter f.
+func enlarge(img *image.RGBA, factor int, f render.Filter) *image.RGBA {
+	b := img.Bounds()
+	return render.Resize(img, b.Dx()*factor, b.Dy()*factor, f)
+}
+
 // genPiece is the number of avatars generated, upscaled and written at a time, which
 // bounds generate's memory whatever -n is.
 const genPiece = 256
@@ -79,6 +100,7 @@ type genOptions struct {
 	trunc       float64
 	precision   string // --precision: auto, f32 or bf16
 	faceCheck   int    // --face-check: draws per seed (avatar.SetFaceCheck)
+	filter      render.Filter
 }
 
 func parseGenerate(o stdio, args []string) (g genOptions, err error) {
@@ -88,7 +110,8 @@ func parseGenerate(o stdio, args []string) (g genOptions, err error) {
 	fs.BoolVar(&g.grid, "grid", false, "write one grid image instead of one file per avatar")
 	fs.StringVar(&g.out, "out", "", "output `PATH`: a .png or .jpg file (a grid, or one avatar when -n 1) or a directory for one PNG per avatar (default avatars.png with --grid, else avatars/)")
 	fs.StringVar(&g.ckpt, "checkpoint", "", "run directory, training checkpoint or generator file `PATH` (default: the embedded generator)")
-	fs.IntVar(&g.upscale, "upscale", 1, "enlarge each avatar by this integer factor, 1..32 (nearest neighbour)")
+	fs.IntVar(&g.upscale, "upscale", 1, "enlarge each avatar by this integer factor, 1..32")
+	filter := filterFlag(fs)
 	fs.Float64Var(&g.trunc, "truncation", 1, "scale the latent vectors, in (0, 2] (below 1: less varied, paler avatars, fading toward the generator's average; above 1: more varied, more artefacts)")
 	fs.StringVar(&g.precision, "precision", "auto", precisionUsage)
 	faceCheckFlag(fs, &g.faceCheck)
@@ -96,6 +119,9 @@ func parseGenerate(o stdio, args []string) (g genOptions, err error) {
 		return g, err
 	}
 	if err := checkFaceCheck(g.faceCheck); err != nil {
+		return g, err
+	}
+	if g.filter, err = parseFilter(*filter); err != nil {
 		return g, err
 	}
 	switch {
@@ -210,7 +236,7 @@ func eachAvatar(ctx context.Context, m *avatar.Model, g genOptions, f func(seed 
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := f(seeds[i], render.Upscale(img, g.upscale)); err != nil {
+			if err := f(seeds[i], enlarge(img, g.upscale, g.filter)); err != nil {
 				return err
 			}
 		}
@@ -226,6 +252,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 	out := fs.String("out", "walk.gif", "output `PATH`: .gif (an animation, there and back) or .png or .jpg (a strip)")
 	ckpt := fs.String("checkpoint", "", "run directory, training checkpoint or generator file `PATH` (default: the embedded generator)")
 	upscale := fs.Int("upscale", 4, "enlarge each frame by this integer factor, 1..32")
+	filterName := filterFlag(fs)
 	delay := fs.Int("delay", 12, "GIF frame delay in hundredths of a second, 1..6000")
 	prec := precisionFlag(fs)
 	var faceCheck int
@@ -234,6 +261,10 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 		return err
 	}
 	if err := checkFaceCheck(faceCheck); err != nil {
+		return err
+	}
+	filter, err := parseFilter(*filterName)
+	if err != nil {
 		return err
 	}
 	if *steps < 2 || *steps > 256 {
@@ -283,7 +314,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 		if err := ctx.Err(); err != nil { // hundreds of large frames take seconds
 			return err
 		}
-		imgs[i] = render.Upscale(imgs[i], *upscale)
+		imgs[i] = enlarge(imgs[i], *upscale, filter)
 	}
 	if format == formatGIF {
 		frames := render.PingPong(imgs)

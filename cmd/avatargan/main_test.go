@@ -24,6 +24,7 @@ import (
 	"avatargan/checkpoint"
 	"avatargan/facedetect"
 	"avatargan/models"
+	"avatargan/render"
 	"avatargan/server"
 	"avatargan/train"
 )
@@ -249,8 +250,28 @@ func TestGenerate(t *testing.T) {
 	// Upscaled.
 	big := filepath.Join(tmp, "big.png")
 	run(t, cmdGenerate, "-n", "1", "--out", big, "--upscale", "3", "--checkpoint", runDir)
-	if b := decodePNG(t, big).Bounds(); b.Dx() != 48 || b.Dy() != 48 {
+	bigImg := decodePNG(t, big)
+	if b := bigImg.Bounds(); b.Dx() != 48 || b.Dy() != 48 {
 		t.Fatalf("upscaled %v", b)
+	}
+	// Nearest (the default) repeats each pixel of seed 0's avatar in a 3x3 block; smooth
+	// is Catmull-Rom of the same avatar, so it has colours between the blocks'.
+	native := filepath.Join(tmp, "native.png")
+	run(t, cmdGenerate, "-n", "1", "--out", native, "--checkpoint", runDir)
+	small := decodePNG(t, native)
+	for y := 0; y < 48; y++ {
+		for x := 0; x < 48; x++ {
+			if bigImg.RGBAAt(x, y) != small.RGBAAt(x/3, y/3) {
+				t.Fatalf("nearest upscale at %d,%d is not the avatar's pixel %d,%d", x, y, x/3, y/3)
+			}
+		}
+	}
+	smooth := filepath.Join(tmp, "smooth.png")
+	run(t, cmdGenerate, "-n", "1", "--out", smooth, "--upscale", "3", "--filter", "smooth", "--checkpoint", runDir)
+	if got, want := decodePNG(t, smooth), render.Resize(small, 48, 48, render.Smooth); !slices.Equal(got.Pix, want.Pix) {
+		t.Fatal("--filter smooth is not the Catmull-Rom enlargement of the avatar")
+	} else if slices.Equal(got.Pix, bigImg.Pix) {
+		t.Fatal("--filter smooth gave the nearest-neighbour image")
 	}
 
 	// Grid of 5: 3 columns, 2 rows of 16 px with 2 px gaps.
@@ -301,6 +322,7 @@ func TestGenerate(t *testing.T) {
 
 	fails(t, "-n 0", cmdGenerate, "-n", "0", "--checkpoint", runDir)
 	fails(t, "--upscale 0", cmdGenerate, "--upscale", "0", "--checkpoint", runDir)
+	fails(t, `--filter "bicubic": want nearest or smooth`, cmdGenerate, "--filter", "bicubic", "--checkpoint", runDir)
 	fails(t, "--truncation 0", cmdGenerate, "--truncation", "0", "--checkpoint", runDir)
 	fails(t, "need --grid or a directory", cmdGenerate, "-n", "3", "--out", filepath.Join(tmp, "x.png"), "--checkpoint", runDir)
 	fails(t, `unexpected argument "extra"`, cmdGenerate, "--checkpoint", runDir, "extra")
@@ -445,9 +467,21 @@ func TestInterpolate(t *testing.T) {
 			}
 		}
 	}
+	// --filter smooth: the first frame is the Catmull-Rom enlargement of seed 3's avatar.
+	smooth := filepath.Join(tmp, "smooth.png")
+	run(t, cmdInterpolate, "--from", "3", "--to", "4", "--steps", "2", "--upscale", "2", "--filter", "smooth", "--out", smooth, "--checkpoint", runDir)
+	simg, want := decodePNG(t, smooth), render.Resize(ends[0], 32, 32, render.Smooth)
+	for y := 0; y < 32; y++ {
+		for x := 0; x < 32; x++ {
+			if simg.RGBAAt(2+x, 2+y) != want.RGBAAt(x, y) {
+				t.Fatalf("smooth strip's first frame differs from the enlarged avatar at %d,%d", x, y)
+			}
+		}
+	}
 	fails(t, "--steps 1", cmdInterpolate, "--steps", "1", "--checkpoint", runDir)
 	fails(t, "want a .gif, .png, .jpg file", cmdInterpolate, "--out", filepath.Join(tmp, "w.bmp"), "--checkpoint", runDir)
 	fails(t, "--upscale 99", cmdInterpolate, "--upscale", "99", "--checkpoint", runDir)
+	fails(t, `--filter "cubic": want nearest or smooth`, cmdInterpolate, "--filter", "cubic", "--checkpoint", runDir)
 }
 
 func TestExport(t *testing.T) {
