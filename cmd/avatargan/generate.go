@@ -100,7 +100,7 @@ type genOptions struct {
 	trunc       float64
 	precision   string // --precision: auto, f32 or bf16
 	faceCheck   int    // --face-check: draws per seed (avatar.SetFaceCheck)
-	filter      render.Filter
+	filter      render.Filter // --filter: how --upscale enlarges
 }
 
 func parseGenerate(o stdio, args []string) (g genOptions, err error) {
