@@ -98,8 +98,8 @@ type genOptions struct {
 	out, format string // the output path and, for a file, its format
 	ckpt        string
 	trunc       float64
-	precision   string // --precision: auto, f32 or bf16
-	faceCheck   int    // --face-check: draws per seed (avatar.SetFaceCheck)
+	precision   string        // --precision: auto, f32 or bf16
+	faceCheck   int           // --face-check: draws per seed (avatar.SetFaceCheck)
 	filter      render.Filter // --filter: how --upscale enlarges
 }
 
