@@ -116,14 +116,14 @@ func Resize(img *image.RGBA, w, h int, f Filter) *image.RGBA {
 	return out
 }
 
-// Upscale enlarges img by an integer factor with nearest-neighbour sampling, which keeps
-// the crisp pixel-art look of small avatars instead of blurring them.
-func Upscale(img *image.RGBA, factor int) *image.RGBA {
+// Upscale enlarges img by an integer factor with filter f: Nearest keeps the crisp
+// pixel-art look of small avatars, Smooth hides their pixels at display sizes.
+func Upscale(img *image.RGBA, factor int, f Filter) *image.RGBA {
 	if factor <= 1 {
 		return img
 	}
 	b := img.Bounds()
-	return Resize(img, b.Dx()*factor, b.Dy()*factor, Nearest)
+	return Resize(img, b.Dx()*factor, b.Dy()*factor, f)
 }
 
 // Grid lays the images out in rows of cols with gap pixels of white between and around

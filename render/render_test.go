@@ -44,7 +44,7 @@ func TestGridAndUpscale(t *testing.T) {
 	if g.Pix[0] != 255 || g.Pix[(2*g.Stride)+4*2] != 128 {
 		t.Errorf("grid pixels wrong")
 	}
-	u := Upscale(imgs[0], 3)
+	u := Upscale(imgs[0], 3, Nearest)
 	if u.Bounds().Dx() != 12 {
 		t.Fatalf("upscale bounds %v", u.Bounds())
 	}

@@ -80,12 +80,6 @@ func parseFilter(s string) (render.Filter, error) {
 	return f, nil
 }
 
-// enlarge enlarges img by factor with filter f.
-func enlarge(img *image.RGBA, factor int, f render.Filter) *image.RGBA {
-	b := img.Bounds()
-	return render.Resize(img, b.Dx()*factor, b.Dy()*factor, f)
-}
-
 // genPiece is the number of avatars generated, upscaled and written at a time, which
 // bounds generate's memory whatever -n is.
 const genPiece = 256
@@ -236,7 +230,7 @@ func eachAvatar(ctx context.Context, m *avatar.Model, g genOptions, f func(seed 
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := f(seeds[i], enlarge(img, g.upscale, g.filter)); err != nil {
+			if err := f(seeds[i], render.Upscale(img, g.upscale, g.filter)); err != nil {
 				return err
 			}
 		}
@@ -314,7 +308,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 		if err := ctx.Err(); err != nil { // hundreds of large frames take seconds
 			return err
 		}
-		imgs[i] = enlarge(imgs[i], *upscale, filter)
+		imgs[i] = render.Upscale(imgs[i], *upscale, filter)
 	}
 	if format == formatGIF {
 		frames := render.PingPong(imgs)

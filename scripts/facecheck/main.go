@@ -60,8 +60,8 @@ func run(out string, n, upscale int) error {
 			break
 		}
 		if !slices.Equal(z[i*zd:(i+1)*zd], own[i*zd:(i+1)*zd]) { // replaced
-			top = append(top, render.Upscale(plain[i], upscale))
-			bottom = append(bottom, render.Upscale(checked[i], upscale))
+			top = append(top, render.Upscale(plain[i], upscale, render.Nearest))
+			bottom = append(bottom, render.Upscale(checked[i], upscale, render.Nearest))
 			shown = append(shown, seeds[i])
 		}
 	}
