@@ -12,7 +12,7 @@
 // from), and each run's curve starts where the previous one's kept part ends, so the x
 // axis counts the images of the whole lineage (docs/quality-embedded.png):
 //
-//	go run ./scripts/studyplot -chain -out docs/quality-embedded.png runs/g96-d8 runs/g96-c1 runs/g96-c2 runs/g96-c3:1250 runs/g96-c4l runs/g96-c5:1000
+//	go run ./scripts/studyplot -chain -title "the embedded model's lineage: in-training SWD of the EMA generator (n = 1024, each run's own draw)" -out docs/quality-embedded.png runs/g96-l30 runs/g96lw-c1 runs/g96lw-c2 runs/g96lw-c3:2000 runs/g96lw-c4l runs/g96lw-c5:1500
 package main
 
 import (
