@@ -1,0 +1,91 @@
+// Command facecolours measures which avatars the face check replaces: for seeds
+// 0..8191 in float32 it prints the mean luma and saturation (0-255) of all avatars, of
+// those kept, of those replaced and of their replacements, for the embedded model and
+// for each generator file given (README, The face check):
+//
+//	go run ./scripts/facecolours embedded OTHER.safetensors
+package main
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"os"
+
+	"avatargan/avatar"
+	"avatargan/internal/gemm"
+	"avatargan/models"
+)
+
+// stats returns the mean luma and saturation of the avatars pick selects, and their count.
+func stats(imgs []*image.RGBA, pick func(i int) bool) (luma, sat float64, n int) {
+	for i, im := range imgs {
+		if !pick(i) {
+			continue
+		}
+		p := im.Pix
+		var l, s float64
+		for j := 0; j < len(p); j += 4 {
+			r, g, b := float64(p[j]), float64(p[j+1]), float64(p[j+2])
+			l += 0.299*r + 0.587*g + 0.114*b
+			s += max(r, g, b) - min(r, g, b)
+		}
+		k := float64(len(p) / 4)
+		luma += l / k
+		sat += s / k
+		n++
+	}
+	return luma / float64(n), sat / float64(n), n
+}
+
+func main() {
+	for _, path := range os.Args[1:] {
+		var m *avatar.Model
+		var err error
+		if path == "embedded" {
+			m, err = models.Default()
+		} else {
+			m, err = avatar.Load(path)
+		}
+		if err != nil {
+			panic(err)
+		}
+		m.Generator().SetPrecision(gemm.F32)
+		seeds := make([]uint64, 8192)
+		for i := range seeds {
+			seeds[i] = uint64(i)
+		}
+		m.SetFaceCheck(0)
+		var plain []*image.RGBA
+		for i := 0; i < len(seeds); i += 256 {
+			im, err := m.Generate(m.Seeds(seeds[i : i+256]...))
+			if err != nil {
+				panic(err)
+			}
+			plain = append(plain, im...)
+		}
+		m.SetFaceCheck(8)
+		var checked []*image.RGBA
+		for i := 0; i < len(seeds); i += 256 {
+			_, im, _, err := m.Avatars(context.Background(), seeds[i:i+256])
+			if err != nil {
+				panic(err)
+			}
+			checked = append(checked, im...)
+		}
+		repl := make([]bool, len(seeds))
+		for i := range seeds {
+			for j := range plain[i].Pix {
+				if plain[i].Pix[j] != checked[i].Pix[j] {
+					repl[i] = true
+					break
+				}
+			}
+		}
+		al, as, an := stats(plain, func(int) bool { return true })
+		fl, fs, fn := stats(plain, func(i int) bool { return repl[i] })
+		rl, rs, _ := stats(checked, func(i int) bool { return repl[i] })
+		kl, ks, kn := stats(plain, func(i int) bool { return !repl[i] })
+		fmt.Printf("%s: all %d luma %.1f sat %.1f | kept %d luma %.1f sat %.1f | failing %d luma %.1f sat %.1f -> replacements luma %.1f sat %.1f\n", path, an, al, as, kn, kl, ks, fn, fl, fs, rl, rs)
+	}
+}
