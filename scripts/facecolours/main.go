@@ -10,7 +10,9 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"log"
 	"os"
+	"slices"
 
 	"avatargan/avatar"
 	"avatargan/internal/gemm"
@@ -40,52 +42,55 @@ func stats(imgs []*image.RGBA, pick func(i int) bool) (luma, sat float64, n int)
 
 func main() {
 	for _, path := range os.Args[1:] {
-		var m *avatar.Model
-		var err error
-		if path == "embedded" {
-			m, err = models.Default()
-		} else {
-			m, err = avatar.Load(path)
+		if err := run(path); err != nil {
+			log.Fatal(err)
 		}
-		if err != nil {
-			panic(err)
-		}
-		m.Generator().SetPrecision(gemm.F32)
-		seeds := make([]uint64, 8192)
-		for i := range seeds {
-			seeds[i] = uint64(i)
-		}
-		m.SetFaceCheck(0)
-		var plain []*image.RGBA
-		for i := 0; i < len(seeds); i += 256 {
-			im, err := m.Generate(m.Seeds(seeds[i : i+256]...))
-			if err != nil {
-				panic(err)
-			}
-			plain = append(plain, im...)
-		}
-		m.SetFaceCheck(8)
-		var checked []*image.RGBA
-		for i := 0; i < len(seeds); i += 256 {
-			_, im, _, err := m.Avatars(context.Background(), seeds[i:i+256])
-			if err != nil {
-				panic(err)
-			}
-			checked = append(checked, im...)
-		}
-		repl := make([]bool, len(seeds))
-		for i := range seeds {
-			for j := range plain[i].Pix {
-				if plain[i].Pix[j] != checked[i].Pix[j] {
-					repl[i] = true
-					break
-				}
-			}
-		}
-		al, as, an := stats(plain, func(int) bool { return true })
-		fl, fs, fn := stats(plain, func(i int) bool { return repl[i] })
-		rl, rs, _ := stats(checked, func(i int) bool { return repl[i] })
-		kl, ks, kn := stats(plain, func(i int) bool { return !repl[i] })
-		fmt.Printf("%s: all %d luma %.1f sat %.1f | kept %d luma %.1f sat %.1f | failing %d luma %.1f sat %.1f -> replacements luma %.1f sat %.1f\n", path, an, al, as, kn, kl, ks, fn, fl, fs, rl, rs)
 	}
+}
+
+// run prints the colour statistics of one model ("embedded" or a generator file).
+func run(path string) error {
+	var m *avatar.Model
+	var err error
+	if path == "embedded" {
+		m, err = models.Default()
+	} else {
+		m, err = avatar.Load(path)
+	}
+	if err != nil {
+		return err
+	}
+	m.Generator().SetPrecision(gemm.F32)
+	m.SetFaceCheck(avatar.DefaultFaceCheck)
+	seeds := make([]uint64, 8192)
+	for i := range seeds {
+		seeds[i] = uint64(i)
+	}
+	// In batches of 256 to bound the generator's activations; a seed is replaced when
+	// the check changed its latent (as scripts/facecheck decides).
+	var plain, checked []*image.RGBA
+	var repl []bool
+	zd := m.ZDim()
+	for i := 0; i < len(seeds); i += 256 {
+		batch := seeds[i : i+256]
+		own := m.Seeds(batch...)
+		im, err := m.Generate(own)
+		if err != nil {
+			return err
+		}
+		z, ch, _, err := m.Avatars(context.Background(), batch)
+		if err != nil {
+			return err
+		}
+		plain, checked = append(plain, im...), append(checked, ch...)
+		for j := range batch {
+			repl = append(repl, !slices.Equal(z[j*zd:(j+1)*zd], own[j*zd:(j+1)*zd]))
+		}
+	}
+	al, as, an := stats(plain, func(int) bool { return true })
+	fl, fs, fn := stats(plain, func(i int) bool { return repl[i] })
+	rl, rs, _ := stats(checked, func(i int) bool { return repl[i] })
+	kl, ks, kn := stats(plain, func(i int) bool { return !repl[i] })
+	fmt.Printf("%s: all %d luma %.1f sat %.1f | kept %d luma %.1f sat %.1f | failing %d luma %.1f sat %.1f -> replacements luma %.1f sat %.1f\n", path, an, al, as, kn, kl, ks, fn, fl, fs, rl, rs)
+	return nil
 }
