@@ -67,25 +67,40 @@ func run(path string) error {
 		seeds[i] = uint64(i)
 	}
 	// In batches of 256 to bound the generator's activations; a seed is replaced when
-	// the check changed its latent (as scripts/facecheck decides).
+	// the check changed its latent (as scripts/facecheck decides). A kept seed's avatar
+	// is its own, so only the replaced seeds' own latents are rendered again.
 	var plain, checked []*image.RGBA
 	var repl []bool
 	zd := m.ZDim()
 	for i := 0; i < len(seeds); i += 256 {
 		batch := seeds[i : i+256]
 		own := m.Seeds(batch...)
-		im, err := m.Generate(own)
-		if err != nil {
-			return err
-		}
 		z, ch, _, err := m.Avatars(context.Background(), batch)
 		if err != nil {
 			return err
 		}
-		plain, checked = append(plain, im...), append(checked, ch...)
+		var lost []float32 // own latents of the replaced seeds
 		for j := range batch {
-			repl = append(repl, !slices.Equal(z[j*zd:(j+1)*zd], own[j*zd:(j+1)*zd]))
+			r := !slices.Equal(z[j*zd:(j+1)*zd], own[j*zd:(j+1)*zd])
+			repl = append(repl, r)
+			if r {
+				lost = append(lost, own[j*zd:(j+1)*zd]...)
+			}
 		}
+		var im []*image.RGBA
+		if len(lost) > 0 {
+			if im, err = m.Generate(lost); err != nil {
+				return err
+			}
+		}
+		for j := range batch {
+			if repl[i+j] {
+				plain, im = append(plain, im[0]), im[1:]
+			} else {
+				plain = append(plain, ch[j])
+			}
+		}
+		checked = append(checked, ch...)
 	}
 	al, as, an := stats(plain, func(int) bool { return true })
 	fl, fs, fn := stats(plain, func(i int) bool { return repl[i] })
