@@ -42,27 +42,36 @@ func run(out string, n, upscale int) error {
 	for i := range seeds {
 		seeds[i] = uint64(i)
 	}
-	plain, err := m.Generate(m.Seeds(seeds...))
-	if err != nil {
-		return err
-	}
 	m.SetFaceCheck(avatar.DefaultFaceCheck)
 	z, checked, _, err := m.Avatars(context.Background(), seeds)
 	if err != nil {
 		return err
 	}
-	var top, bottom []*image.RGBA
+	// A seed is replaced when the check changed its latent; only the first n replaced
+	// seeds' own latents are rendered again (a kept seed's avatar is the checked one).
+	var lost []float32
+	var bottom []*image.RGBA
 	var shown []uint64
 	zd := m.ZDim()
 	own := m.Seeds(seeds...)
 	for i := range seeds {
-		if len(top) == n {
+		if len(shown) == n {
 			break
 		}
-		if !slices.Equal(z[i*zd:(i+1)*zd], own[i*zd:(i+1)*zd]) { // replaced
-			top = append(top, render.Upscale(plain[i], upscale, render.Nearest))
+		if !slices.Equal(z[i*zd:(i+1)*zd], own[i*zd:(i+1)*zd]) {
+			lost = append(lost, own[i*zd:(i+1)*zd]...)
 			bottom = append(bottom, render.Upscale(checked[i], upscale, render.Nearest))
 			shown = append(shown, seeds[i])
+		}
+	}
+	var top []*image.RGBA
+	if len(lost) > 0 {
+		plain, err := m.Generate(lost)
+		if err != nil {
+			return err
+		}
+		for _, im := range plain {
+			top = append(top, render.Upscale(im, upscale, render.Nearest))
 		}
 	}
 	grid := render.Grid(append(top, bottom...), len(top), 2)
