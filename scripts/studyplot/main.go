@@ -12,7 +12,7 @@
 // from), and each run's curve starts where the previous one's kept part ends, so the x
 // axis counts the images of the whole lineage (docs/quality-embedded.png):
 //
-//	go run ./scripts/studyplot -chain -title "the embedded model's lineage: in-training SWD of the EMA generator (n = 1024, each run's own draw)" -out docs/quality-embedded.png runs/g96-l30 runs/g96lw-c1 runs/g96lw-c2 runs/g96lw-c3:2000 runs/g96lw-c4l runs/g96lw-c5:1500
+//	go run ./scripts/studyplot -chain -title "the embedded model's lineage: in-training SWD of the EMA generator (n = 1024, each run's own draw)" -out docs/quality-embedded.png runs/g96-l30 runs/g96lh-c1 runs/g96lq-c2 runs/g96lq-c3 runs/g96lq-c4l runs/g96lqf-c5
 package main
 
 import (
