@@ -104,3 +104,19 @@ func BenchmarkTrainStepSpectralReg(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTrainStepRefine times an iteration of the embedded model's stage
+// configuration (sngan-da, 96/64 channels, bf16) without and with a refinement head of
+// 32 channels, to price the head against its share of the FLOPs.
+func BenchmarkTrainStepRefine(b *testing.B) {
+	for _, refine := range []int{0, 32} {
+		b.Run(fmt.Sprintf("refine%d", refine), func(b *testing.B) {
+			cfg, err := Recipe("sngan-da", DefaultConfig())
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg.GF, cfg.DF, cfg.Refine = 96, 64, refine
+			benchTrainStepWith(b, cfg, gemm.BF16)
+		})
+	}
+}
