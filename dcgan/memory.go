@@ -22,10 +22,10 @@ func (c Config) TrainBytes() float64 {
 	r := float64(c.Refine)
 	if r > 0 {
 		// The refinement head at the output side: its weights, its features, the sum
-		// before tanh, and its 3x3 convolution's im2col (9r values per pixel), which
-		// the layer keeps for its backward pass.
+		// before tanh, and its 3x3 convolution's buffers on the tap-sum path (a copy of
+		// its input, r values per pixel, and 27 tap sums per pixel; nn/tapsum.go).
 		gParams += 25*gf*r + 9*r*3
-		gActs += r*256*s*s + 3*256*s*s + 9*r*256*s*s
+		gActs += r*256*s*s + 3*256*s*s + (r+27)*256*s*s
 	}
 	dActs := df*64*s*s + 2*df*16*s*s + 4*df*4*s*s + 8*df*s*s + 3*256*s*s
 	// Column matrices (25 taps): G's deconv3 (gf outputs over (4s)^2 inputs) and D's

@@ -267,18 +267,102 @@ func TestTapSplitNaive(t *testing.T) {
 	t.Run("convT", TestConvTranspose2dNaive)
 }
 
+// forceTapSum turns the tap-sum path (tapsum.go) on for every stride-1 convolution
+// until the test ends.
+func forceTapSum(t *testing.T) {
+	old := tapSumMode
+	tapSumMode = 1
+	t.Cleanup(func() { tapSumMode = old })
+}
+
+// TestTapSumNaive reruns the naive convolution checks with the tap-sum path forced on
+// (it takes the stride-1 shapes: 3x3 padding 1, 1x1 padding 0), and checks the shapes
+// it serves by default against the naive convolution too: the refinement head's 3x3
+// convolution to RGB, a 5x5 one with padding 1 (outputs smaller than the input) and
+// one with padding 3 (larger), with and without the bias (ForwardLinear), and with
+// NoInputGrad / NoParamGrad.
+func TestTapSumNaive(t *testing.T) {
+	t.Run("forced", func(t *testing.T) {
+		forceTapSum(t)
+		TestConv2dNaive(t)
+	})
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range []struct{ n, ci, co, h, w, k, p int }{
+		{2, 32, 3, 7, 6, 3, 1}, {1, 20, 2, 9, 8, 5, 1}, {2, 24, 3, 4, 5, 5, 3},
+	} {
+		for _, mode := range []string{"full", "linear", "noinput", "noparam"} {
+			t.Run(fmt.Sprint(tc, mode), func(t *testing.T) {
+				c := NewConv2d("c", tc.ci, tc.co, tc.k, 1, tc.p)
+				if !c.useTapSum() {
+					t.Fatal("shape does not take the tap-sum path by default")
+				}
+				c.NoInputGrad, c.NoParamGrad = mode == "noinput", mode == "noparam"
+				x := randSlice(r, tc.n*tc.ci*tc.h*tc.w)
+				copy(c.Weight.Data, randSlice(r, len(c.Weight.Data)))
+				copy(c.Bias.Data, randSlice(r, len(c.Bias.Data)))
+				bias := f64(c.Bias.Data)
+				if mode == "linear" {
+					bias = make([]float64, tc.co)
+				}
+				ho, wo := c.OutSize(tc.h, tc.w)
+				gy0 := randSlice(r, tc.n*tc.co*ho*wo)
+				y, dx, dw, db, _, _ := naiveConv(f64(x), f64(c.Weight.Data), bias, f64(gy0), tc.n, tc.ci, tc.co, tc.h, tc.w, tc.k, 1, tc.p)
+				xc := make([]float32, len(x))
+				NCHWToCNHW(xc, x, tc.n, tc.ci, tc.h*tc.w)
+				gy := make([]float32, len(gy0))
+				NCHWToCNHW(gy, gy0, tc.n, tc.co, ho*wo)
+				var yc []float32
+				if mode == "linear" {
+					yc = c.ForwardLinear(xc, tc.n, tc.h, tc.w)
+				} else {
+					yc = c.Forward(xc, tc.n, tc.h, tc.w)
+				}
+				clear(xc) // the layer must not depend on the caller's buffer after Forward
+				checkClose(t, "y", toNCHW(yc, tc.n, tc.co, ho*wo), y, tol)
+				gx := c.Backward(gy)
+				if mode == "noinput" {
+					if gx != nil {
+						t.Error("NoInputGrad: Backward returned dx")
+					}
+				} else {
+					checkClose(t, "dx", toNCHW(gx, tc.n, tc.ci, tc.h*tc.w), dx, tol)
+				}
+				zero := make([]float64, len(dw))
+				switch mode {
+				case "noparam":
+					checkClose(t, "dw", c.Weight.Grad, zero, 0)
+					checkClose(t, "db", c.Bias.Grad, zero[:tc.co], 0)
+				case "linear":
+					checkClose(t, "dw", c.Weight.Grad, dw, tol)
+					checkClose(t, "db", c.Bias.Grad, zero[:tc.co], 0)
+				default:
+					checkClose(t, "dw", c.Weight.Grad, dw, tol)
+					checkClose(t, "db", c.Bias.Grad, db, tol)
+				}
+			})
+		}
+	}
+}
+
 // TestConv2dFiniteDifferences checks Conv2d's dx, dW and db against finite differences
-// on the dense and the tap-split paths, for the discriminator's 5x5 stride-2 layers and
+// on the dense, the tap-split and the tap-sum paths (the last for stride 1 only), for the discriminator's 5x5 stride-2 layers and
 // the refinement head's 3x3 stride-1 padding-1 one (every output sees the padding on
 // a 5x4 image, whose odd and even sides catch swapped axes).
 func TestConv2dFiniteDifferences(t *testing.T) {
-	for _, split := range []bool{false, true} {
+	for _, path := range []string{"dense", "split", "tapsum"} {
 		for _, tc := range []struct{ n, ci, co, h, w, k, s, p int }{
 			{2, 2, 3, 5, 4, 3, 1, 1}, {2, 2, 3, 6, 5, 5, 2, 2},
 		} {
-			t.Run(fmt.Sprintf("split=%v/%v", split, tc), func(t *testing.T) {
+			if path == "tapsum" && tc.s != 1 {
+				continue
+			}
+			split := path == "split"
+			t.Run(fmt.Sprintf("%s/%v", path, tc), func(t *testing.T) {
 				if split {
 					forceSplit(t)
+				}
+				if path == "tapsum" {
+					forceTapSum(t)
 				}
 				r := rand.New(rand.NewPCG(uint64(tc.k), uint64(tc.h)))
 				c := NewConv2d("c", tc.ci, tc.co, tc.k, tc.s, tc.p)
@@ -291,8 +375,8 @@ func TestConv2dFiniteDifferences(t *testing.T) {
 					return dot(c.Forward(x, tc.n, tc.h, tc.w), gy)
 				}
 				loss()
-				if c.split != split {
-					t.Fatalf("took the split path: %v, want %v", c.split, split)
+				if c.split != split || c.tapsum != (path == "tapsum") {
+					t.Fatalf("took the split path: %v, the tap-sum path: %v; want %s", c.split, c.tapsum, path)
 				}
 				dx := append([]float32(nil), c.Backward(gy)...)
 				dw := append([]float32(nil), c.Weight.Grad...)

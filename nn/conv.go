@@ -36,6 +36,10 @@ type Conv2d struct {
 	sp    splitPlan
 	wc    wtCache
 	own   Scratch
+	// The tap-sum path (tapsum.go): its weight matrix, weight-gradient matrix and
+	// Z / G buffer; col then holds a copy of the input instead of its im2col.
+	tapsum     bool
+	wp, dwp, z []float32
 }
 
 // NewConv2d returns a Conv2d with params named name+".weight" and name+".bias", zeroed.
@@ -66,7 +70,7 @@ func (c *Conv2d) useSplit() bool { return c.Pad > 0 && c.InC*c.K*c.K >= splitMin
 // ScratchLen returns the scratch floats that a Forward or Backward of n images of
 // h x w needs (see Scratch).
 func (c *Conv2d) ScratchLen(n, h, w int) int {
-	if !c.useSplit() {
+	if !c.useSplit() || c.useTapSum() {
 		return 0
 	}
 	ho, wo := c.OutSize(h, w)
@@ -81,7 +85,8 @@ func (c *Conv2d) scratch() *Scratch {
 }
 
 // Forward computes y = conv(x) + bias for x CNHW [InC][n][h][w]; y is CNHW
-// [OutC][n][ho][wo], owned by the layer. x is not kept, only its im2col.
+// [OutC][n][ho][wo], owned by the layer. x is not kept, only its im2col (or, on the
+// tap-sum path, a copy).
 func (c *Conv2d) Forward(x []float32, n, h, w int) []float32 {
 	c.linear = false
 	return c.forward(x, n, h, w, c.Bias.Data)
@@ -103,6 +108,11 @@ func (c *Conv2d) forward(x []float32, n, h, w int, bias []float32) []float32 {
 		panic(fmt.Sprintf("nn: Conv2d.Forward: len(x)=%d for C=%d N=%d H=%d W=%d", len(x), c.InC, n, h, w))
 	}
 	c.g = geom{C: c.InC, N: n, H: h, W: w, Ho: ho, Wo: wo, K: c.K, S: c.Stride, P: c.Pad}
+	c.tapsum = c.useTapSum()
+	if c.tapsum {
+		c.split = false
+		return c.forwardTapSum(x, bias)
+	}
 	kdim, np := c.InC*c.K*c.K, n*ho*wo
 	c.col = Grow(c.col, kdim*np)
 	c.y = Grow(c.y, c.OutC*np)
@@ -137,6 +147,9 @@ func (c *Conv2d) forward(x []float32, n, h, w int, bias []float32) []float32 {
 func (c *Conv2d) Backward(dy []float32) []float32 {
 	g := c.g
 	kdim, np := c.InC*c.K*c.K, g.N*g.Ho*g.Wo
+	if c.tapsum {
+		return c.backwardTapSum(dy)
+	}
 	if c.split {
 		return c.backwardSplit(dy)
 	}

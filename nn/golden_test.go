@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -65,13 +66,19 @@ func TestLinearGolden(t *testing.T) {
 
 // TestConv2dGolden checks Conv2d against PyTorch: the discriminator's 5x5 stride-2
 // convolutions on even and odd sides (scripts/golden.py), and the refinement head's
-// 3x3 stride-1 padding-1 one (scripts/golden_conv3.py).
+// 3x3 stride-1 padding-1 one (scripts/golden_conv3.py), which is also run on the
+// tap-sum path (tapsum.go) that the head's full width takes.
 func TestConv2dGolden(t *testing.T) {
 	for _, tc := range []struct {
 		file    string
 		k, s, p int
-	}{{"conv2d_even.json", 5, 2, 2}, {"conv2d_odd.json", 5, 2, 2}, {"conv2d_k3s1.json", 3, 1, 1}} {
-		t.Run(tc.file, func(t *testing.T) {
+		tapsum  bool
+	}{{"conv2d_even.json", 5, 2, 2, false}, {"conv2d_odd.json", 5, 2, 2, false},
+		{"conv2d_k3s1.json", 3, 1, 1, false}, {"conv2d_k3s1.json", 3, 1, 1, true}} {
+		t.Run(fmt.Sprintf("%s/tapsum=%v", tc.file, tc.tapsum), func(t *testing.T) {
+			if tc.tapsum {
+				forceTapSum(t)
+			}
 			g := loadGolden(t, tc.file)
 			xs, ys := g["x"].Shape, g["y"].Shape
 			c := NewConv2d("conv", xs[1], ys[1], tc.k, tc.s, tc.p)
@@ -81,6 +88,9 @@ func TestConv2dGolden(t *testing.T) {
 			copy(c.Weight.Data, f32(g["weight"].Data))
 			copy(c.Bias.Data, f32(g["bias"].Data))
 			y := c.Forward(toCNHW(g["x"]), xs[0], xs[2], xs[3])
+			if c.tapsum != tc.tapsum {
+				t.Fatalf("took the tap-sum path: %v, want %v", c.tapsum, tc.tapsum)
+			}
 			checkClose(t, "y", toNCHW(y, ys[0], ys[1], ys[2]*ys[3]), g["y"].Data, tol)
 			dx := c.Backward(toCNHW(g["gy"]))
 			checkClose(t, "grad_x", toNCHW(dx, xs[0], xs[1], xs[2]*xs[3]), g["grad_x"].Data, tol)
