@@ -1,6 +1,7 @@
 package dcgan
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -9,17 +10,28 @@ import (
 
 // TestGeneratorBatchBits checks that an image drawn alone on one thread has the same
 // float bits as in a batch on every thread, on every GEMM path this CPU runs: a batch
-// of 32 takes the tap-split layout in every transposed convolution and the regular GEMM
-// path, one image the dense layout and the small-N path, so this holds only because
-// both sum in the same order (see col2im and gemm.kBlocks). The server batches
-// requests, and "seed S" must be the same avatar wherever it is drawn.
+// of 32 takes the tap-split layout in deconv1-3 (deconv4, with 64 inputs, stays dense)
+// and the regular GEMM path, one image the dense layout and the small-N path, so this
+// holds only because both sum in the same order (see col2im and gemm.kBlocks). With a
+// refinement head (refine 32), its 3x3 convolution takes the tap-sum path in both. The
+// server batches requests, and "seed S" must be the same avatar wherever it is drawn.
 func TestGeneratorBatchBits(t *testing.T) {
+	for _, refine := range []int{0, 32} {
+		t.Run(fmt.Sprintf("refine%d", refine), func(t *testing.T) { generatorBatchBits(t, refine) })
+	}
+}
+
+func generatorBatchBits(t *testing.T, refine int) {
 	const n = 32
-	g := NewGenerator(48, 100, 64)
+	g := NewGeneratorRefine(48, 100, 64, refine)
 	r := rand.New(rand.NewPCG(5, 6))
 	g.Init(r)
 	// Non-trivial eval statistics, so that BatchNorm's affine part is exercised too.
-	for _, bn := range g.BN[:3] {
+	bns := g.BN[:3]
+	if refine > 0 {
+		bns = append(bns[:3:3], g.RefineBN)
+	}
+	for _, bn := range bns {
 		for i := range bn.RunningMean.Data {
 			bn.RunningMean.Data[i] = float32(r.NormFloat64() * 0.1)
 			bn.RunningVar.Data[i] = float32(0.5 + r.Float64())

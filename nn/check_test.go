@@ -115,6 +115,7 @@ func TestConv2dNaive(t *testing.T) {
 			gy := make([]float32, len(gy0))
 			NCHWToCNHW(gy, gy0, tc.n, tc.co, ho*wo)
 			checkClose(t, "y", toNCHW(c.Forward(xc, tc.n, tc.h, tc.w), tc.n, tc.co, ho*wo), y, tol)
+			checkPath(t, c, tc.s, tc.p)
 			checkClose(t, "dx", toNCHW(c.Backward(gy), tc.n, tc.ci, tc.h*tc.w), dx, tol)
 			checkClose(t, "dw", c.Weight.Grad, dw, tol)
 			checkClose(t, "db", c.Bias.Grad, db, tol)
@@ -141,10 +142,34 @@ func TestConvTranspose2dNaive(t *testing.T) {
 			gy := make([]float32, len(gy0))
 			NCHWToCNHW(gy, gy0, tc.n, tc.co, ho*wo)
 			checkClose(t, "y", toNCHW(c.Forward(xc, tc.n, tc.h, tc.w), tc.n, tc.co, ho*wo), y, tol)
+			checkPath(t, c, tc.s, tc.p)
 			checkClose(t, "dx", toNCHW(c.Backward(gy), tc.n, tc.ci, tc.h*tc.w), dx, tol)
 			checkClose(t, "dw", c.Weight.Grad, dw, tol)
 			checkClose(t, "db", c.Bias.Grad, db, tol)
 		})
+	}
+}
+
+// checkPath fails when a forced path (forceSplit, forceTapSum) did not take a shape it
+// applies to: the tap-split path every padded shape, the tap-sum path (Conv2d only)
+// every stride-1 one, which it takes before the split.
+func checkPath(t *testing.T, layer any, stride, pad int) {
+	t.Helper()
+	split, tapsum := false, false
+	switch c := layer.(type) {
+	case *Conv2d:
+		split, tapsum = c.split, c.tapsum
+		if tapSumMode == 1 && stride == 1 {
+			if !tapsum {
+				t.Fatal("tap-sum path forced but not taken")
+			}
+			return
+		}
+	case *ConvTranspose2d:
+		split = c.split
+	}
+	if splitMinInner == 1 && pad > 0 && !split {
+		t.Fatal("tap-split path forced but not taken")
 	}
 }
 
@@ -260,7 +285,7 @@ func forceSplit(t *testing.T) {
 }
 
 // TestTapSplitNaive reruns the naive convolution checks with the tap-split path
-// (tapsplit.go) forced on for every shape.
+// (tapsplit.go) forced on for every shape it applies to (the padded ones; checkPath).
 func TestTapSplitNaive(t *testing.T) {
 	forceSplit(t)
 	t.Run("conv", TestConv2dNaive)

@@ -20,6 +20,9 @@ func TestForwardLinear(t *testing.T) {
 		}
 		x := randSlice(r, inC*2*9*9)
 		y := slices.Clone(c.Forward(x, 2, 9, 9))
+		if c.split != (inC == 32) {
+			t.Fatalf("inC %d: took the tap-split path: %v", inC, c.split)
+		}
 		dy := randSlice(r, len(y))
 		c.Backward(dy)
 		dw := slices.Clone(c.Weight.Grad)
@@ -48,14 +51,21 @@ func TestForwardLinear(t *testing.T) {
 	l.Init(0.3, r)
 	copy(l.Bias.Data, []float32{1, -2, 0.5})
 	x := randSlice(r, 4*6)
+	dy := randSlice(r, 4*3)
 	y := slices.Clone(l.Forward(x, 4))
+	l.Backward(dy)
+	dw := slices.Clone(l.Weight.Grad)
+	ZeroGrads(l.Params())
 	yl := l.ForwardLinear(x, 4)
 	for i := range y {
 		if want := y[i] - l.Bias.Data[i%3]; math.Abs(float64(yl[i]-want)) > 1e-6 {
 			t.Fatalf("Linear.ForwardLinear[%d] = %g, want %g", i, yl[i], want)
 		}
 	}
-	l.Backward(randSlice(r, 4*3))
+	l.Backward(dy)
+	if !slices.Equal(dw, l.Weight.Grad) {
+		t.Error("Linear: dW after ForwardLinear differs from Forward's")
+	}
 	if slices.ContainsFunc(l.Bias.Grad, func(v float32) bool { return v != 0 }) {
 		t.Error("Linear: ForwardLinear's Backward accumulated a bias gradient")
 	}

@@ -76,7 +76,9 @@ func TestSpectralNormConvGolden(t *testing.T) {
 	checkMixed(t, "y_eval", toNCHW(y, ys[0], ys[1], ys[2]*ys[3]), g["y_eval"].Data, 1e-5, 1e-4)
 }
 
-// TestSpectralNormLinearGolden is TestSpectralNormConvGolden for a Linear layer.
+// TestSpectralNormLinearGolden is TestSpectralNormConvGolden for a Linear layer: u, v
+// and sigma after each power iteration, outputs, input grads, the accumulated grads of
+// weight_orig and bias, the cleared normalised grad, and the eval forward.
 func TestSpectralNormLinearGolden(t *testing.T) {
 	g := loadGolden(t, "spectral_norm_linear.json")
 	xs, ws := g["x"].Shape, g["weight_orig"].Shape
@@ -87,14 +89,33 @@ func TestSpectralNormLinearGolden(t *testing.T) {
 	copy(sn.U.Data, f32(g["u0"].Data))
 	copy(sn.V.Data, f32(g["v0"].Data))
 	x := f32(g["x"].Data)
-	for _, k := range []string{"0", "1"} {
+	for i, k := range []string{"0", "1"} {
 		sn.Forward(true)
+		next := string(rune('1' + i))
+		checkMixed(t, "u"+next, sn.U.Data, g["u"+next].Data, 1e-6, 1e-5)
+		checkMixed(t, "v"+next, sn.V.Data, g["v"+next].Data, 1e-6, 1e-5)
+		if w := g["sigma"+next].Data[0]; math.Abs(sn.Sigma-w) > 1e-6*w {
+			t.Errorf("sigma%s = %v, want %v", next, sn.Sigma, w)
+		}
 		checkMixed(t, "y"+k, l.Forward(x, xs[0]), g["y"+k].Data, 1e-5, 1e-4)
 		checkMixed(t, "dx"+k, l.Backward(f32(g["gy"+k].Data)), g["dx"+k].Data, 1e-5, 1e-4)
 		sn.Backward()
 	}
 	checkMixed(t, "grad_weight_orig", sn.Orig.Grad, g["grad_weight_orig"].Data, 1e-5, 1e-4)
-	checkMixed(t, "u2", sn.U.Data, g["u2"].Data, 1e-6, 1e-5)
+	checkMixed(t, "grad_bias", l.Bias.Grad, g["grad_bias"].Data, 1e-5, 1e-4)
+	for _, v := range l.Weight.Grad {
+		if v != 0 {
+			t.Fatal("Backward must clear the normalised weight's grad")
+		}
+	}
+	u := append([]float32(nil), sn.U.Data...)
+	sn.Forward(false)
+	for i := range u {
+		if u[i] != sn.U.Data[i] {
+			t.Fatal("eval forward changed u")
+		}
+	}
+	checkMixed(t, "y_eval", l.Forward(x, xs[0]), g["y_eval"].Data, 1e-5, 1e-4)
 }
 
 // TestSpectralNormFiniteDifference checks Backward's formula (u, v fixed) against
