@@ -80,6 +80,9 @@ func TestStageKernelMatchesGo(t *testing.T) {
 // TestDetectSIMDMatchesGo wants the same faces from the SIMD and Go stages
 // on every committed scene.
 func TestDetectSIMDMatchesGo(t *testing.T) {
+	if stageKernel(1) == nil || stageKernel(2) == nil {
+		t.Skip("no SIMD stage kernel on this CPU: both runs would take the Go stages")
+	}
 	c := AnimeFace()
 	names, _ := filepath.Glob("testdata/scenes/scene-*")
 	if len(names) < 50 {

@@ -199,11 +199,12 @@ func TestBrowser(t *testing.T) {
 	t.Logf("screenshot %v, %d bytes", img.Bounds(), len(shot))
 
 	// The creativity slider spans 0.8..1.2: a shared ?t= inside it sets the slider and
-	// every avatar's t; one outside it (0.5, which the API takes but which fades the
-	// avatars) falls back to 1, shown without a t; moving the slider re-renders with it.
+	// every avatar's t; one outside it (0.5 or 1.3, which the API takes but which fade
+	// the avatars or add artefacts) falls back to 1, shown without a t; moving the slider re-renders with it.
 	for _, c := range []struct{ q, label, src string }{
 		{"1.05", "1.05", "&t=1.05"},
 		{"0.5", "1.00", ""},
+		{"1.3", "1.00", ""},
 	} {
 		step("load ?t="+c.q, chromedp.Do(bctx, chromedp.Navigate(srv.URL+"/?seed=7&t="+c.q)))
 		srcs, err := chromedp.Run(bctx, chromedp.Poll[[]string](gridJS))

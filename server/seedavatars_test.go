@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
+	"strings"
 	"testing"
 )
 
@@ -64,6 +66,11 @@ func TestSeedAvatars(t *testing.T) {
 		if got := len(f.batchSizes()) - passes; got != c.passes {
 			t.Errorf("%s: %d generator passes, want %d", c.got, got, c.passes)
 		}
+	}
+	// Every pass the model made was one the batcher ran (and counted).
+	m := get(t, h, "GET", "/metrics").Body.String()
+	if want := fmt.Sprintf("avatargan_batch_size_count %d\n", len(f.batchSizes())); !strings.Contains(m, want) {
+		t.Errorf("the generator passes did not all go through the batcher: metrics lack %q", strings.TrimSpace(want))
 	}
 	f.err = errors.New("boom")
 	if r := get(t, h, "GET", "/avatar/8.png"); r.Code < 500 {

@@ -385,7 +385,8 @@ func TestEmbeddedModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server draws the same avatar, its check's passes going through its batcher.
+	// The server draws the same avatar (server.TestSeedAvatars checks that the check's
+	// passes go through its batcher).
 	srv, err := server.New(m, server.Options{})
 	if err != nil {
 		t.Fatal(err)
