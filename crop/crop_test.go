@@ -166,7 +166,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var written, errs int
+	var written, errs, dropped, noFace int
 	for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var l Line
 		if err := json.Unmarshal([]byte(s), &l); err != nil {
@@ -175,6 +175,10 @@ func TestRun(t *testing.T) {
 		switch {
 		case l.Error != "":
 			errs++
+		case l.Faces != nil:
+			noFace++
+		case l.Dropped != "":
+			dropped++
 		case l.Out != "":
 			written++
 			f, err := os.Open(filepath.Join(out, l.Out))
@@ -191,8 +195,9 @@ func TestRun(t *testing.T) {
 			}
 		}
 	}
-	if written != rep.Written || errs != 4 {
-		t.Errorf("report: %d written, %d errors; want %d, 4", written, errs, rep.Written)
+	if written != rep.Written || errs != 4 || written+dropped != rep.Faces || noFace != rep.NoFace {
+		t.Errorf("report: %d written, %d dropped, %d errors, %d without a face; want %d, %d, 4, %d",
+			written, dropped, errs, noFace, rep.Written, rep.Faces-rep.Written, rep.NoFace)
 	}
 	if _, err := os.Stat(filepath.Join(out, "sub", "deeper", "c_jpg-0.png")); err != nil {
 		t.Errorf("folder structure not kept: %v", err)

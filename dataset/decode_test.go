@@ -388,6 +388,7 @@ func TestYCbCrFastPathsMatchGeneric(t *testing.T) {
 	}
 	seed := uint32(1)
 	rnd := func() uint8 { seed = seed*1664525 + 1013904223; return uint8(seed >> 24) }
+	subs := 0 // sub-image cases compared
 	for _, ratio := range ratios {
 		for _, wh := range [][2]int{{96, 96}, {97, 96}, {99, 96}, {96, 101}, {48, 50}, {144, 150}} {
 			yc := image.NewYCbCr(image.Rect(0, 0, wh[0], wh[1]), ratio)
@@ -396,8 +397,15 @@ func TestYCbCrFastPathsMatchGeneric(t *testing.T) {
 					p[i] = rnd()
 				}
 			}
-			var imgs = []image.Image{yc, yc.SubImage(image.Rect(1, 1, wh[0], wh[1]))}
-			for _, img := range imgs {
+			// Sub-images at an odd origin whose squares are multiples of 24 and 48
+			// (the sizes below), cropped across their width.
+			imgs := []image.Image{yc}
+			for _, m := range []int{24, 48} {
+				if s0 := (min(wh[0], wh[1]) - 1) / m * m; s0 > 0 {
+					imgs = append(imgs, yc.SubImage(image.Rect(1, 1, wh[0], 1+s0)))
+				}
+			}
+			for i, img := range imgs {
 				for _, size := range []int{48, 24} {
 					r := img.Bounds()
 					s := min(r.Dx(), r.Dy())
@@ -413,8 +421,14 @@ func TestYCbCrFastPathsMatchGeneric(t *testing.T) {
 					if !bytes.Equal(got, want) {
 						t.Fatalf("%v %v %v -> %d: fused path differs from generic", ratio, wh, r, size)
 					}
+					if i > 0 {
+						subs++
+					}
 				}
 			}
 		}
+	}
+	if subs < len(ratios)*6 {
+		t.Errorf("only %d sub-image cases compared", subs)
 	}
 }

@@ -7,11 +7,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"avatargan/internal/gemm"
 	"avatargan/internal/testutil"
 )
 
@@ -339,11 +339,14 @@ func TestSWDProperties(t *testing.T) {
 	sr, sf := slices.Clone(real), slices.Clone(real2)
 	r.Shuffle(len(sr), func(i, j int) { sr[i], sr[j] = sr[j], sr[i] })
 	slices.Reverse(sf)
-	prev := runtime.GOMAXPROCS(1)
-	sh, _ := SWD(sr, sf, 48, o)
-	runtime.GOMAXPROCS(prev)
-	if !slices.Equal(sh.PerLevel, rr.PerLevel) {
-		t.Errorf("shuffled, 1 thread: %v, want %v", sh, rr)
+	// The work splits by gemm.Threads (not GOMAXPROCS): 1 and 3 workers.
+	for _, th := range []int{1, 3} {
+		prev := gemm.SetThreads(th)
+		sh, _ := SWD(sr, sf, 48, o)
+		gemm.SetThreads(prev)
+		if !slices.Equal(sh.PerLevel, rr.PerLevel) {
+			t.Errorf("shuffled, %d threads: %v, want %v", th, sh, rr)
+		}
 	}
 	// Another seed gives a different but close value.
 	o2 := o

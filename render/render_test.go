@@ -125,11 +125,11 @@ func TestGIFPalette(t *testing.T) {
 	few := ToImages(make([]float32, 3*3*8*8), 3, 8)
 	for i, f := range few {
 		for p := 0; p < len(f.Pix); p += 4 {
-			f.Pix[p], f.Pix[p+1] = uint8(p+40*i), uint8(7*p) // 3*16 distinct colours
+			f.Pix[p], f.Pix[p+1] = uint8(p+40*i), uint8(7*p) // 3*64 = 192 distinct colours
 		}
 	}
 	if e := meanAbsErr(t, few, GIF(few, 5)); e != 0 {
-		t.Errorf("48 colours: mean error %.3f, want lossless", e)
+		t.Errorf("192 colours: mean error %.3f, want lossless", e)
 	}
 
 	frames := pinkFrames(8, 48)

@@ -170,4 +170,11 @@ func TestLRWarmupG(t *testing.T) {
 	if r.Trainer.OptG.LR != cfg.Model.LRG*7/8 {
 		t.Fatalf("fork's first update at %v, want %v", r.Trainer.OptG.LR, cfg.Model.LRG*7/8)
 	}
+	r.Opts.MaxSteps = 5 // iteration 5 starts at 8 G updates: the warm-up is over
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.Step != 5 || r.Trainer.OptG.LR != cfg.Model.LRG {
+		t.Fatalf("fork's step %d at lr G %v, want step 5 at %v", r.Step, r.Trainer.OptG.LR, cfg.Model.LRG)
+	}
 }

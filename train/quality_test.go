@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"os"
@@ -67,6 +68,19 @@ func TestQualityTracking(t *testing.T) {
 	}
 	if s, _ := strconv.Atoi(f.Metadata["step"]); s != bestStep {
 		t.Errorf("ckpt-best is step %s, the best SWD is at step %d", f.Metadata["step"], bestStep)
+	}
+	// Its tensors are that step's state: the rotation's checkpoint of the same step.
+	same, err := checkpoint.Read(filepath.Join(dir, checkpoint.Name(bestStep)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Tensors) != len(same.Tensors) {
+		t.Fatalf("ckpt-best holds %d tensors, step %d's checkpoint %d", len(f.Tensors), bestStep, len(same.Tensors))
+	}
+	for _, x := range f.Tensors {
+		if y, ok := same.Get(x.Name); !ok || !bytes.Equal(x.Raw, y.Raw) {
+			t.Errorf("ckpt-best's %s differs from step %d's checkpoint", x.Name, bestStep)
+		}
 	}
 	// The best checkpoint is outside the rotation: never the latest, never pruned.
 	if latest, _ := checkpoint.Latest(dir); filepath.Base(latest) == BestCheckpoint {

@@ -302,10 +302,12 @@ func TestRealSamples(t *testing.T) {
 		t.Fatalf("grid %v, want %dx%d tiles", b, cols, rows)
 	}
 	b, _ := data.Batches(batchOptions(r.Cfg))
-	x := make([]float32, b.BatchLen())
-	b.Next(x)
-	want := render.ToImages(x, 4, 16)
-	for k := range 4 {
+	l := b.BatchLen()
+	x := make([]float32, 2*l)
+	b.Next(x[:l])
+	b.Next(x[l:])
+	want := render.ToImages(x, 8, 16)
+	for k := range 8 {
 		x0, y0 := 2+(k%cols)*18, 2+(k/cols)*18
 		for y := range 16 {
 			for xx := range 16 {
