@@ -237,8 +237,11 @@ func TestTinyGoldenIteration(t *testing.T) {
 	}
 	check("G.", "gradG0.", tr.G.Tensors())
 	check("D.", "gradD0.", tr.D.Tensors())
-	// fake_eval depends on every updated weight and running stat: compare it at 1e-3.
-	checkClose(t, "fake_eval", tr.G.Forward(z, 4, false), g["fake_eval"].Data, 1e-3)
+	// fake_eval depends on every updated weight and running stat: compare it at 1e-3,
+	// with 1e-5 absolute slack for outputs near zero (tanh's range is [-1, 1]): weights
+	// known to ~1e-3 lr move them by a few 1e-6, which float32 rounding (FMA fusion
+	// under GOAMD64=v3 included) can push past 1e-3 of a value of ~0.003.
+	testutil.AllClose(t, "fake_eval", tr.G.Forward(z, 4, false), g["fake_eval"].Data, 1e-5, 1e-3)
 }
 
 // TestParamNamesAndOrder checks that G's and D's tensors have exactly the names, order

@@ -550,7 +550,7 @@ func edgeTile(c []float32, ldc int, tmp []float32, ldt, rows, cols int, beta flo
 			continue
 		}
 		for j, v := range src {
-			dst[j] = v + beta*dst[j]
+			dst[j] = v + float32(beta*dst[j])
 		}
 	}
 }

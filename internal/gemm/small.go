@@ -146,7 +146,7 @@ func smallPanels(wb *workerBuf, ki *kernelImpl, transA bool, m, n, k int, a []fl
 					continue
 				}
 				for j := range row {
-					row[j] = t[j*smallW] + bet*row[j]
+					row[j] = t[j*smallW] + float32(bet*row[j])
 				}
 			}
 		}
@@ -171,7 +171,7 @@ func smallGeneric(r, kc int, a, b *float32, ldb int, c *float32, ldc int) {
 			av := pa[p*r+i]
 			brow := pb[p*ldb : p*ldb+smallW]
 			for j := range acc {
-				acc[j] += av * brow[j]
+				acc[j] += float32(av * brow[j]) // rounded product: no FMA fusion (see kernelGeneric)
 			}
 		}
 		copy(unsafe.Slice((*float32)(unsafe.Add(unsafe.Pointer(c), 4*i*ldc)), smallW), acc[:])
