@@ -61,7 +61,7 @@ func (a *LeakyReLU) Forward(x []float32) []float32 {
 	gemm.ParallelFor(len(x), ewGrain, func(lo, hi int) {
 		// Branch-free: the signs are close to random, so a branch mispredicts often.
 		for i, v := range x[lo:hi] {
-			y[lo+i] = max(v, 0) + s*min(v, 0)
+			y[lo+i] = max(v, 0) + float32(s*min(v, 0)) // rounded product: no FMA fusion (see BatchNorm2d.Forward)
 		}
 	})
 	return y

@@ -104,20 +104,23 @@ func (b *BatchNorm2d) Forward(x []float32, n, hw int, train bool) []float32 {
 			ys := b.y[c*m : (c+1)*m]
 			ys = ys[:len(xs)]
 			// One loop per activation keeps the branch on Act out of the element loop.
+			// Products are rounded (float32(x*y)) before they are added: Go fuses
+			// x*y+z into an FMA on some targets (GOAMD64=v3, arm64), and a seed's
+			// avatar must have the same bits whatever the build flags.
 			switch b.Act {
 			case ActNone:
 				for i, v := range xs {
-					ys[i] = v*sc + sh
+					ys[i] = float32(v*sc) + sh
 				}
 			case ActReLU:
 				for i, v := range xs {
-					ys[i] = max(v*sc+sh, 0)
+					ys[i] = max(float32(v*sc)+sh, 0)
 				}
 			default:
 				sl := b.Slope
 				for i, v := range xs {
-					t := v*sc + sh
-					ys[i] = max(t, 0) + sl*min(t, 0)
+					t := float32(v*sc) + sh
+					ys[i] = max(t, 0) + float32(sl*min(t, 0))
 				}
 			}
 		}
