@@ -12,6 +12,16 @@
 // caller zeroes grads with ZeroGrads before a step; each layer's NoParamGrad and
 // NoInputGrad flags skip work that a particular pass does not need.
 //
+// Convolution paths. A convolution is an im2col GEMM; with padding and a long enough
+// reduction it takes the tap-split layout (tapsplit.go), which skips the taps on the
+// padding, and a stride-1 convolution with few outputs (the refinement head's 3x3
+// convolution to RGB) takes the tap-sum path (tapsum.go), which multiplies first and
+// shifts the products after. The paths agree to rounding.
+//
+// Build flags. Products in pure-Go loops that must give the same bits everywhere (a
+// seed's avatar) are rounded before they are added, float32(x*y) + z: Go fuses x*y+z
+// into an FMA on some targets (GOAMD64=v3, arm64), which would change those bits.
+//
 // Buffers. Every layer owns its output, input-gradient and im2col buffers; they are
 // allocated the first time a batch size is seen and re-sliced afterwards, so a steady
 // training step allocates almost nothing. A layer's output is therefore only valid until
