@@ -230,11 +230,7 @@ func recalibrateBN(t *testing.T, refine int) {
 	g.Forward(randZ(rand.New(rand.NewPCG(9, 9)), 4*8), 4, true) // stale stats to be replaced
 	const batches, batch, seed = 3, 5, 100
 	ref := NewGeneratorRefine(16, 8, 4, refine)
-	for i, x := range g.Tensors() {
-		if x.Data != nil {
-			copy(ref.Tensors()[i].Data, x.Data)
-		}
-	}
+	copyGenerator(ref, g)
 	bns, refBNs := g.batchNorms(), ref.batchNorms()
 	if len(bns) != 4+min(refine, 1) {
 		t.Fatalf("%d BatchNorms with refine %d", len(bns), refine)
@@ -280,6 +276,19 @@ func recalibrateBN(t *testing.T, refine int) {
 	}
 }
 
+// copyGenerator copies every tensor of src (weights, running stats, counts) into dst,
+// a generator of the same shape.
+func copyGenerator(dst, src *Generator) {
+	ds := dst.Tensors()
+	for i, x := range src.Tensors() {
+		if x.Data != nil {
+			copy(ds[i].Data, x.Data)
+		} else {
+			*ds[i].Count = *x.Count
+		}
+	}
+}
+
 // A frozen generator caches its weight layouts; its images must not change, whether
 // it was frozen after a forward or before its first. Batch 64 at 32 px with 16
 // channels puts deconv1 (128 inputs over 64 x 2 x 2 = 256 positions) on the tap-split
@@ -292,14 +301,7 @@ func TestFreezeSameImages(t *testing.T) {
 	z := randZ(rand.New(rand.NewPCG(3, 3)), n*cfg.ZDim)
 	want := append([]float32(nil), tr.G.Forward(z, n, false)...)
 	fresh := NewGenerator(cfg.Size, cfg.ZDim, cfg.GF)
-	for i, x := range tr.G.Tensors() {
-		y := fresh.Tensors()[i]
-		if x.Data != nil {
-			copy(y.Data, x.Data)
-		} else {
-			*y.Count = *x.Count
-		}
-	}
+	copyGenerator(fresh, tr.G)
 	fresh.Freeze()
 	tr.G.Freeze()
 	for i, g := range []*Generator{tr.G, tr.G, fresh, fresh} {

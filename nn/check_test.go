@@ -104,22 +104,63 @@ func TestConv2dNaive(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc), func(t *testing.T) {
 			c := NewConv2d("c", tc.ci, tc.co, tc.k, tc.s, tc.p)
-			x, gy0 := randSlice(r, tc.n*tc.ci*tc.h*tc.w), []float32(nil)
-			copy(c.Weight.Data, randSlice(r, len(c.Weight.Data)))
-			copy(c.Bias.Data, randSlice(r, len(c.Bias.Data)))
-			ho, wo := c.OutSize(tc.h, tc.w)
-			gy0 = randSlice(r, tc.n*tc.co*ho*wo)
-			y, dx, dw, db, _, _ := naiveConv(f64(x), f64(c.Weight.Data), f64(c.Bias.Data), f64(gy0), tc.n, tc.ci, tc.co, tc.h, tc.w, tc.k, tc.s, tc.p)
-			xc := make([]float32, len(x))
-			NCHWToCNHW(xc, x, tc.n, tc.ci, tc.h*tc.w)
-			gy := make([]float32, len(gy0))
-			NCHWToCNHW(gy, gy0, tc.n, tc.co, ho*wo)
-			checkClose(t, "y", toNCHW(c.Forward(xc, tc.n, tc.h, tc.w), tc.n, tc.co, ho*wo), y, tol)
+			checkConvNaive(t, r, c, tc.n, tc.h, tc.w, "full")
 			checkPath(t, c, tc.s, tc.p)
-			checkClose(t, "dx", toNCHW(c.Backward(gy), tc.n, tc.ci, tc.h*tc.w), dx, tol)
-			checkClose(t, "dw", c.Weight.Grad, dw, tol)
-			checkClose(t, "db", c.Bias.Grad, db, tol)
 		})
+	}
+}
+
+// checkConvNaive draws an input, weights, bias and output gradient for c and checks
+// Forward (ForwardLinear for mode "linear") and Backward against naiveConv. mode "full"
+// checks y, dx, dW and db; "linear" y without the bias, and no bias gradient;
+// "noinput" / "noparam" set NoInputGrad / NoParamGrad and check that Backward returns
+// no dx / accumulates no dW and db. The caller's input buffer is cleared after the
+// forward: the layer must not depend on it.
+func checkConvNaive(t *testing.T, r *rand.Rand, c *Conv2d, n, h, w int, mode string) {
+	t.Helper()
+	ci, co := c.InC, c.OutC
+	c.NoInputGrad, c.NoParamGrad = mode == "noinput", mode == "noparam"
+	x := randSlice(r, n*ci*h*w)
+	copy(c.Weight.Data, randSlice(r, len(c.Weight.Data)))
+	copy(c.Bias.Data, randSlice(r, len(c.Bias.Data)))
+	bias := f64(c.Bias.Data)
+	if mode == "linear" {
+		bias = make([]float64, co)
+	}
+	ho, wo := c.OutSize(h, w)
+	gy0 := randSlice(r, n*co*ho*wo)
+	y, dx, dw, db, _, _ := naiveConv(f64(x), f64(c.Weight.Data), bias, f64(gy0), n, ci, co, h, w, c.K, c.Stride, c.Pad)
+	xc := make([]float32, len(x))
+	NCHWToCNHW(xc, x, n, ci, h*w)
+	gy := make([]float32, len(gy0))
+	NCHWToCNHW(gy, gy0, n, co, ho*wo)
+	var yc []float32
+	if mode == "linear" {
+		yc = c.ForwardLinear(xc, n, h, w)
+	} else {
+		yc = c.Forward(xc, n, h, w)
+	}
+	clear(xc)
+	checkClose(t, "y", toNCHW(yc, n, co, ho*wo), y, tol)
+	gx := c.Backward(gy)
+	if mode == "noinput" {
+		if gx != nil {
+			t.Error("NoInputGrad: Backward returned dx")
+		}
+	} else {
+		checkClose(t, "dx", toNCHW(gx, n, ci, h*w), dx, tol)
+	}
+	zero := make([]float64, len(dw))
+	switch mode {
+	case "noparam":
+		checkClose(t, "dw", c.Weight.Grad, zero, 0)
+		checkClose(t, "db", c.Bias.Grad, zero[:co], 0)
+	case "linear":
+		checkClose(t, "dw", c.Weight.Grad, dw, tol)
+		checkClose(t, "db", c.Bias.Grad, zero[:co], 0)
+	default:
+		checkClose(t, "dw", c.Weight.Grad, dw, tol)
+		checkClose(t, "db", c.Bias.Grad, db, tol)
 	}
 }
 
@@ -155,16 +196,16 @@ func TestConvTranspose2dNaive(t *testing.T) {
 // every stride-1 one, which it takes before the split.
 func checkPath(t *testing.T, layer any, stride, pad int) {
 	t.Helper()
-	split, tapsum := false, false
+	var split bool
 	switch c := layer.(type) {
 	case *Conv2d:
-		split, tapsum = c.split, c.tapsum
 		if tapSumMode == 1 && stride == 1 {
-			if !tapsum {
+			if !c.tapsum {
 				t.Fatal("tap-sum path forced but not taken")
 			}
 			return
 		}
+		split = c.split
 	case *ConvTranspose2d:
 		split = c.split
 	}
@@ -321,48 +362,9 @@ func TestTapSumNaive(t *testing.T) {
 				if !c.useTapSum() {
 					t.Fatal("shape does not take the tap-sum path by default")
 				}
-				c.NoInputGrad, c.NoParamGrad = mode == "noinput", mode == "noparam"
-				x := randSlice(r, tc.n*tc.ci*tc.h*tc.w)
-				copy(c.Weight.Data, randSlice(r, len(c.Weight.Data)))
-				copy(c.Bias.Data, randSlice(r, len(c.Bias.Data)))
-				bias := f64(c.Bias.Data)
-				if mode == "linear" {
-					bias = make([]float64, tc.co)
-				}
-				ho, wo := c.OutSize(tc.h, tc.w)
-				gy0 := randSlice(r, tc.n*tc.co*ho*wo)
-				y, dx, dw, db, _, _ := naiveConv(f64(x), f64(c.Weight.Data), bias, f64(gy0), tc.n, tc.ci, tc.co, tc.h, tc.w, tc.k, 1, tc.p)
-				xc := make([]float32, len(x))
-				NCHWToCNHW(xc, x, tc.n, tc.ci, tc.h*tc.w)
-				gy := make([]float32, len(gy0))
-				NCHWToCNHW(gy, gy0, tc.n, tc.co, ho*wo)
-				var yc []float32
-				if mode == "linear" {
-					yc = c.ForwardLinear(xc, tc.n, tc.h, tc.w)
-				} else {
-					yc = c.Forward(xc, tc.n, tc.h, tc.w)
-				}
-				clear(xc) // the layer must not depend on the caller's buffer after Forward
-				checkClose(t, "y", toNCHW(yc, tc.n, tc.co, ho*wo), y, tol)
-				gx := c.Backward(gy)
-				if mode == "noinput" {
-					if gx != nil {
-						t.Error("NoInputGrad: Backward returned dx")
-					}
-				} else {
-					checkClose(t, "dx", toNCHW(gx, tc.n, tc.ci, tc.h*tc.w), dx, tol)
-				}
-				zero := make([]float64, len(dw))
-				switch mode {
-				case "noparam":
-					checkClose(t, "dw", c.Weight.Grad, zero, 0)
-					checkClose(t, "db", c.Bias.Grad, zero[:tc.co], 0)
-				case "linear":
-					checkClose(t, "dw", c.Weight.Grad, dw, tol)
-					checkClose(t, "db", c.Bias.Grad, zero[:tc.co], 0)
-				default:
-					checkClose(t, "dw", c.Weight.Grad, dw, tol)
-					checkClose(t, "db", c.Bias.Grad, db, tol)
+				checkConvNaive(t, r, c, tc.n, tc.h, tc.w, mode)
+				if !c.tapsum {
+					t.Fatal("the tap-sum path was not taken")
 				}
 			})
 		}

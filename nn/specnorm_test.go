@@ -21,6 +21,35 @@ func checkMixed(t *testing.T, name string, got []float32, want []float64, atol, 
 	}
 }
 
+// checkPowerIteration compares u, v and sigma after the power iteration numbered next
+// ("1", "2") with the golden values.
+func checkPowerIteration(t *testing.T, sn *SpectralNorm, g map[string]goldenTensor, next string) {
+	t.Helper()
+	checkMixed(t, "u"+next, sn.U.Data, g["u"+next].Data, 1e-6, 1e-5)
+	checkMixed(t, "v"+next, sn.V.Data, g["v"+next].Data, 1e-6, 1e-5)
+	if w := g["sigma"+next].Data[0]; math.Abs(sn.Sigma-w) > 1e-6*w {
+		t.Errorf("sigma%s = %v, want %v", next, sn.Sigma, w)
+	}
+}
+
+// checkClearedAndEval checks that Backward cleared the normalised weight's grad, then
+// switches sn to eval (no power iteration) and checks that u is unchanged.
+func checkClearedAndEval(t *testing.T, sn *SpectralNorm, normGrad []float32) {
+	t.Helper()
+	for _, v := range normGrad {
+		if v != 0 {
+			t.Fatal("Backward must clear the normalised weight's grad")
+		}
+	}
+	u := append([]float32(nil), sn.U.Data...)
+	sn.Forward(false)
+	for i := range u {
+		if u[i] != sn.U.Data[i] {
+			t.Fatal("eval forward changed u")
+		}
+	}
+}
+
 // TestSpectralNormConvGolden runs two training forwards and backwards and an eval
 // forward of a spectral-normed Conv2d from PyTorch's initial state, and compares u, v,
 // sigma, outputs, input grads and the accumulated grads of weight_orig and bias with
@@ -43,12 +72,7 @@ func TestSpectralNormConvGolden(t *testing.T) {
 	x := toCNHW(g["x"])
 	for i, k := range []string{"0", "1"} {
 		sn.Forward(true)
-		next := string(rune('1' + i))
-		checkMixed(t, "u"+next, sn.U.Data, g["u"+next].Data, 1e-6, 1e-5)
-		checkMixed(t, "v"+next, sn.V.Data, g["v"+next].Data, 1e-6, 1e-5)
-		if w := g["sigma"+next].Data[0]; math.Abs(sn.Sigma-w) > 1e-6*w {
-			t.Errorf("sigma%s = %v, want %v", next, sn.Sigma, w)
-		}
+		checkPowerIteration(t, sn, g, string(rune('1'+i)))
 		y := c.Forward(x, xs[0], xs[2], xs[3])
 		ys := g["y"+k].Shape
 		checkMixed(t, "y"+k, toNCHW(y, ys[0], ys[1], ys[2]*ys[3]), g["y"+k].Data, 1e-5, 1e-4)
@@ -58,19 +82,7 @@ func TestSpectralNormConvGolden(t *testing.T) {
 	}
 	checkMixed(t, "grad_weight_orig", sn.Orig.Grad, g["grad_weight_orig"].Data, 1e-5, 1e-4)
 	checkMixed(t, "grad_bias", c.Bias.Grad, g["grad_bias"].Data, 1e-5, 1e-4)
-	for _, v := range c.Weight.Grad {
-		if v != 0 {
-			t.Fatal("Backward must clear the normalised weight's grad")
-		}
-	}
-	// Eval: no power iteration, u and v unchanged.
-	u := append([]float32(nil), sn.U.Data...)
-	sn.Forward(false)
-	for i := range u {
-		if u[i] != sn.U.Data[i] {
-			t.Fatal("eval forward changed u")
-		}
-	}
+	checkClearedAndEval(t, sn, c.Weight.Grad)
 	y := c.Forward(x, xs[0], xs[2], xs[3])
 	ys := g["y_eval"].Shape
 	checkMixed(t, "y_eval", toNCHW(y, ys[0], ys[1], ys[2]*ys[3]), g["y_eval"].Data, 1e-5, 1e-4)
@@ -91,30 +103,14 @@ func TestSpectralNormLinearGolden(t *testing.T) {
 	x := f32(g["x"].Data)
 	for i, k := range []string{"0", "1"} {
 		sn.Forward(true)
-		next := string(rune('1' + i))
-		checkMixed(t, "u"+next, sn.U.Data, g["u"+next].Data, 1e-6, 1e-5)
-		checkMixed(t, "v"+next, sn.V.Data, g["v"+next].Data, 1e-6, 1e-5)
-		if w := g["sigma"+next].Data[0]; math.Abs(sn.Sigma-w) > 1e-6*w {
-			t.Errorf("sigma%s = %v, want %v", next, sn.Sigma, w)
-		}
+		checkPowerIteration(t, sn, g, string(rune('1'+i)))
 		checkMixed(t, "y"+k, l.Forward(x, xs[0]), g["y"+k].Data, 1e-5, 1e-4)
 		checkMixed(t, "dx"+k, l.Backward(f32(g["gy"+k].Data)), g["dx"+k].Data, 1e-5, 1e-4)
 		sn.Backward()
 	}
 	checkMixed(t, "grad_weight_orig", sn.Orig.Grad, g["grad_weight_orig"].Data, 1e-5, 1e-4)
 	checkMixed(t, "grad_bias", l.Bias.Grad, g["grad_bias"].Data, 1e-5, 1e-4)
-	for _, v := range l.Weight.Grad {
-		if v != 0 {
-			t.Fatal("Backward must clear the normalised weight's grad")
-		}
-	}
-	u := append([]float32(nil), sn.U.Data...)
-	sn.Forward(false)
-	for i := range u {
-		if u[i] != sn.U.Data[i] {
-			t.Fatal("eval forward changed u")
-		}
-	}
+	checkClearedAndEval(t, sn, l.Weight.Grad)
 	checkMixed(t, "y_eval", l.Forward(x, xs[0]), g["y_eval"].Data, 1e-5, 1e-4)
 }
 
