@@ -185,6 +185,15 @@ func LoadWith(path string, live bool) (*Model, error) {
 		}
 		path = latest
 	}
+	// The header first: a file that is not an avatargan model is refused without
+	// reading what may be gigabytes of someone else's tensors.
+	meta, err := checkpoint.ReadMetadata(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := specOf(meta, live); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	data, err := readFile(path)
 	if err != nil {
 		return nil, err
@@ -241,72 +250,84 @@ func readFile(path string) ([]byte, error) {
 func Decode(data []byte) (*Model, error) { return decode(data, false) }
 
 func decode(data []byte, live bool) (*Model, error) {
+	// What the file is, and the network it claims, are checked from the header alone:
+	// a foreign safetensors file (a language model's, gigabytes of BF16) is refused
+	// before Decode converts its tensors to float32.
+	meta, err := checkpoint.DecodeMetadata(data)
+	if err != nil {
+		return nil, err
+	}
+	spec, prefix, err := specOf(meta, live)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSpec(spec); err != nil {
+		return nil, err
+	}
 	f, err := checkpoint.Decode(data)
 	if err != nil {
 		return nil, err
 	}
+	g := dcgan.NewGeneratorRefine(spec.Size, spec.ZDim, spec.GF, spec.Refine)
+	if err := state.LoadAll(f, prefix, g.Tensors()); err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(data)
 	id := hex.EncodeToString(sum[:6])
-	switch f.Metadata[MetaFormat] {
-	case FormatGenerator:
-		if live {
-			return nil, errors.New("avatar: live weights asked of a generator-only file: only a training checkpoint holds both live and EMA weights")
-		}
-		var spec Spec
-		if err := json.Unmarshal([]byte(f.Metadata[MetaSpec]), &spec); err != nil {
-			return nil, fmt.Errorf("avatar: generator file has no valid %q metadata: %v", MetaSpec, err)
-		}
-		g, err := newGenerator(spec)
-		if err != nil {
-			return nil, err
-		}
-		if err := state.LoadAll(f, "", g.Tensors()); err != nil {
-			return nil, err
-		}
-		return New(g, spec, id), nil
-	case FormatTrain:
-		var cfg dcgan.Config
-		if err := json.Unmarshal([]byte(f.Metadata[MetaConfig]), &cfg); err != nil {
-			return nil, fmt.Errorf("avatar: checkpoint has no valid %q metadata: %v", MetaConfig, err)
-		}
-		spec := cfg.Spec()
-		g, err := newGenerator(spec)
-		if err != nil {
-			return nil, err
-		}
-		if err := state.LoadAll(f, "generator.", g.Tensors()); err != nil {
-			return nil, err
-		}
-		if live {
-			id += "-live"
-		}
-		if _, ok := f.Get("ema.fc.weight"); ok && !live {
-			ema := dcgan.NewEMA(g, 0)
-			if err := state.LoadAll(f, "ema.", ema.Tensors()); err != nil {
-				return nil, err
-			}
-			ema.CopyTo(g)
-			RecalibrateBN(g, spec)
-		}
+	if prefix == "" {
 		return New(g, spec, id), nil
 	}
-	return nil, errors.New("avatar: not an avatargan generator or checkpoint (no format metadata)")
+	if live {
+		id += "-live"
+	}
+	if _, ok := f.Get("ema.fc.weight"); ok && !live {
+		ema := dcgan.NewEMA(g, 0)
+		if err := state.LoadAll(f, "ema.", ema.Tensors()); err != nil {
+			return nil, err
+		}
+		ema.CopyTo(g)
+		RecalibrateBN(g, spec)
+	}
+	return New(g, spec, id), nil
+}
+
+// specOf reads the generator's spec from a file's metadata, and the prefix of its
+// tensors' names: "" in a generator file, "generator." in a training checkpoint.
+func specOf(meta map[string]string, live bool) (Spec, string, error) {
+	switch meta[MetaFormat] {
+	case FormatGenerator:
+		if live {
+			return Spec{}, "", errors.New("avatar: live weights asked of a generator-only file: only a training checkpoint holds both live and EMA weights")
+		}
+		var spec Spec
+		if err := json.Unmarshal([]byte(meta[MetaSpec]), &spec); err != nil {
+			return Spec{}, "", fmt.Errorf("avatar: generator file has no valid %q metadata: %v", MetaSpec, err)
+		}
+		return spec, "", nil
+	case FormatTrain:
+		var cfg dcgan.Config
+		if err := json.Unmarshal([]byte(meta[MetaConfig]), &cfg); err != nil {
+			return Spec{}, "", fmt.Errorf("avatar: checkpoint has no valid %q metadata: %v", MetaConfig, err)
+		}
+		return cfg.Spec(), "generator.", nil
+	}
+	return Spec{}, "", errors.New("avatar: not an avatargan generator or checkpoint (no format metadata)")
 }
 
 // RecalibrateBN recomputes g's BatchNorm running statistics from a fixed set of latents;
 // needed after loading EMA weights, whose statistics the live run never measured.
 func RecalibrateBN(g *dcgan.Generator, spec Spec) { dcgan.Recalibrate(g, spec.Dist) }
 
-// newGenerator builds a generator of spec after checking, before allocating anything,
-// that the shape is valid and fits in memory: spec comes from a file's metadata.
-func newGenerator(spec Spec) (*dcgan.Generator, error) {
+// checkSpec checks, before anything is allocated, that spec's shape is valid and fits
+// in memory: spec comes from a file's metadata.
+func checkSpec(spec Spec) error {
 	if err := dcgan.CheckGenerator(spec.Size, spec.ZDim, spec.GF, spec.Refine); err != nil {
-		return nil, err
+		return err
 	}
 	if spec.Dist != dcgan.Uniform && spec.Dist != dcgan.Normal {
-		return nil, fmt.Errorf("avatar: unknown latent distribution %d", spec.Dist)
+		return fmt.Errorf("avatar: unknown latent distribution %d", spec.Dist)
 	}
-	return dcgan.NewGeneratorRefine(spec.Size, spec.ZDim, spec.GF, spec.Refine), nil
+	return nil
 }
 
 // Save writes the generator alone, with the reference module's names and no prefix, so

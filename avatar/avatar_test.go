@@ -2,6 +2,7 @@ package avatar_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"image"
 	"image/color"
@@ -10,7 +11,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -379,6 +382,53 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := avatar.Decode(nil); err == nil {
 		t.Error("Decode(nil) succeeded")
+	}
+}
+
+// foreignFile is a safetensors file that is not an avatargan model: one BF16 tensor of
+// n values (zeros), as a language model's file holds gigabytes of.
+func foreignFile(n int) []byte {
+	h := []byte(`{"__metadata__":{"format":"pt"},"w":{"dtype":"BF16","shape":[` + strconv.Itoa(n) +
+		`],"data_offsets":[0,` + strconv.Itoa(2*n) + `]}}`)
+	for len(h)%8 != 0 {
+		h = append(h, ' ')
+	}
+	b := make([]byte, 8+len(h)+2*n)
+	binary.LittleEndian.PutUint64(b, uint64(len(h)))
+	copy(b[8:], h)
+	return b
+}
+
+// allocated returns the bytes f allocates (the test process is otherwise idle).
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// A foreign safetensors file is refused from its header: Decode does not first convert
+// its tensors to float32 (64 MB here), and Load does not read its data (32 MB).
+func TestLoadRefusesForeignEarly(t *testing.T) {
+	const n = 16 << 20
+	data := foreignFile(n)
+	var err error
+	if got := allocated(func() { _, err = avatar.Decode(data) }); got > 8<<20 {
+		t.Errorf("Decode of a foreign file allocated %d MB before refusing it", got>>20)
+	}
+	if err == nil || !strings.Contains(err.Error(), "not an avatargan generator") {
+		t.Errorf("Decode: error %v, want not an avatargan generator", err)
+	}
+	p := filepath.Join(t.TempDir(), "llm.safetensors")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := allocated(func() { _, err = avatar.Load(p) }); got > 8<<20 {
+		t.Errorf("Load of a foreign file allocated %d MB before refusing it", got>>20)
+	}
+	if err == nil || !strings.Contains(err.Error(), "not an avatargan generator") || !strings.Contains(err.Error(), p) {
+		t.Errorf("Load: error %v, want the path and not an avatargan generator", err)
 	}
 }
 

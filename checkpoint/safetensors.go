@@ -158,6 +158,21 @@ func checkHeaderLen(n uint64, size int64) error {
 	return nil
 }
 
+// DecodeMetadata returns the __metadata__ of the safetensors file held in data,
+// parsing only its header, so that a caller can tell what a file is before
+// Decode converts every float tensor to float32 (twice the size of a BF16 file).
+func DecodeMetadata(data []byte) (map[string]string, error) {
+	if len(data) < 8 {
+		return nil, formatErr("file is %d bytes, shorter than the 8-byte header length", len(data))
+	}
+	n := binary.LittleEndian.Uint64(data[:8])
+	if err := checkHeaderLen(n, int64(len(data))); err != nil {
+		return nil, err
+	}
+	_, meta, err := parseHeader(data[8 : 8+n])
+	return meta, err
+}
+
 // Decode parses and validates a complete safetensors file held in data.
 // Tensor.Raw slices alias data. Any malformation yields an error wrapping
 // ErrFormat; Decode never panics.
@@ -497,8 +512,15 @@ func parseUints(dec *json.Decoder, what string, want int) ([]uint64, error) {
 }
 
 // openRegular opens path for reading if it is a regular file (not a directory or a
-// device, whose reads could block or never end). Errors name the path.
+// device, whose reads could block or never end). It stats before opening, because
+// opening a FIFO blocks until a writer comes, even through Ctrl-C; and again after,
+// in case path was replaced in between. Errors name the path.
 func openRegular(path string) (*os.File, os.FileInfo, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, nil, err // already names the path
+	} else if !st.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err // already names the path

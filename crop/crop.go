@@ -15,7 +15,6 @@
 package crop
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +37,7 @@ import (
 
 	"avatargan/dataset"
 	"avatargan/facedetect"
+	"avatargan/internal/atomicfile"
 )
 
 // Framing defaults, measured by running the detector on the project's
@@ -197,13 +197,13 @@ func resolve(p string) (string, error) {
 }
 
 // scan lists image files under dir, sorted, and counts the others.
-func scan(dir string) (files []string, other int, unreadable []string, err error) {
+func scan(dir string) (files []string, other int, unreadable []skipped, err error) {
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, werr error) error {
 		if werr != nil {
 			if path == dir {
 				return werr
 			}
-			unreadable = append(unreadable, path+": "+werr.Error())
+			unreadable = append(unreadable, skipped{relPath(dir, path), werr.Error()})
 			if d != nil && d.IsDir() {
 				return fs.SkipDir
 			}
@@ -216,6 +216,20 @@ func scan(dir string) (files []string, other int, unreadable []string, err error
 			other++
 			return nil
 		}
+		// Only regular files (through symlinks): opening a FIFO named x.png would
+		// block a worker, and Ctrl-C with it, for good.
+		fi, ierr := d.Info()
+		if ierr == nil && d.Type()&fs.ModeSymlink != 0 {
+			fi, ierr = os.Stat(path)
+		}
+		if ierr != nil {
+			unreadable = append(unreadable, skipped{relPath(dir, path), ierr.Error()})
+			return nil
+		}
+		if !fi.Mode().IsRegular() {
+			unreadable = append(unreadable, skipped{relPath(dir, path), "not a regular file"})
+			return nil
+		}
 		rel, err := filepath.Rel(dir, path)
 		if err != nil {
 			return err
@@ -225,6 +239,19 @@ func scan(dir string) (files []string, other int, unreadable []string, err error
 	})
 	sort.Strings(files)
 	return files, other, unreadable, err
+}
+
+// skipped is a file the scan could not use, by its path under the input
+// folder, and why.
+type skipped struct{ rel, why string }
+
+// relPath is path relative to dir, with forward slashes, as the report names
+// sources.
+func relPath(dir, path string) string {
+	if rel, err := filepath.Rel(dir, path); err == nil {
+		path = rel
+	}
+	return filepath.ToSlash(path)
 }
 
 // result is one file's outcome from a worker.
@@ -264,8 +291,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var lines []Line
 	for _, u := range unreadable {
 		rep.Skipped[dataset.ReasonUnreadable]++
-		rep.SkipList = append(rep.SkipList, u)
-		lines = append(lines, Line{Source: u, Error: dataset.ReasonUnreadable})
+		rep.SkipList = append(rep.SkipList, filepath.Join(o.In, u.rel)+": "+u.why)
+		lines = append(lines, Line{Source: u.rel, Error: u.why})
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -302,6 +329,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	pending := map[int]result{}
 	next := 0
 	var kept [][4]uint64
+	names := map[string]bool{} // crop names written by this run, case-folded
 	var werr error
 	for r := range results {
 		pending[r.idx] = r
@@ -312,7 +340,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			delete(pending, next)
 			if werr == nil {
-				lines, kept, werr = o.commit(rep, files[next], r, lines, kept)
+				lines, kept, werr = o.commit(rep, files[next], r, lines, kept, names)
 				if werr != nil {
 					cancel()
 				}
@@ -372,7 +400,7 @@ func (o *Options) process(path string, idx int) result {
 }
 
 // commit records one file's outcome and writes its crops.
-func (o *Options) commit(rep *Report, rel string, r result, lines []Line, kept [][4]uint64) ([]Line, [][4]uint64, error) {
+func (o *Options) commit(rep *Report, rel string, r result, lines []Line, kept [][4]uint64, names map[string]bool) ([]Line, [][4]uint64, error) {
 	src := filepath.ToSlash(rel)
 	if r.err != nil {
 		reason := dataset.SkipReason(r.err)
@@ -403,13 +431,13 @@ func (o *Options) commit(rep *Report, rel string, r result, lines []Line, kept [
 				rep.Duplicates++
 				break
 			}
-			out := filepath.Join(filepath.Dir(rel), fmt.Sprintf("%s-%d.png", stem, k))
+			out := cropName(filepath.Dir(rel), stem, k, names)
 			dst := filepath.Join(o.Out, out)
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				return lines, kept, fmt.Errorf("crop: %w", err)
 			}
 			img := f.img
-			if err := writeAtomic(dst, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
+			if err := atomicfile.Write(dst, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
 				return lines, kept, fmt.Errorf("crop: %w", err)
 			}
 			kept = append(kept, f.hash)
@@ -533,7 +561,7 @@ func dhash(m *image.RGBA) [4]uint64 {
 
 // writeReport writes the JSON-lines report atomically.
 func writeReport(path string, lines []Line) error {
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		for i := range lines {
 			if err := enc.Encode(&lines[i]); err != nil {
@@ -544,36 +572,16 @@ func writeReport(path string, lines []Line) error {
 	})
 }
 
-// writeAtomic writes a file through a temporary file in the same folder,
-// synced and renamed into place, so a crash or Ctrl-C never leaves a
-// partial file under the final name. (checkpoint.WriteFileAtomic does the
-// same for checkpoints, but checkpoint sits above this package.)
-func writeAtomic(path string, write func(w io.Writer) error) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
+// cropName returns a crop's path under the output folder: the source's base name
+// with its dots made underscores, then the face's index. Different sources can
+// map to one name (a.b.png and a_b.png; A.png and a.png on a case-insensitive
+// file system), so a name this run has already used, compared case-folded,
+// gets a numbered suffix instead of replacing the earlier crop.
+func cropName(dir, stem string, k int, used map[string]bool) string {
+	out := filepath.Join(dir, fmt.Sprintf("%s-%d.png", stem, k))
+	for n := 2; used[strings.ToLower(out)]; n++ {
+		out = filepath.Join(dir, fmt.Sprintf("%s-%d~%d.png", stem, k, n))
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 256<<10)
-	if err = write(bw); err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	used[strings.ToLower(out)] = true
+	return out
 }

@@ -241,3 +241,46 @@ func TestRunCancelled(t *testing.T) {
 		t.Errorf("no report after cancelling: %v", err)
 	}
 }
+
+// Sources whose crop names coincide (dots become underscores; case-folded, as
+// on a case-insensitive file system) each keep their own crops: none is
+// renamed over another's, and every name in the report is a file.
+func TestRunNameClash(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "in")
+	for _, name := range []string{"a.b.png", "a_b.png", "A_b.png"} {
+		copyFile(t, scenes+"scene-002.png", filepath.Join(in, name))
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	rep, err := Run(context.Background(), Options{In: in, Out: out, MinFace: 24, DupDist: -1, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Written != 3 {
+		t.Fatalf("%d crops written, want one per source (3)", rep.Written)
+	}
+	b, err := os.ReadFile(rep.ReportPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, s := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var l Line
+		if err := json.Unmarshal([]byte(s), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Out == "" {
+			continue
+		}
+		if seen[strings.ToLower(l.Out)] {
+			t.Errorf("%s: name used twice", l.Out)
+		}
+		seen[strings.ToLower(l.Out)] = true
+		if _, err := os.Stat(filepath.Join(out, l.Out)); err != nil {
+			t.Error(err)
+		}
+	}
+	ents, _ := os.ReadDir(out)
+	if len(ents) != 4 { // three crops and the report
+		t.Errorf("output folder holds %d entries, want 4", len(ents))
+	}
+}

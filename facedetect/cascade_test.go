@@ -2,8 +2,12 @@ package facedetect
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -70,6 +74,36 @@ func TestParseCascadeErrors(t *testing.T) {
 	}
 	if _, err := ParseCascade(nil); err == nil {
 		t.Error("empty input parsed")
+	}
+}
+
+// ReadCascade parses a regular file, and refuses a folder, a device (which
+// would never end) and a file over the size limit before reading it.
+func TestReadCascade(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "tiny.xml")
+	if err := os.WriteFile(good, []byte(tinyCascade), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ReadCascade(good)
+	if err != nil || c.Width != 6 {
+		t.Fatalf("tiny cascade: %v (%+v)", err, c)
+	}
+	big := filepath.Join(dir, "big.xml")
+	if err := os.WriteFile(big, nil, 0o644); err != nil || os.Truncate(big, maxCascadeBytes+1) != nil {
+		t.Fatal("cannot make a large sparse file")
+	}
+	for _, tc := range []struct{ path, want string }{
+		{dir, "not a regular file"},
+		{os.DevNull, "not a regular file"},
+		{big, "over the"},
+	} {
+		if _, err := ReadCascade(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.path, err, tc.want)
+		}
+	}
+	if _, err := ReadCascade(filepath.Join(dir, "missing.xml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: error %v, want fs.ErrNotExist", err)
 	}
 }
 

@@ -48,13 +48,11 @@ func cmdCrop(ctx context.Context, o stdio, args []string) error {
 	opt.Detect = facedetect.DefaultOptions()
 	opt.Detect.MinNeighbors = *neighbors
 	if *cascade != "" {
-		b, err := os.ReadFile(*cascade)
+		c, err := facedetect.ReadCascade(*cascade)
 		if err != nil {
-			return err
+			return fmt.Errorf("--cascade: %w", err)
 		}
-		if opt.Cascade, err = facedetect.ParseCascade(b); err != nil {
-			return fmt.Errorf("--cascade %s: %w", *cascade, err)
-		}
+		opt.Cascade = c
 		opt.Detect.MinSize = max(opt.Cascade.Width, opt.Cascade.Height)
 	}
 	if err := crop.CheckFolders(opt.In, opt.Out); err != nil {
@@ -74,7 +72,8 @@ func cmdCrop(ctx context.Context, o stdio, args []string) error {
 		printCropReport(o, rep, time.Since(start))
 	}
 	if errors.Is(err, context.Canceled) {
-		return errors.New("interrupted; the crops and report written so far are complete files")
+		// Wrapped, so that main still sees context.Canceled (exit status 130).
+		return fmt.Errorf("%w; the crops and report written so far are complete files", err)
 	}
 	return err
 }

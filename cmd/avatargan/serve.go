@@ -50,7 +50,7 @@ func cmdServe(ctx context.Context, o stdio, args []string) error {
 	if err := checkPrecision(*prec); err != nil {
 		return err
 	}
-	m, err := loadModel(*ckpt)
+	m, err := loadModelContext(ctx, *ckpt)
 	if err != nil {
 		return err
 	}

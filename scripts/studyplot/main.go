@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"image/color"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,6 +30,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+
+	"avatargan/internal/atomicfile"
 )
 
 func main() {
@@ -84,13 +87,17 @@ func readCurves(batch int, chain bool, args []string) ([]curve, error) {
 		var pts plotter.XYs
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 64<<10), 4<<20)
-		last := 0
+		last, bad := 0, 0
 		for sc.Scan() {
 			var r struct {
 				Step int      `json:"step"`
 				SWD  *float64 `json:"swd"`
 			}
-			if json.Unmarshal(sc.Bytes(), &r) != nil || until > 0 && r.Step > until {
+			if json.Unmarshal(sc.Bytes(), &r) != nil {
+				bad++ // a line torn by a crash mid-append, as the trainer's reader allows
+				continue
+			}
+			if until > 0 && r.Step > until {
 				continue
 			}
 			last = max(last, r.Step)
@@ -101,6 +108,9 @@ func readCurves(batch int, chain bool, args []string) ([]curve, error) {
 		f.Close()
 		if err := sc.Err(); err != nil {
 			return nil, err
+		}
+		if bad > 0 {
+			fmt.Fprintf(os.Stderr, "studyplot: %s: skipped %d unreadable lines of metrics.jsonl\n", dir, bad)
 		}
 		if len(pts) == 0 {
 			return nil, fmt.Errorf("%s: no SWD in metrics.jsonl (train without --eval-every?)", dir)
@@ -149,5 +159,12 @@ func run(out, title string, batch int, chain bool, args []string) error {
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	p.Y.Min = 0
-	return p.Save(8*vg.Inch, 4.5*vg.Inch, out)
+	// Rendered first, then written atomically: out is usually a committed figure, and
+	// a failed or interrupted run must leave the old one whole.
+	ext := strings.TrimPrefix(filepath.Ext(out), ".")
+	wt, err := p.WriterTo(8*vg.Inch, 4.5*vg.Inch, ext)
+	if err != nil {
+		return fmt.Errorf("%s: %w", out, err)
+	}
+	return atomicfile.Write(out, func(w io.Writer) error { _, err := wt.WriteTo(w); return err })
 }

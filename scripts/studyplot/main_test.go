@@ -88,3 +88,39 @@ func TestReadCurvesErrors(t *testing.T) {
 		}
 	}
 }
+
+// run writes the plot as a PNG in one piece; a torn metrics line is skipped, and a
+// failed render (an unknown format) leaves an existing figure untouched.
+func TestRunWritesPlot(t *testing.T) {
+	a := writeRun(t, 10, 4)
+	f, err := os.OpenFile(filepath.Join(a, "metrics.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"step":11,"sw`) // torn by a crash mid-append
+	f.Close()
+	cs, err := readCurves(64, false, []string{a})
+	if err != nil || len(cs) != 1 || len(cs[0].pts) != 2 {
+		t.Fatalf("torn line: %v, %v", cs, err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "q.png")
+	if err := run(out, "t", 64, false, []string{a}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || !strings.HasPrefix(string(b), "\x89PNG") {
+		t.Fatalf("q.png: %v, starts %q", err, b[:min(8, len(b))])
+	}
+	keep := filepath.Join(dir, "q.xyz")
+	os.WriteFile(keep, []byte("old"), 0o644)
+	if err := run(keep, "t", 64, false, []string{a}); err == nil {
+		t.Error("unknown format accepted")
+	}
+	if b, _ := os.ReadFile(keep); string(b) != "old" {
+		t.Errorf("failed render changed the file: %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("folder holds %d entries, want 2 (no temporary file)", len(ents))
+	}
+}
