@@ -52,19 +52,31 @@ func RetrySeed(seed uint64, k int) uint64 {
 // many seeds got a replacement draw; without the check it is Seeds and Generate. It
 // gives up between generator passes once ctx is done.
 func (m *Model) Avatars(ctx context.Context, seeds []uint64) (z []float32, imgs []*image.RGBA, replaced int, err error) {
-	return m.avatars(ctx, seeds, m.GenerateContext)
+	return m.avatars(ctx, seeds, m.GenerateContext, runNow)
+}
+
+// runNow runs f at once, unless ctx is already done: the detector's gate outside a
+// server.
+func runNow(ctx context.Context, f func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f()
+	return nil
 }
 
 // SeedAvatars is Avatars with every generator pass made by generate, which must render
-// the model's images of the latents as GenerateContext does: a server's batcher, so that
-// the check's passes are batched, queued and bounded with its other work, and passing
-// avatars are rendered once (it makes server.SeedAvatars of a Model).
-func (m *Model) SeedAvatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error)) (z []float32, imgs []*image.RGBA, err error) {
-	z, imgs, _, err = m.avatars(ctx, seeds, generate)
+// the model's images of the latents as GenerateContext does, and every face-detector
+// pass run by detect, which runs its function when a CPU slot is free (or returns ctx's
+// error without running it): a server's batcher and encode slots, so that the check's
+// passes are batched, queued and bounded with its other work, and passing avatars are
+// rendered once (it makes server.SeedAvatars of a Model).
+func (m *Model) SeedAvatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error), detect func(context.Context, func()) error) (z []float32, imgs []*image.RGBA, err error) {
+	z, imgs, _, err = m.avatars(ctx, seeds, generate, detect)
 	return z, imgs, err
 }
 
-func (m *Model) avatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error)) (z []float32, imgs []*image.RGBA, replaced int, err error) {
+func (m *Model) avatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error), detect func(context.Context, func()) error) (z []float32, imgs []*image.RGBA, replaced int, err error) {
 	z = m.Seeds(seeds...)
 	if imgs, err = generate(ctx, z); err != nil || m.tries <= 1 {
 		return z, imgs, 0, err
@@ -73,8 +85,12 @@ func (m *Model) avatars(ctx context.Context, seeds []uint64, generate func(conte
 		return nil, nil, 0, fmt.Errorf("avatar: %d images for %d latents", len(imgs), len(seeds))
 	}
 	zd := m.spec.ZDim
+	var found []bool
+	if err := detect(ctx, func() { found = m.hasFaces(imgs) }); err != nil {
+		return nil, nil, 0, err
+	}
 	var bad []int // seeds whose own avatar fails: they keep it unless a draw passes
-	for i, ok := range m.hasFaces(imgs) {
+	for i, ok := range found {
 		if !ok {
 			bad = append(bad, i)
 		}
@@ -101,7 +117,10 @@ func (m *Model) avatars(ctx context.Context, seeds []uint64, generate func(conte
 		if len(rimgs) != len(bad) {
 			return nil, nil, 0, fmt.Errorf("avatar: %d images for %d latents", len(rimgs), len(bad))
 		}
-		for j, ok := range m.hasFaces(rimgs) {
+		if err := detect(ctx, func() { found = m.hasFaces(rimgs) }); err != nil {
+			return nil, nil, 0, err
+		}
+		for j, ok := range found {
 			if !ok {
 				continue
 			}

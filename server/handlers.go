@@ -356,7 +356,7 @@ func fmtT(t float64) string { return strconv.FormatFloat(t, 'g', -1, 64) }
 // images; with a plain Model only the latents (imgs nil).
 func (s *Server) seedLatents(ctx context.Context, seeds ...uint64) (z []float32, imgs []*image.RGBA, err error) {
 	if m, ok := s.model.(SeedAvatars); ok {
-		if z, imgs, err = m.SeedAvatars(ctx, seeds, s.batch.generate); err != nil {
+		if z, imgs, err = m.SeedAvatars(ctx, seeds, s.batch.generate, s.detect); err != nil {
 			return nil, nil, err
 		}
 		if len(z) != len(seeds)*s.zdim || len(imgs) != len(seeds) {
@@ -369,6 +369,11 @@ func (s *Server) seedLatents(ctx context.Context, seeds ...uint64) (z []float32,
 		s.model.Latent(seed, z[i*s.zdim:(i+1)*s.zdim])
 	}
 	return z, nil, nil
+}
+
+// detect runs a face-detector pass (SeedAvatars) in an encode slot.
+func (s *Server) detect(ctx context.Context, f func()) error {
+	return s.work.encode(ctx, func() error { f(); return nil })
 }
 
 // seedImages renders the avatars of seeds at truncation t, through the batcher; the

@@ -8,6 +8,7 @@ import (
 	"image"
 	"strings"
 	"testing"
+	"time"
 )
 
 // remapFake is a fakeModel whose seeds map through SeedAvatars (as the face check's
@@ -17,9 +18,13 @@ type remapFake struct {
 	*fakeModel
 	err   error
 	calls int
+	// held, when set, reports the encode slots in use; each detect pass records it
+	// in detected.
+	held     func() int
+	detected []int
 }
 
-func (f *remapFake) SeedAvatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error)) ([]float32, []*image.RGBA, error) {
+func (f *remapFake) SeedAvatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error), detect func(context.Context, func()) error) ([]float32, []*image.RGBA, error) {
 	f.calls++
 	if f.err != nil {
 		return nil, nil, f.err
@@ -29,7 +34,36 @@ func (f *remapFake) SeedAvatars(ctx context.Context, seeds []uint64, generate fu
 		f.Latent(s+1000, z[i*f.zdim:(i+1)*f.zdim])
 	}
 	imgs, err := generate(ctx, z)
+	if err == nil && f.held != nil {
+		err = detect(ctx, func() { f.detected = append(f.detected, f.held()) })
+	}
 	return z, imgs, err
+}
+
+// The face detector's passes run in an encode slot: one holds a slot while it runs,
+// and with every slot taken a request's pass waits, and gives up when its request
+// does, without running.
+func TestSeedAvatarsDetectInSlot(t *testing.T) {
+	f := &remapFake{fakeModel: newFake()}
+	s := newTestServer(t, f, Options{EncodeSlots: 1})
+	f.held = func() int { return len(s.work.slots) }
+	if r := get(t, s.Handler(), "GET", "/grid.png?seed=5&n=3"); r.Code != 200 {
+		t.Fatalf("%d %s", r.Code, r.Body)
+	}
+	if len(f.detected) != 1 || f.detected[0] != 1 {
+		t.Fatalf("detect passes saw %v slots held, want one pass holding the slot", f.detected)
+	}
+	release := make(chan struct{})
+	taken := make(chan struct{})
+	go s.work.encode(context.Background(), func() error { close(taken); <-release; return nil })
+	<-taken
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	ran := false
+	if err := s.detect(ctx, func() { ran = true }); !errors.Is(err, context.DeadlineExceeded) || ran {
+		t.Errorf("detect with every slot taken: %v, ran %v; want the deadline's error, not run", err, ran)
+	}
+	close(release)
 }
 
 // TestSeedAvatars: a model with SeedAvatars decides every request's latents (avatar,

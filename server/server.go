@@ -70,12 +70,14 @@ type Model interface {
 // SeedAvatars is a Model whose latent for a seed depends on more than the seed: the
 // avatar package's face check (avatar.Model.SetFaceCheck) renders a seed's draws and
 // keeps one that holds a face. The server hands it the batcher's generate, so that
-// those passes are batched, queued and bounded like any request's, and it encodes the
-// images returned as they are (at truncation 1) instead of rendering them again. A
-// failure fails the request (a full queue: 503; a cancelled request: its context's
-// error).
+// those passes are batched, queued and bounded like any request's, and detect, which
+// runs a face-detector pass in one of the encode slots (the detector is CPU-bound work
+// like encoding: without the slots, a burst of requests would detect on every core at
+// once); it encodes the images returned as they are (at truncation 1) instead of
+// rendering them again. A failure fails the request (a full queue: 503; a cancelled
+// request: its context's error).
 type SeedAvatars interface {
-	SeedAvatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error)) (z []float32, imgs []*image.RGBA, err error)
+	SeedAvatars(ctx context.Context, seeds []uint64, generate func(context.Context, []float32) ([]*image.RGBA, error), detect func(context.Context, func()) error) (z []float32, imgs []*image.RGBA, err error)
 }
 
 // Options configures a Server. Zero values select the documented defaults, so
