@@ -264,6 +264,13 @@ func decode(data []byte, live bool) (*Model, error) {
 	if err := checkSpec(spec); err != nil {
 		return nil, err
 	}
+	// Every weight is in the file, at 2 bytes or more (F16, BF16): a file too small
+	// for the network its metadata claims is refused before that network is allocated,
+	// so a small hostile file cannot claim gigabytes.
+	if est, _ := dcgan.EstimateGenerator(spec.Size, spec.ZDim, spec.GF, spec.Refine); est.Params/8*2 > int64(len(data)) {
+		return nil, fmt.Errorf("avatar: a %d byte file cannot hold the weights of the network its metadata claims (size %d, zdim %d, gf %d, refine %d)",
+			len(data), spec.Size, spec.ZDim, spec.GF, spec.Refine)
+	}
 	f, err := checkpoint.Decode(data)
 	if err != nil {
 		return nil, err

@@ -338,6 +338,8 @@ func TestLoadErrors(t *testing.T) {
 		return p
 	}
 	one := []checkpoint.Tensor{{Name: "w", DType: "F32", Shape: []int{1}, F32: []float32{1}}}
+	// Room for the weights of the spec below (~18,000), none of them named as its are.
+	pad := []checkpoint.Tensor{{Name: "w", DType: "F32", Shape: []int{20000}, F32: make([]float32, 20000)}}
 	emptyDir := filepath.Join(dir, "empty")
 	os.Mkdir(emptyDir, 0o755)
 	cases := []struct {
@@ -351,7 +353,8 @@ func TestLoadErrors(t *testing.T) {
 		{"foreign", save("foreign.safetensors", one, map[string]string{"a": "b"}), "not an avatargan generator"},
 		{"bad spec", save("spec.safetensors", one, map[string]string{avatar.MetaFormat: avatar.FormatGenerator, avatar.MetaSpec: "{"}), "spec"},
 		{"invalid spec", save("spec2.safetensors", one, map[string]string{avatar.MetaFormat: avatar.FormatGenerator, avatar.MetaSpec: `{"size":20,"zdim":8,"gf":4}`}), "multiple of 16"},
-		{"missing tensors", save("gen.safetensors", one, map[string]string{avatar.MetaFormat: avatar.FormatGenerator, avatar.MetaSpec: `{"size":16,"zdim":8,"gf":4}`}), "missing tensor"},
+		{"missing tensors", save("gen.safetensors", pad, map[string]string{avatar.MetaFormat: avatar.FormatGenerator, avatar.MetaSpec: `{"size":16,"zdim":8,"gf":4}`}), "missing tensor"},
+		{"too small for its spec", save("small.safetensors", one, map[string]string{avatar.MetaFormat: avatar.FormatGenerator, avatar.MetaSpec: `{"size":16,"zdim":8,"gf":4}`}), "cannot hold the weights"},
 		{"bad config", save("cfg.safetensors", one, map[string]string{avatar.MetaFormat: avatar.FormatTrain, avatar.MetaConfig: "nope"}), "config"},
 	}
 	for _, c := range cases {
@@ -521,5 +524,38 @@ func TestGenerateContext(t *testing.T) {
 	// Too many images for one call is an error, not an out-of-memory crash.
 	if _, err := m.Tensor(make([]float32, 8*(avatar.MaxImageBytes/(4*3*16*16)+1))); err == nil {
 		t.Fatal("oversized Tensor call accepted")
+	}
+}
+
+// The size bound Decode puts on a file (2 bytes per weight of the network its metadata
+// claims, from dcgan.EstimateGenerator) never refuses a real one: F16 generator files of
+// several shapes, with and without a refinement head, load, and hold at least that many
+// bytes.
+func TestLoadSizeBoundFitsRealFiles(t *testing.T) {
+	for _, spec := range []avatar.Spec{
+		{Size: 16, ZDim: 8, GF: 4, Dist: dcgan.Normal},
+		{Size: 48, ZDim: 100, GF: 64, Dist: dcgan.Uniform},
+		{Size: 48, ZDim: 100, GF: 96, Refine: 32, Dist: dcgan.Uniform},
+		{Size: 32, ZDim: 3, GF: 1, Refine: 1, Dist: dcgan.Normal},
+	} {
+		m, err := avatar.Untrained(spec, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(t.TempDir(), "g.safetensors")
+		if err := m.Save(p, "F16"); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		est, _ := dcgan.EstimateGenerator(spec.Size, spec.ZDim, spec.GF, spec.Refine)
+		if need := est.Params / 8 * 2; fi.Size() < need {
+			t.Errorf("%+v: F16 file of %d bytes, the bound wants %d", spec, fi.Size(), need)
+		}
+		if _, err := avatar.Load(p); err != nil {
+			t.Errorf("%+v: %v", spec, err)
+		}
 	}
 }
