@@ -196,6 +196,7 @@ func TestCancelledCommands(t *testing.T) {
 		{"eval", cmdEval, []string{"--data", facesDir, "--checkpoint", runDir, "-n", "16", "--cache", t.TempDir()}},
 		{"eval fake", cmdEval, []string{"--data", facesDir, "--fake", facesDir, "-n", "16", "--cache", t.TempDir()}},
 		{"bench", cmdBench, []string{"--what", "gemm,layers,train,generate", "--reps", "1"}},
+		{"serve", cmdServe, []string{"--addr", "127.0.0.1:0", "--checkpoint", runDir}},
 		// crop's output folder is its own: it writes its (empty) report even when stopped.
 		{"crop", cmdCrop, []string{"--in", facesDir, "--out", filepath.Join(t.TempDir(), "c")}},
 	} {

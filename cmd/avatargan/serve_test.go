@@ -110,9 +110,12 @@ func TestServeFlagsBounded(t *testing.T) {
 		{"--face-check -1", "--face-check", "-1"},
 	} {
 		o, _, _ := quiet()
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel() // if a bad value were accepted, serve would stop at once instead of hanging the test
+		// Not cancelled up front: the model's load honours Ctrl-C, and --queue is checked
+		// after it. If a bad value were accepted, serve would stop at the deadline
+		// (with a nil error, failing the case) instead of hanging the test.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := cmdServe(ctx, o, []string{c.flag, c.val, "--addr", "127.0.0.1:0"})
+		cancel()
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s %s: error %v, want one line mentioning %q", c.flag, c.val, err, c.want)
 		}
