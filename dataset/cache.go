@@ -140,6 +140,9 @@ func checkCacheHeader(h []byte, total uint64, key cacheKey) (metaLen, count uint
 		return 0, 0, fmt.Errorf("%w: different inputs", errStale)
 	}
 	metaLen = le.Uint64(h[40:])
+	if total < headerLen { // a file that shrank after its header was read
+		return 0, 0, fmt.Errorf("%w: truncated", errStale)
+	}
 	rest := total - headerLen
 	img := uint64(size * size * 3)
 	if metaLen > rest || count > (rest-metaLen)/img || rest-metaLen != count*img {
