@@ -23,6 +23,8 @@ import (
 	"avatargan/internal/atomicfile"
 	"avatargan/internal/state"
 	"avatargan/render"
+
+	"avatargan/internal/regularfile"
 )
 
 // Spec describes a generator's shape: what a generator-only file records in its
@@ -194,7 +196,9 @@ func LoadWith(path string, live bool) (*Model, error) {
 	if _, _, err := specOf(meta, live); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	data, err := readFile(path)
+	// A regular file of at most MaxFileSize bytes: /dev/zero would grow forever and
+	// opening a FIFO would block (even through Ctrl-C).
+	data, err := regularfile.Read(path, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -208,43 +212,6 @@ func LoadWith(path string, live bool) (*Model, error) {
 // MaxFileSize bounds the files Load reads: a reference training checkpoint is ~110 MB,
 // and the largest network dcgan accepts has 4 GiB of weights.
 const MaxFileSize = checkpoint.MaxFileSize
-
-// readFile reads a model file, refusing anything but a regular file of at most
-// MaxFileSize bytes before reading it: /dev/zero would grow forever and opening a FIFO
-// would block (even through Ctrl-C), so those are refused from a stat, before opening.
-func readFile(path string) ([]byte, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err = f.Stat(); err != nil { // the file opened, in case path was replaced
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	if st.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s: %d bytes exceeds the %d byte limit of a model file", path, st.Size(), MaxFileSize)
-	}
-	// Read at most one byte more than the size we saw, so a file that grows meanwhile
-	// cannot push the read past the limit.
-	data, err := io.ReadAll(io.LimitReader(f, st.Size()+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) != st.Size() {
-		return nil, fmt.Errorf("%s: changed while being read", path)
-	}
-	return data, nil
-}
 
 // Decode reads a generator from the bytes of a safetensors file (see Load).
 func Decode(data []byte) (*Model, error) { return decode(data, false) }

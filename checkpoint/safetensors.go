@@ -19,10 +19,11 @@ import (
 	"io"
 	"math"
 	"math/bits"
-	"os"
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"avatargan/internal/regularfile"
 )
 
 // MaxHeaderSize is the largest JSON header accepted, the same limit as the
@@ -158,18 +159,28 @@ func checkHeaderLen(n uint64, size int64) error {
 	return nil
 }
 
+// splitHeader splits a whole safetensors file into its JSON header and the byte
+// buffer its tensors' offsets count from.
+func splitHeader(data []byte) (header, buf []byte, err error) {
+	if len(data) < 8 {
+		return nil, nil, formatErr("file is %d bytes, shorter than the 8-byte header length", len(data))
+	}
+	n := binary.LittleEndian.Uint64(data[:8])
+	if err := checkHeaderLen(n, int64(len(data))); err != nil {
+		return nil, nil, err
+	}
+	return data[8 : 8+n], data[8+n:], nil
+}
+
 // DecodeMetadata returns the __metadata__ of the safetensors file held in data,
 // parsing only its header, so that a caller can tell what a file is before
 // Decode converts every float tensor to float32 (twice the size of a BF16 file).
 func DecodeMetadata(data []byte) (map[string]string, error) {
-	if len(data) < 8 {
-		return nil, formatErr("file is %d bytes, shorter than the 8-byte header length", len(data))
-	}
-	n := binary.LittleEndian.Uint64(data[:8])
-	if err := checkHeaderLen(n, int64(len(data))); err != nil {
+	header, _, err := splitHeader(data)
+	if err != nil {
 		return nil, err
 	}
-	_, meta, err := parseHeader(data[8 : 8+n])
+	_, meta, err := parseHeader(header)
 	return meta, err
 }
 
@@ -177,15 +188,10 @@ func DecodeMetadata(data []byte) (map[string]string, error) {
 // Tensor.Raw slices alias data. Any malformation yields an error wrapping
 // ErrFormat; Decode never panics.
 func Decode(data []byte) (*File, error) {
-	if len(data) < 8 {
-		return nil, formatErr("file is %d bytes, shorter than the 8-byte header length", len(data))
-	}
-	n := binary.LittleEndian.Uint64(data[:8])
-	if err := checkHeaderLen(n, int64(len(data))); err != nil {
+	header, buf, err := splitHeader(data)
+	if err != nil {
 		return nil, err
 	}
-	header := data[8 : 8+n]
-	buf := data[8+n:]
 
 	entries, meta, err := parseHeader(header)
 	if err != nil {
@@ -511,36 +517,11 @@ func parseUints(dec *json.Decoder, what string, want int) ([]uint64, error) {
 	return out, nil
 }
 
-// openRegular opens path for reading if it is a regular file (not a directory or a
-// device, whose reads could block or never end). It stats before opening, because
-// opening a FIFO blocks until a writer comes, even through Ctrl-C; and again after,
-// in case path was replaced in between. Errors name the path.
-func openRegular(path string) (*os.File, os.FileInfo, error) {
-	if st, err := os.Stat(path); err != nil {
-		return nil, nil, err // already names the path
-	} else if !st.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err // already names the path
-	}
-	st, err := fh.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = fmt.Errorf("%s: not a regular file", path)
-	}
-	if err != nil {
-		fh.Close()
-		return nil, nil, err
-	}
-	return fh, st, nil
-}
-
 // ReadMetadata returns the __metadata__ of the safetensors file at path, reading only
 // its header: what a file is (a ~109 MB training checkpoint or a generator) can be asked
 // without reading its tensors. Errors name the path.
 func ReadMetadata(path string) (map[string]string, error) {
-	fh, st, err := openRegular(path)
+	fh, st, err := regularfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -566,19 +547,11 @@ func ReadMetadata(path string) (map[string]string, error) {
 
 // Read loads and decodes the safetensors file at path. Errors name the path.
 func Read(path string) (*File, error) {
-	fh, st, err := openRegular(path)
+	// Checkpoints are replaced by rename, never rewritten in place, so the size
+	// regularfile.Read checks and sizes its buffer from is stable.
+	data, err := regularfile.Read(path, MaxFileSize)
 	if err != nil {
 		return nil, err
-	}
-	defer fh.Close()
-	if st.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s: %d bytes exceeds the %d byte limit", path, st.Size(), MaxFileSize)
-	}
-	// Preallocate from the size we checked: checkpoints are replaced by
-	// rename, never rewritten in place, so the size is stable.
-	data := make([]byte, st.Size())
-	if _, err := io.ReadFull(fh, data); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f, err := Decode(data)
 	if err != nil {

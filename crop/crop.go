@@ -200,14 +200,10 @@ func resolve(p string) (string, error) {
 func scan(dir string) (files []string, other int, unreadable []skipped, err error) {
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, werr error) error {
 		if werr != nil {
-			if path == dir {
-				return werr
+			if path != dir {
+				unreadable = append(unreadable, skipped{relPath(dir, path), werr.Error()})
 			}
-			unreadable = append(unreadable, skipped{relPath(dir, path), werr.Error()})
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
+			return dataset.SkipUnreadable(dir, path, d, werr)
 		}
 		if d.IsDir() {
 			return nil

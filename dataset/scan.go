@@ -30,6 +30,20 @@ func imageExt(name string) bool {
 	return false
 }
 
+// SkipUnreadable is the answer of a filepath.WalkDir callback over a folder of
+// images at root to an error err at path: the root's own error ends the walk, and an
+// unreadable entry below it is skipped (a folder with its contents) so that one bad
+// subfolder does not refuse the whole set. Callers report what was skipped.
+func SkipUnreadable(root, path string, d fs.DirEntry, err error) error {
+	if path == root {
+		return err
+	}
+	if d != nil && d.IsDir() {
+		return fs.SkipDir
+	}
+	return nil
+}
+
 // scan walks dir recursively and returns the candidate files sorted by
 // relative path, so every run sees the same order regardless of the file
 // system's directory order. Symlinks to files are followed; symlinked
@@ -38,14 +52,10 @@ func imageExt(name string) bool {
 func scan(dir string) (srcs []source, unreadable []string, err error) {
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, werr error) error {
 		if werr != nil {
-			if path == dir {
-				return werr
+			if path != dir {
+				unreadable = append(unreadable, path)
 			}
-			unreadable = append(unreadable, path)
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
+			return SkipUnreadable(dir, path, d, werr)
 		}
 		if d.IsDir() || !imageExt(d.Name()) {
 			return nil

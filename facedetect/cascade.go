@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
+
+	"avatargan/internal/regularfile"
 )
 
 // animeFaceXML is nagadomi's lbpcascade_animeface (MIT licence, kept in the
@@ -125,30 +126,9 @@ func ParseCascade(b []byte) (*Cascade, error) {
 // but a regular file (a FIFO or device would block or never end) and reads
 // at most the parser's size limit, so a wrong path fails fast.
 func ReadCascade(path string) (*Cascade, error) {
-	// Stat before opening: opening a FIFO blocks until a writer comes.
-	if st, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("facedetect: cascade: %w", err)
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("facedetect: cascade: %s: not a regular file", path)
-	}
-	f, err := os.Open(path)
+	b, err := regularfile.Read(path, maxCascadeBytes)
 	if err != nil {
 		return nil, fmt.Errorf("facedetect: cascade: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("facedetect: cascade: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("facedetect: cascade: %s: not a regular file", path)
-	}
-	if st.Size() > maxCascadeBytes {
-		return nil, fmt.Errorf("facedetect: cascade: %s: %d bytes, over the %d limit", path, st.Size(), maxCascadeBytes)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxCascadeBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("facedetect: cascade: %s: %w", path, err)
 	}
 	c, err := parseCascade(b)
 	if err != nil {

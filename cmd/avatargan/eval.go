@@ -422,27 +422,13 @@ func median(x []float64) float64 {
 	return s[len(s)/2]
 }
 
-// skipUnreadable is a WalkDir callback's answer to an error at path under root: the
-// root's own error ends the walk; an unreadable entry below it is skipped (a folder
-// with its contents), as dataset.Load skips and reports it, instead of refusing the
-// whole folder.
-func skipUnreadable(root, path string, d fs.DirEntry, err error) error {
-	if path == root {
-		return err
-	}
-	if d != nil && d.IsDir() {
-		return fs.SkipDir
-	}
-	return nil
-}
-
 // firstImageSide returns the shorter side of the first decodable image in dir (walked in
 // lexical order, as dataset.Load scans).
 func firstImageSide(dir string) (int, error) {
 	side := 0
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return skipUnreadable(dir, path, d, err)
+			return dataset.SkipUnreadable(dir, path, d, err) // as dataset.Load skips them
 		}
 		if !d.Type().IsRegular() {
 			return nil
