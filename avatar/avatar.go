@@ -209,7 +209,7 @@ func LoadWith(path string, live bool) (*Model, error) {
 	return m, nil
 }
 
-// MaxFileSize bounds the files Load reads: a reference training checkpoint is ~110 MB,
+// MaxFileSize bounds the files Load reads: a reference training checkpoint is ~128 MB,
 // and the largest network dcgan accepts has 4 GiB of weights.
 const MaxFileSize = checkpoint.MaxFileSize
 

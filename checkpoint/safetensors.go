@@ -518,7 +518,7 @@ func parseUints(dec *json.Decoder, what string, want int) ([]uint64, error) {
 }
 
 // ReadMetadata returns the __metadata__ of the safetensors file at path, reading only
-// its header: what a file is (a ~109 MB training checkpoint or a generator) can be asked
+// its header: what a file is (a ~128 MB training checkpoint or a generator) can be asked
 // without reading its tensors. Errors name the path.
 func ReadMetadata(path string) (map[string]string, error) {
 	fh, st, err := regularfile.Open(path)

@@ -150,11 +150,27 @@ func Grid(imgs []*image.RGBA, cols, gap int) *image.RGBA {
 	return out
 }
 
-// SquareCols returns the column count of the most square grid for n images.
-func SquareCols(n int) int {
-	c := int(math.Ceil(math.Sqrt(float64(n))))
-	if c < 1 {
-		c = 1
+// GridGap is the white border between and around the images of every grid
+// (generate --grid, the server's /grid.png), in pixels.
+const GridGap = 2
+
+// GridCols returns the column count for a grid of n images, the one layout of every
+// grid (generate --grid, the server's /grid.png, training's sample grids): the divisor
+// of n that makes the most square grid without holes when one exists with at most 2.5
+// columns per row (8 -> 4x2, 12 -> 4x3, 10 -> 5x2; 3 -> 3x1), else the most square grid
+// (5 -> 3x2 with a hole).
+func GridCols(n int) int {
+	for c := 1; c <= n; c++ {
+		if n%c == 0 && c*c >= n {
+			if rows := n / c; 2*c <= 5*rows || n <= 3 {
+				return c
+			}
+			break
+		}
+	}
+	c := 1
+	for c*c < n {
+		c++
 	}
 	return c
 }

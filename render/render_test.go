@@ -36,7 +36,7 @@ func TestToImagesScalingAndLayout(t *testing.T) {
 
 func TestGridAndUpscale(t *testing.T) {
 	imgs := ToImages(make([]float32, 5*3*4*4), 5, 4)
-	g := Grid(imgs, SquareCols(5), 2)
+	g := Grid(imgs, GridCols(5), 2)
 	if g.Bounds().Dx() != 3*6+2 || g.Bounds().Dy() != 2*6+2 {
 		t.Fatalf("grid bounds %v", g.Bounds())
 	}
@@ -218,6 +218,15 @@ func TestFromRGB(t *testing.T) {
 	for i := 3; i < len(img.Pix); i += 4 {
 		if img.Pix[i] != 255 {
 			t.Fatalf("alpha %d at byte %d", img.Pix[i], i)
+		}
+	}
+}
+
+// One layout for every grid: no hole where a near-square one exists.
+func TestGridCols(t *testing.T) {
+	for n, want := range map[int]int{1: 1, 2: 2, 3: 3, 4: 2, 5: 3, 6: 3, 7: 3, 8: 4, 9: 3, 10: 5, 12: 4, 16: 4, 24: 6, 64: 8, 100: 10} {
+		if c := GridCols(n); c != want {
+			t.Errorf("GridCols(%d) = %d, want %d", n, c, want)
 		}
 	}
 }

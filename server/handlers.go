@@ -38,9 +38,6 @@ const renderVersion = "r2"
 // gifDelay is the interpolation frame delay in 1/100 s.
 const gifDelay = 8
 
-// gridGap is the white gap between and around grid cells, as generate --grid draws.
-const gridGap = 2
-
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern, route string, h http.HandlerFunc) {
@@ -546,13 +543,13 @@ func (s *Server) handleGrid(w http.ResponseWriter, r *http.Request) {
 	}
 	s.serveImage(w, r, imageJob{
 		key:  fmt.Sprintf("grid n=%d seed=%d t=%s", n, seed, fmtT(t)),
-		cost: 3 * int64(n) * imageBytes(s.size+gridGap), // cells, grid, PNG at worst
+		cost: 3 * int64(n) * imageBytes(s.size+render.GridGap), // cells, grid, PNG at worst
 		imgs: func(ctx context.Context) ([]*image.RGBA, error) { return s.seedImages(ctx, t, seq(seed, n)...) },
 		enc: func(buf *bytes.Buffer, imgs []*image.RGBA) (string, error) {
 			for i, im := range imgs {
 				imgs[i] = render.Resize(im, s.size, s.size, render.Nearest) // tolerate a model whose output drifts from Size
 			}
-			return "image/png", pngEnc.Encode(buf, render.Grid(imgs, render.SquareCols(n), gridGap))
+			return "image/png", pngEnc.Encode(buf, render.Grid(imgs, render.GridCols(n), render.GridGap))
 		},
 	})
 }

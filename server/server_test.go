@@ -321,13 +321,15 @@ func TestBadInput(t *testing.T) {
 func TestGrid(t *testing.T) {
 	s := newTestServer(t, newFake(), Options{})
 	h := s.Handler()
-	// The layout of generate --grid (render.Grid): cells 50 px apart, 2 px white
-	// gaps between and around them.
+	// The layout of generate --grid (render.GridCols: no hole where a near-square
+	// grid has none): cells 50 px apart, 2 px white gaps between and around them.
 	for _, c := range []struct{ n, w, h int }{
 		{1, 52, 52},
 		{2, 2*50 + 2, 52},
 		{4, 2*50 + 2, 2*50 + 2},
-		{10, 4*50 + 2, 3*50 + 2},
+		{5, 3*50 + 2, 2*50 + 2},
+		{8, 4*50 + 2, 2*50 + 2},
+		{10, 5*50 + 2, 2*50 + 2},
 		{256, 16*50 + 2, 16*50 + 2},
 	} {
 		r := get(t, h, "GET", "/grid.png?seed=100&n="+itoa(uint64(c.n)))
@@ -343,7 +345,7 @@ func TestGrid(t *testing.T) {
 	grid := decodePNG(t, get(t, h, "GET", "/grid.png?seed=100&n=10").Body.Bytes())
 	for _, i := range []int{0, 5, 9} {
 		av := decodePNG(t, get(t, h, "GET", "/avatar/"+itoa(uint64(100+i))+".png").Body.Bytes())
-		ox, oy := 2+(i%4)*50, 2+(i/4)*50
+		ox, oy := 2+(i%5)*50, 2+(i/5)*50
 		for y := 0; y < 48; y++ {
 			for x := 0; x < 48; x++ {
 				if !sameColor(grid.At(ox+x, oy+y), av.At(x, y)) {
@@ -352,7 +354,7 @@ func TestGrid(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []image.Point{{0, 0}, {50, 10}, {10, 50}} {
+	for _, p := range []image.Point{{0, 0}, {50, 10}, {10, 50}, {251, 101}} {
 		if !sameColor(grid.At(p.X, p.Y), color.White) {
 			t.Errorf("gap pixel %v is %v, want white", p, grid.At(p.X, p.Y))
 		}

@@ -36,7 +36,7 @@ func (r *Run) writeRealSamples() error {
 		have += n
 	}
 	n := min(want, len(x)/stride)
-	grid := render.Grid(render.ToImages(x[:n*stride], n, m.Size), render.SquareCols(n), 2)
+	grid := render.Grid(render.ToImages(x[:n*stride], n, m.Size), render.GridCols(n), 2)
 	return atomicfile.Write(filepath.Join(r.Opts.Dir, RealSamples), func(w io.Writer) error {
 		return (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(w, grid)
 	})

@@ -296,7 +296,7 @@ func TestRealSamples(t *testing.T) {
 	img := decodePNG(t, filepath.Join(dir, RealSamples))
 	// 10 images in batches of 4: an epoch trains on 8 of them, tiles of 16 px with 2 px
 	// gaps.
-	cols := render.SquareCols(8)
+	cols := render.GridCols(8)
 	rows := (8 + cols - 1) / cols
 	if b := img.Bounds(); b.Dx() != cols*18+2 || b.Dy() != rows*18+2 {
 		t.Fatalf("grid %v, want %dx%d tiles", b, cols, rows)

@@ -722,7 +722,7 @@ func (r *Run) startFrom(cfg Config, from string) (Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	// One read serves both formats: a training checkpoint is ~109 MB.
+	// One read serves both formats: a training checkpoint is ~128 MB.
 	f, err := checkpoint.Read(path)
 	if err != nil {
 		return cfg, fmt.Errorf("train: --from: %w", err)

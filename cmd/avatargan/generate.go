@@ -163,7 +163,7 @@ func cmdGenerate(ctx context.Context, o stdio, args []string) error {
 		return err
 	}
 	m.SetFaceCheck(g.faceCheck)
-	what, cnt, cols := "a grid", g.n, gridCols(g.n)
+	what, cnt, cols := "a grid", g.n, render.GridCols(g.n)
 	if !g.grid {
 		what, cnt, cols = "an avatar", 1, 1 // held one at a time
 	}
@@ -189,7 +189,7 @@ func cmdGenerate(ctx context.Context, o stdio, args []string) error {
 	}
 	var img image.Image = all[0]
 	if g.grid {
-		img = render.Grid(all, cols, gridGap)
+		img = render.Grid(all, cols, render.GridGap)
 	}
 	if err := writeImage(ctx, g.out, g.format, img); err != nil {
 		return err
@@ -318,7 +318,7 @@ func cmdInterpolate(ctx context.Context, o stdio, args []string) error {
 			err = writeGIF(ctx, *out, g)
 		}
 	} else {
-		err = writeImage(ctx, *out, format, render.Grid(imgs, len(imgs), gridGap))
+		err = writeImage(ctx, *out, format, render.Grid(imgs, len(imgs), render.GridGap))
 	}
 	if err != nil {
 		return err

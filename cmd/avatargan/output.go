@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"avatargan/internal/atomicfile"
+	"avatargan/render"
 )
 
 // Output formats an --out name can select by its extension.
@@ -104,29 +105,6 @@ func mkdirFor(path string) error {
 	return nil
 }
 
-// gridCols returns the column count for a grid of n images: the divisor of n that makes
-// the most square grid without holes when one exists with at most 2.5 columns per row
-// (8 -> 4x2, 12 -> 4x3, 10 -> 5x2; 3 -> 3x1), else the most square grid (5 -> 3x2
-// with a hole).
-func gridCols(n int) int {
-	for c := 1; c <= n; c++ {
-		if n%c == 0 && c*c >= n {
-			if rows := n / c; 2*c <= 5*rows || n <= 3 {
-				return c
-			}
-			break
-		}
-	}
-	c := 1
-	for c*c < n {
-		c++
-	}
-	return c
-}
-
-// gridGap is the white border between and around the images of a grid, in pixels.
-const gridGap = 2
-
 // maxImageBytes bounds one output image (a grid, a strip, an upscaled avatar) or the
 // frames of one animation in memory: 1 GiB, a 16k x 16k RGBA picture.
 const maxImageBytes = 1 << 30
@@ -135,7 +113,7 @@ const maxImageBytes = 1 << 30
 // exceed maxImageBytes, before anything is generated.
 func checkGrid(what string, n, cols, side int) error {
 	rows := (n + cols - 1) / cols
-	w, h := int64(cols)*int64(side+gridGap)+gridGap, int64(rows)*int64(side+gridGap)+gridGap
+	w, h := int64(cols)*int64(side+render.GridGap)+render.GridGap, int64(rows)*int64(side+render.GridGap)+render.GridGap
 	if w*h*4 > maxImageBytes || int64(n)*int64(side)*int64(side)*4 > maxImageBytes {
 		return fmt.Errorf("%s of %d images %d px wide would need %d MiB, over the %d MiB limit: use fewer images or a smaller --upscale",
 			what, n, side, (max(w*h, int64(n)*int64(side)*int64(side))*4)>>20, maxImageBytes>>20)

@@ -102,14 +102,6 @@ func TestOutputNames(t *testing.T) {
 	})
 }
 
-func TestGridCols(t *testing.T) {
-	for n, want := range map[int]int{1: 1, 2: 2, 3: 3, 4: 2, 5: 3, 6: 3, 7: 3, 8: 4, 9: 3, 10: 5, 12: 4, 16: 4, 24: 6, 64: 8, 100: 10} {
-		if c := gridCols(n); c != want {
-			t.Errorf("gridCols(%d) = %d, want %d", n, c, want)
-		}
-	}
-}
-
 // Sizes from flags are bounded before anything is allocated, with one-line errors.
 func TestFlagBounds(t *testing.T) {
 	fixture(t)

@@ -72,7 +72,7 @@ func cmdTrain(ctx context.Context, o stdio, args []string) error {
 	fs.IntVar(&cfg.EvalN, "eval-n", cfg.EvalN, "avatars and real images per --eval-every score")
 	fs.IntVar(&cfg.SampleEvery, "sample-every", cfg.SampleEvery, "write a sample grid every N steps (and at each epoch end)")
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", cfg.CheckpointEvery, "write a checkpoint every N steps (and at each epoch end)")
-	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep (each holds weights and Adam moments: ~109 MB at the default sizes)")
+	fs.IntVar(&cfg.Keep, "keep", cfg.Keep, "checkpoints to keep (each holds weights, Adam moments and G's EMA: ~128 MB at the default sizes)")
 	fs.IntVar(&cfg.KeepEvery, "keep-every", 0, "also keep every checkpoint whose step is a multiple of N, beside the last --keep (0: off; a multiple of --checkpoint-every): milestones to rescore later with eval at a larger -n")
 	allowData := fs.Bool("allow-data-change", false, "resume even though --data holds other images than the run trained on")
 	from := fs.String("from", "", "start this new run from another run's training checkpoint (file, or run directory for its latest): its weights, optimiser state and step; give the same network shape (recipe), other rates, betas, loss or augmentation may differ. A generator file (export; the embedded model: avatargan export --out FILE) gives G's weights only, with a new D from step 0 (see --d-warmup), and the sizes not given (--size, -z, --gf, --refine, --z-dist); a --gf wider than its own widens it without changing its images")
