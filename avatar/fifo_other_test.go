@@ -4,4 +4,8 @@ package avatar_test
 
 import "errors"
 
-func mkfifo(string) error { return errors.New("no FIFOs on this system") }
+// errNoFIFOs is mkfifo's error where the system has no FIFOs: the FIFO case is then
+// left out (on unix a failed mkfifo fails the test under CI).
+var errNoFIFOs = errors.New("no FIFOs on this system")
+
+func mkfifo(string) error { return errNoFIFOs }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"avatargan/internal/testutil"
 )
 
 // A FIFO with an image's name is skipped and reported, not opened: opening it
@@ -17,7 +19,7 @@ func TestRunSkipsFIFO(t *testing.T) {
 	in := filepath.Join(t.TempDir(), "in")
 	copyFile(t, scenes+"scene-000.jpg", filepath.Join(in, "a.jpg"))
 	if err := syscall.Mkfifo(filepath.Join(in, "pipe.png"), 0o644); err != nil {
-		t.Skip("no FIFOs here:", err)
+		testutil.SkipOrFail(t, "no FIFOs here: %v", err)
 	}
 	rep, err := Run(context.Background(), Options{In: in, Out: filepath.Join(t.TempDir(), "out"), MinFace: 24})
 	if err != nil {

@@ -129,15 +129,24 @@ func TestCacheReuseAndRebuild(t *testing.T) {
 		r2.Reasons[ReasonCorrupt] != 1 || s2.Path(4) != s1.Path(4) {
 		t.Fatalf("cache hit differs: %v vs %v", r1, r2)
 	}
+	// load fails the test on an error: a failed Load is not FromCache either.
+	load := func(o Options) Report {
+		t.Helper()
+		_, r, err := Load(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 	// A different size is a different cache; the first stays valid.
-	if _, r, _ := Load(Options{Dir: dir, CacheDir: cache, Size: 10}); r.FromCache {
+	if r := load(Options{Dir: dir, CacheDir: cache, Size: 10}); r.FromCache {
 		t.Fatal("size change served from cache")
 	}
-	if _, r, _ := Load(opts); !r.FromCache {
+	if r := load(opts); !r.FromCache {
 		t.Fatal("size-12 cache lost")
 	}
 	// A different MinSide changes which files load.
-	if _, r, _ := Load(Options{Dir: dir, CacheDir: cache, Size: 12, MinSide: 50}); r.FromCache {
+	if r := load(Options{Dir: dir, CacheDir: cache, Size: 12, MinSide: 50}); r.FromCache {
 		t.Fatal("MinSide change served from cache")
 	}
 
@@ -153,11 +162,13 @@ func TestCacheReuseAndRebuild(t *testing.T) {
 		t.Fatalf("content hashes: decoded %s, cached %s, with one more image %s", h, s2.ContentHash(), s3.ContentHash())
 	}
 	future := time.Now().Add(time.Hour)
-	os.Chtimes(filepath.Join(dir, "a.png"), future, future)
-	if _, r, _ := Load(opts); r.FromCache {
+	if err := os.Chtimes(filepath.Join(dir, "a.png"), future, future); err != nil {
+		t.Fatal(err)
+	}
+	if r := load(opts); r.FromCache {
 		t.Fatal("touched file served from cache")
 	}
-	if _, r, _ := Load(opts); !r.FromCache {
+	if r := load(opts); !r.FromCache {
 		t.Fatal("rebuilt cache not reused")
 	}
 

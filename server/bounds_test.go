@@ -164,7 +164,9 @@ func TestWorkBounded(t *testing.T) {
 	for i := range 6 { // small requests fit the budget but wait for the one slot
 		wg.Go(func() { codes <- get(t, h, "GET", "/avatar/"+itoa(uint64(i))+".png?size=128").Code })
 	}
-	time.Sleep(20 * time.Millisecond)
+	// All six wait for the slot the GIF holds before it is let go, so a missing
+	// bound would let them encode at once.
+	waitFor(t, "six encodes waiting for the slot", func() bool { return s.work.waiting.Load() == 6 })
 	close(hold)
 	for range 6 {
 		<-entered

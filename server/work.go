@@ -20,6 +20,9 @@ type work struct {
 	budget int64
 	used   atomic.Int64
 	slots  chan struct{}
+	// waiting counts the encodes waiting for a slot (what a test waits on to know
+	// the slots are contended).
+	waiting atomic.Int32
 }
 
 func newWork(budget int64, slots int) *work {
@@ -45,9 +48,12 @@ func (w *work) admit(cost int64) (release func(), err error) {
 
 // encode runs f in an encode slot, waiting for one until ctx ends.
 func (w *work) encode(ctx context.Context, f func() error) error {
+	w.waiting.Add(1)
 	select {
 	case w.slots <- struct{}{}:
+		w.waiting.Add(-1)
 	case <-ctx.Done():
+		w.waiting.Add(-1)
 		return ctx.Err()
 	}
 	defer func() { <-w.slots }()

@@ -632,10 +632,10 @@ func TestOpenErrors(t *testing.T) {
 }
 
 // TestResumeIsExactBF16 is TestResumeIsExact for a mixed-precision run, and
-// checks that a run may switch precision on resume: an F32 run resumed in BF16
-// continues from the same float32 state (the result differs from the F32 run,
-// is finite, and config.json records the switch), and a BF16 checkpoint
-// resumes in F32.
+// checks that a run may switch precision on resume: an F32 run opened in BF16
+// holds its stored float32 state bit for bit at the stored step, continues from it
+// (the result differs from the F32 run, is finite, and config.json records the
+// switch), and a BF16 checkpoint resumes in F32.
 func TestResumeIsExactBF16(t *testing.T) {
 	data := tinyData(t)
 	cfg := tinyConfig()
@@ -658,7 +658,18 @@ func TestResumeIsExactBF16(t *testing.T) {
 	f32.Precision = "f32"
 	allF32 := trainTo(t, context.Background(), f32, data, t.TempDir(), 2*n, nil)
 	dir = t.TempDir()
-	trainTo(t, context.Background(), f32, data, dir, n, nil)
+	atN := trainTo(t, context.Background(), f32, data, dir, n, nil)
+	// Opened in bf16, the run holds the stored float32 state bit for bit (nothing
+	// rounded to bf16 on load) at the stored step.
+	opened, err := Open(Config{Precision: "bf16"}, data, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opened.Step != n {
+		t.Fatalf("opened in bf16 at step %d, want %d", opened.Step, n)
+	}
+	sameState(t, atN.Trainer, opened.Trainer)
+	opened.Close()
 	switched := trainTo(t, context.Background(), Config{Precision: "bf16"}, data, dir, 2*n, nil)
 	stored, err := LoadConfig(dir)
 	if err != nil {

@@ -354,7 +354,7 @@ func TestEmbeddedModel(t *testing.T) {
 		if !slices.Equal(img.Pix, want[i].Pix) {
 			t.Fatalf("avatar %s is not the embedded model's avatar of seed %s", s, s)
 		}
-		if d := maxPixelDiff(img.Pix, make([]uint8, len(img.Pix))); d < 64 || distinctColours(img) < 100 {
+		if distinctColours(img) < 100 { // a blank or flat avatar has a handful
 			t.Fatalf("avatar %s looks blank: %d colours", s, distinctColours(img))
 		}
 	}
@@ -605,8 +605,7 @@ func TestEval(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Faces != nil {
 		t.Fatalf("--faces=false: %v, faces %+v", err, rep.Faces)
 	}
-	// The generated folder and the generator give the same fakes (seeds differ, so only
-	// check the table form runs).
+	// The table form (not --json) runs and prints the ratio.
 	out = run(t, cmdEval, "--data", facesDir, "--checkpoint", runDir, "-n", "16", "--cache", cacheDir)
 	if !strings.Contains(out, "ratio to floor") {
 		t.Fatalf("table %q", out)

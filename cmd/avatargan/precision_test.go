@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,9 +15,9 @@ import (
 )
 
 // TestPrecisionFlags: train records --precision and may switch it on resume
-// (the one run setting that may change); the inference commands accept
-// f32, bf16 and auto and refuse anything else, as bench refuses a list with
-// anything but f32 and bf16.
+// (the one run setting that may change); generate and interpolate accept f32,
+// bf16 and auto (serve and eval share their flag), and every inference command
+// refuses anything else, as bench refuses a list with anything but f32 and bf16.
 func TestPrecisionFlags(t *testing.T) {
 	fixture(t)
 	dir := filepath.Join(t.TempDir(), "run")
@@ -35,6 +38,7 @@ func TestPrecisionFlags(t *testing.T) {
 
 	for _, p := range []string{"f32", "bf16", "auto"} {
 		run(t, cmdGenerate, "-n", "2", "--checkpoint", dir, "--precision", p, "--out", filepath.Join(t.TempDir(), "a"))
+		run(t, cmdInterpolate, "--steps", "2", "--checkpoint", dir, "--precision", p, "--out", filepath.Join(t.TempDir(), "w.gif"))
 	}
 	usageFails(t, "unknown precision", cmdGenerate, "-n", "1", "--precision", "half", "--out", filepath.Join(t.TempDir(), "a"))
 	usageFails(t, "unknown precision", cmdInterpolate, "--precision", "half", "--out", filepath.Join(t.TempDir(), "w.gif"))
@@ -63,11 +67,28 @@ func TestSlowBF16WarningOnErrStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gemm.SetKernel(prev)
+	// The process's stderr (and the log package's writer) go to a pipe for the call.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, logOut := os.Stderr, log.Writer()
+	os.Stderr = pw
+	log.SetOutput(pw)
 	o, _, errBuf := quiet()
-	if err := cmdGenerate(context.Background(), o, []string{"-n", "1", "--precision", "bf16", "--out", filepath.Join(t.TempDir(), "a.png")}); err != nil {
+	err = cmdGenerate(context.Background(), o, []string{"-n", "1", "--precision", "bf16", "--out", filepath.Join(t.TempDir(), "a.png")})
+	os.Stderr = stderr
+	log.SetOutput(logOut)
+	pw.Close()
+	leaked, _ := io.ReadAll(pr)
+	pr.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(errBuf.String(), "no bf16 instructions") {
 		t.Fatalf("error stream %q lacks the slow-bf16 warning", errBuf.String())
+	}
+	if len(leaked) != 0 {
+		t.Errorf("written to the process's stderr: %q", leaked)
 	}
 }

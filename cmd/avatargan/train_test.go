@@ -30,19 +30,22 @@ func TestTrainRefusals(t *testing.T) {
 	fails(t, "in use by another training run", cmdTrain, "--data", filepath.Join(tmp, "nonexistent"), "--out", busy)
 	l.Unlock()
 
+	// The checks below need no data either: with --data missing, a refusal made only
+	// after loading would say "no such file" instead.
+	missing := filepath.Join(tmp, "nonexistent")
 	for _, args := range [][]string{
 		{"--size", "4096"}, {"--gf", "100000"}, {"--z", "1000000000"}, {"--batch", "1099511627776"},
 	} {
-		fails(t, "would need about", cmdTrain, append([]string{"--data", facesDir, "--out", filepath.Join(tmp, "big")}, args...)...)
+		fails(t, "would need about", cmdTrain, append([]string{"--data", missing, "--out", filepath.Join(tmp, "big")}, args...)...)
 	}
-	fails(t, "finite", cmdTrain, "--data", facesDir, "--out", filepath.Join(tmp, "inf"), "--lr-g", "Inf")
+	fails(t, "finite", cmdTrain, "--data", missing, "--out", filepath.Join(tmp, "inf"), "--lr-g", "Inf")
 	// A run refused before it starts leaves no directory of its own behind.
 	fails(t, "no such file", cmdTrain, "--data", filepath.Join(tmp, "nonexistent"), "--out", filepath.Join(tmp, "new"), "--cache", cacheDir)
 	if _, err := os.Stat(filepath.Join(tmp, "new")); err == nil {
 		t.Error("a refused run left its new directory behind")
 	}
-	fails(t, "ema", cmdTrain, "--data", facesDir, "--out", filepath.Join(tmp, "nan"), "--ema", "NaN")
-	fails(t, "--threads", cmdTrain, "--data", facesDir, "--threads", "-1")
+	fails(t, "ema", cmdTrain, "--data", missing, "--out", filepath.Join(tmp, "nan"), "--ema", "NaN")
+	fails(t, "--threads", cmdTrain, "--data", missing, "--threads", "-1")
 
 	// Resuming the fixture's run on other images is refused; --allow-data-change
 	// overrides.
