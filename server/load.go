@@ -28,20 +28,18 @@ func (r LoadResult) String() string {
 		float64(r.P50)/1e6, float64(r.P99)/1e6)
 }
 
-// loadSeedBase keeps successive runs on fresh seeds, so no layer can answer
-// from a cache (there is none today, but a benchmark should not depend on that).
-var loadSeedBase atomic.Uint64
-
 // RunLoad sends requests GETs of /avatar/{seed}.png with distinct seeds to the
 // server at baseURL (e.g. "http://127.0.0.1:8080") from clients concurrent
-// clients over keep-alive connections, and reports throughput and latency. It is
-// shared by BenchmarkLoad and the CLI's bench command.
-func RunLoad(baseURL string, clients, requests int) LoadResult {
+// clients over keep-alive connections, and reports throughput and latency. The seeds
+// are firstSeed, firstSeed+1, ...: give successive runs against one server disjoint
+// ranges, so that no layer can answer from a cache (there is none today, but a
+// benchmark should not depend on that). It is shared by BenchmarkLoad and the CLI's
+// bench command.
+func RunLoad(baseURL string, clients, requests int, firstSeed uint64) LoadResult {
 	clients = max(clients, 1)
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	base := loadSeedBase.Add(uint64(requests)+1<<20) * 7919 // spread runs apart
 	var next atomic.Int64
 	lat := make([][]time.Duration, clients)
 	var errs atomic.Int64
@@ -56,7 +54,7 @@ func RunLoad(baseURL string, clients, requests int) LoadResult {
 				if i >= int64(requests) {
 					return
 				}
-				url := fmt.Sprintf("%s/avatar/%d.png", baseURL, base+uint64(i))
+				url := fmt.Sprintf("%s/avatar/%d.png", baseURL, firstSeed+uint64(i))
 				t0 := time.Now()
 				resp, err := client.Get(url)
 				if err == nil {

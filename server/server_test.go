@@ -597,7 +597,7 @@ func TestBatchingUnderLoad(t *testing.T) {
 	s := newTestServer(t, f, Options{})
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	res := RunLoad(srv.URL, 32, 256)
+	res := RunLoad(srv.URL, 32, 256, 0)
 	if res.Errors != 0 {
 		t.Fatalf("load: %v", res)
 	}

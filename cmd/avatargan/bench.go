@@ -158,9 +158,10 @@ func benchServeOne(ctx context.Context, o stdio, m *avatar.Model, p gemm.Precisi
 	defer s.Close()
 	ts := httptest.NewServer(s.Handler())
 	defer ts.Close()
-	for _, c := range []int{1, 8, 32} {
+	for i, c := range []int{1, 8, 32} {
 		res := make(chan server.LoadResult, 1)
-		go func() { res <- server.RunLoad(ts.URL, c, min(400*c, 4000)) }()
+		first := uint64(i) << 32 // each load on seeds of its own
+		go func() { res <- server.RunLoad(ts.URL, c, min(400*c, 4000), first) }()
 		select {
 		case r := <-res:
 			fmt.Fprintf(o.out, "  %-4s %2d clients: %s\n", p, c, r)
