@@ -151,7 +151,7 @@ func benchServe(ctx context.Context, o stdio, cfg dcgan.Config, ps []gemm.Precis
 
 // benchServeOne runs the load at 1, 8 and 32 clients against a server of m in precision p.
 func benchServeOne(ctx context.Context, o stdio, m *avatar.Model, p gemm.Precision) error {
-	s, err := server.New(m, server.Options{ModelID: m.ID() + "-" + gemm.Kernel() + "-" + p.String()})
+	s, err := server.New(m, server.Options{ModelID: m.PixelID()})
 	if err != nil {
 		return err
 	}

@@ -30,26 +30,21 @@ func checkPrecision(value string) error {
 	return nil
 }
 
-// usePrecision resolves an inference --precision value (auto: gemm.FastBF16)
-// and sets it on each model's generator.
-// Warnings go to warn (the command's error stream).
+// usePrecision sets an inference --precision value (auto: bf16 where it is fast) on
+// each model, warning on warn (the command's error stream) when an explicit bf16
+// will run on the pure-Go kernel.
 func usePrecision(warn io.Writer, value string, models ...*avatar.Model) error {
-	p := gemm.F32
-	switch value {
-	case "auto":
-		if gemm.FastBF16() {
-			p = gemm.BF16
-		}
-	default:
-		var err error
-		if p, err = gemm.ParsePrecision(value); err != nil {
-			return usageError{fmt.Errorf("--precision %s: unknown precision; want auto, f32 or bf16", value)}
-		}
-		warnSlowBF16(warn, p)
+	if err := checkPrecision(value); err != nil {
+		return err
+	}
+	if value == "bf16" {
+		warnSlowBF16(warn, gemm.BF16)
 	}
 	for _, m := range models {
 		if m != nil {
-			m.Generator().SetPrecision(p)
+			if err := m.SetPrecision(value); err != nil {
+				return usageError{err}
+			}
 		}
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"avatargan/avatar"
-	"avatargan/internal/gemm"
 	"avatargan/server"
 )
 
@@ -65,12 +64,8 @@ func cmdServe(ctx context.Context, o stdio, args []string) error {
 	// The same holds for the operand precision, and the face check picks other
 	// latents for some seeds.
 	m.SetFaceCheck(faceCheck)
-	id := m.ID() + "-" + gemm.Kernel() + "-" + m.Generator().Precision().String()
-	if m.FaceCheck() > 1 {
-		id += "-fc" + strconv.Itoa(m.FaceCheck())
-	}
 	s, err := server.New(m, server.Options{Addr: *addr, Truncation: *trunc, BatchWindow: *window,
-		MaxBatch: *maxBatch, QueueCap: *queue, ModelID: id})
+		MaxBatch: *maxBatch, QueueCap: *queue, ModelID: m.PixelID()})
 	if err != nil {
 		return err
 	}
@@ -80,7 +75,7 @@ func cmdServe(ctx context.Context, o stdio, args []string) error {
 		return err
 	}
 	// Only now is the address real: the port is bound, and port 0 has become one.
-	fmt.Fprintf(o.out, "serving avatars on %s (model %s, immutable URLs under /m/%s/)\n", displayURL(ln.Addr()), id, s.Version())
+	fmt.Fprintf(o.out, "serving avatars on %s (model %s, immutable URLs under /m/%s/)\n", displayURL(ln.Addr()), m.PixelID(), s.Version())
 	return s.Serve(ctx, ln)
 }
 
