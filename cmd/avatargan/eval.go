@@ -11,7 +11,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"avatargan/avatar"
@@ -34,19 +33,11 @@ type evalReport struct {
 	// and Ratio are then their means (Ratio: mean over mean) and Spread the standard
 	// deviation of the draws' Fake.Average. The faces, nearest and untrained figures are
 	// the first draw's.
-	Draws   []drawScore    `json:"draws,omitempty"`
-	Spread  float64        `json:"spread,omitempty"`
-	Faces   *facesReport   `json:"faces,omitempty"`
-	Nearest *nearestReport `json:"nearest,omitempty"`
-	Seconds float64        `json:"seconds"`
-}
-
-// drawScore is one draw of eval --repeat.
-type drawScore struct {
-	Seed  uint64         `json:"seed"`
-	Fake  metrics.Result `json:"fake"`
-	Floor metrics.Result `json:"real_vs_real"`
-	Ratio float64        `json:"ratio_to_floor"`
+	Draws   []evalset.Draw   `json:"draws,omitempty"`
+	Spread  float64          `json:"spread,omitempty"`
+	Faces   *facesReport     `json:"faces,omitempty"`
+	Nearest *evalset.Nearest `json:"nearest,omitempty"`
+	Seconds float64          `json:"seconds"`
 }
 
 // facesReport is how often the anime-face detector finds a face (facedetect.HasFace) in
@@ -57,13 +48,6 @@ type facesReport struct {
 	Replaced  int     `json:"replaced"`   // seeds whose own avatar failed and a later draw passed
 	Fake      float64 `json:"fake"`       // fraction of the scored avatars with a face found
 	Real      float64 `json:"real"`       // the same for the real set
-}
-
-type nearestReport struct {
-	Checked   int     `json:"checked"`
-	MinRMS    float64 `json:"min_rms"`
-	MedianRMS float64 `json:"median_rms"`
-	Closest   string  `json:"closest_real"`
 }
 
 // maxRepeat bounds eval --repeat: each draw costs a full evaluation.
@@ -170,7 +154,7 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 	replaced := 0
 	for k := range e.repeat {
 		seed := e.seed + uint64(k)
-		d, ra, fk, rep, err := scoreDraw(ctx, model, set, fakes, n, size, seed)
+		d, ra, fk, rep, err := evalset.Score(ctx, model, set, fakes, n, size, seed)
 		if err != nil {
 			return err
 		}
@@ -180,21 +164,15 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 		r.Draws = append(r.Draws, d)
 	}
 	fakes = fakes0
-	r.Fake, r.Floor = meanResult(r.Draws, false), meanResult(r.Draws, true)
+	r.Fake, r.Floor = evalset.Mean(r.Draws, false), evalset.Mean(r.Draws, true)
 	r.Resolutions, r.Ratio = r.Fake.Resolutions, r.Fake.Average/r.Floor.Average
-	mo := metrics.DefaultOptions()
-	mo.Seed = e.seed
 	if e.repeat == 1 {
 		r.Draws = nil
 	} else {
-		var ss float64
-		for _, d := range r.Draws {
-			ss += (d.Fake.Average - r.Fake.Average) * (d.Fake.Average - r.Fake.Average)
-		}
-		r.Spread = math.Sqrt(ss / float64(len(r.Draws)-1))
+		r.Spread = evalset.Spread(r.Draws)
 	}
 	if e.untrained {
-		if r.Untrained, err = untrainedSWD(ctx, model, n, e.seed, realA, mo); err != nil {
+		if r.Untrained, err = evalset.Untrained(ctx, model, n, e.seed, realA); err != nil {
 			return err
 		}
 	}
@@ -212,7 +190,7 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 		r.Faces = f
 	}
 	if e.nearest > 0 {
-		if r.Nearest, err = nearestCheck(ctx, fakes[:min(e.nearest, n)], set, e.data); err != nil {
+		if r.Nearest, err = evalset.NearestReal(ctx, fakes[:min(e.nearest, n)], set, e.data); err != nil {
 			return err
 		}
 	}
@@ -224,55 +202,6 @@ func cmdEval(ctx context.Context, o stdio, args []string) error {
 	}
 	r.table(o.out)
 	return nil
-}
-
-// scoreDraw scores one draw of seed: two disjoint real sets (one compared with the
-// avatars, one with the first: the floor), the model's avatars of that seed (or the
-// folder's fakes), and the metric's randomness. It returns the first real set and the
-// avatars scored, and how many the face check replaced.
-func scoreDraw(ctx context.Context, model *avatar.Model, set *dataset.Set, fakes [][]uint8, n, size int, seed uint64) (d drawScore, realA, fk [][]uint8, replaced int, err error) {
-	realA, realB, err := evalset.Real(set, n, seed)
-	if err != nil {
-		return d, nil, nil, 0, err
-	}
-	if model != nil {
-		if fakes, replaced, err = evalset.Avatars(ctx, model, n, seed); err != nil {
-			return d, nil, nil, 0, err
-		}
-	}
-	fakes = fakes[:n]
-	mo := metrics.DefaultOptions()
-	mo.Seed = seed
-	d.Seed = seed
-	if d.Fake, err = metrics.SWDContext(ctx, realA, fakes, size, mo); err != nil {
-		return d, nil, nil, 0, err
-	}
-	if d.Floor, err = metrics.SWDContext(ctx, realA, realB, size, mo); err != nil {
-		return d, nil, nil, 0, err
-	}
-	d.Ratio = d.Fake.Average / d.Floor.Average
-	return d, realA, fakes, replaced, nil
-}
-
-// meanResult averages the draws' fake (or, with floor, real-vs-real) results level by
-// level.
-func meanResult(draws []drawScore, floor bool) metrics.Result {
-	var m metrics.Result
-	for i, d := range draws {
-		x := d.Fake
-		if floor {
-			x = d.Floor
-		}
-		if i == 0 {
-			m.Resolutions = x.Resolutions
-			m.PerLevel = make([]float64, len(x.PerLevel))
-		}
-		for l, v := range x.PerLevel {
-			m.PerLevel[l] += v / float64(len(draws))
-		}
-		m.Average += x.Average / float64(len(draws))
-	}
-	return m
 }
 
 // evalModel loads the generator eval measures and names its source.
@@ -335,43 +264,6 @@ func evalN(o stdio, e evalOptions, reals int, fakes [][]uint8) (int, error) {
 	return n, nil
 }
 
-// untrainedSWD measures an untrained generator of m's shape against real.
-func untrainedSWD(ctx context.Context, m *avatar.Model, n int, seed uint64, real [][]uint8, mo metrics.Options) (*metrics.Result, error) {
-	um, err := avatar.Untrained(m.Spec(), 1)
-	if err != nil {
-		return nil, err
-	}
-	um.Generator().SetPrecision(m.Generator().Precision()) // as the model it is compared with
-	uf, _, err := evalset.Avatars(ctx, um, n, seed)        // no face check: the starting point as it is
-	if err != nil {
-		return nil, err
-	}
-	r, err := metrics.SWDContext(ctx, real, uf, m.Size(), mo)
-	return &r, err
-}
-
-// nearestCheck finds each fake's nearest image in the whole training set.
-func nearestCheck(ctx context.Context, fakes [][]uint8, set *dataset.Set, data string) (*nearestReport, error) {
-	all := make([][]uint8, set.Len())
-	for i := range all {
-		all[i] = set.Image(i)
-	}
-	ms, err := metrics.NearestRealContext(ctx, fakes, all, set.Size())
-	if err != nil {
-		return nil, err
-	}
-	nr := &nearestReport{Checked: len(fakes), MinRMS: 1e9}
-	rms := make([]float64, len(ms))
-	for i, m := range ms {
-		rms[i] = m.RMS
-		if m.RMS < nr.MinRMS {
-			nr.MinRMS, nr.Closest = m.RMS, filepath.Join(data, set.Path(m.Real))
-		}
-	}
-	nr.MedianRMS = median(rms)
-	return nr, nil
-}
-
 // table prints r for people.
 func (r evalReport) table(w io.Writer) {
 	fmt.Fprintf(w, "sliced Wasserstein distance x1e3 (n = %d, seed %d; lower is better)\n", r.N, r.Seed)
@@ -411,15 +303,6 @@ func (r evalReport) table(w io.Writer) {
 		fmt.Fprintf(w, "nearest training image of %d generated: min RMS %.1f, median %.1f (of 255); closest: %s\n",
 			r.Nearest.Checked, r.Nearest.MinRMS, r.Nearest.MedianRMS, r.Nearest.Closest)
 	}
-}
-
-func median(x []float64) float64 {
-	if len(x) == 0 {
-		return 0
-	}
-	s := slices.Clone(x)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // firstImageSide returns the shorter side of the first decodable image in dir (walked in

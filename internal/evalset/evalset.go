@@ -1,7 +1,7 @@
-// Package evalset draws the image sets `avatargan eval` compares, so that tools which
-// must look at the same images (scripts/spectrum) draw them from one definition: the
-// real images are two disjoint random draws from the data set, the avatars those of the
-// seeds seed<<32 + i.
+// Package evalset draws and scores the image sets `avatargan eval` compares, so that
+// tools which must look at the same images (scripts/spectrum) draw them from one
+// definition: the real images are two disjoint random draws from the data set, the
+// avatars those of the seeds seed<<32 + i.
 package evalset
 
 import (
