@@ -179,6 +179,26 @@ func layoutDist(a, b [layoutCells]float64) (d float64) {
 	return d
 }
 
+// AvatarsAt returns the images of seeds with their latents scaled by t, the truncation
+// trick (below 1: less varied, paler avatars; above 1: more varied, more artefacts). The
+// face check chooses the latents at truncation 1, so a seed keeps its avatar's identity
+// at every t (what generate --truncation and the server's t do). It gives up between
+// generator passes once ctx is done.
+func (m *Model) AvatarsAt(ctx context.Context, seeds []uint64, t float64) ([]*image.RGBA, error) {
+	if t == 1 {
+		_, imgs, _, err := m.Avatars(ctx, seeds)
+		return imgs, err
+	}
+	z, err := m.SeedLatents(ctx, seeds...)
+	if err != nil {
+		return nil, err
+	}
+	for i := range z {
+		z[i] *= float32(t)
+	}
+	return m.GenerateContext(ctx, z)
+}
+
 // SeedLatents returns the concatenated latents of seeds under the face check (Seeds when
 // the check is off), giving up between generator passes once ctx is done.
 func (m *Model) SeedLatents(ctx context.Context, seeds ...uint64) ([]float32, error) {

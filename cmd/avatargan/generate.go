@@ -210,19 +210,7 @@ func eachAvatar(ctx context.Context, m *avatar.Model, g genOptions, f func(seed 
 		for i := range seeds {
 			seeds[i] = g.seed + uint64(lo+i)
 		}
-		var imgs []*image.RGBA
-		var err error
-		if g.trunc == 1 {
-			_, imgs, _, err = m.Avatars(ctx, seeds)
-		} else { // the check chooses the latents at truncation 1; then they are scaled
-			var z []float32
-			if z, err = m.SeedLatents(ctx, seeds...); err == nil {
-				for i := range z {
-					z[i] *= float32(g.trunc)
-				}
-				imgs, err = m.GenerateContext(ctx, z)
-			}
-		}
+		imgs, err := m.AvatarsAt(ctx, seeds, g.trunc)
 		if err != nil {
 			return err
 		}
