@@ -21,10 +21,9 @@ import (
 	"avatargan/dcgan"
 	"avatargan/facedetect"
 	"avatargan/internal/atomicfile"
+	"avatargan/internal/regularfile"
 	"avatargan/internal/state"
 	"avatargan/render"
-
-	"avatargan/internal/regularfile"
 )
 
 // Spec describes a generator's shape: what a generator-only file records in its

@@ -34,8 +34,7 @@ func Score(ctx context.Context, model *avatar.Model, set *dataset.Set, fakes [][
 		}
 	}
 	fakes = fakes[:n]
-	mo := metrics.DefaultOptions()
-	mo.Seed = seed
+	mo := swdOptions(seed)
 	d.Seed = seed
 	if d.Fake, err = metrics.SWDContext(ctx, realA, fakes, size, mo); err != nil {
 		return d, nil, nil, 0, err
@@ -45,6 +44,14 @@ func Score(ctx context.Context, model *avatar.Model, set *dataset.Set, fakes [][
 	}
 	d.Ratio = d.Fake.Average / d.Floor.Average
 	return d, realA, fakes, replaced, nil
+}
+
+// swdOptions are the metric's settings for a draw of seed: the defaults, with the
+// metric's randomness drawn from seed, the same for every score of one draw.
+func swdOptions(seed uint64) metrics.Options {
+	mo := metrics.DefaultOptions()
+	mo.Seed = seed
+	return mo
 }
 
 // Mean averages the draws' fake (or, with floor, real-vs-real) results level by level.
@@ -94,9 +101,7 @@ func Untrained(ctx context.Context, m *avatar.Model, n int, seed uint64, real []
 	if err != nil {
 		return nil, err
 	}
-	mo := metrics.DefaultOptions()
-	mo.Seed = seed
-	r, err := metrics.SWDContext(ctx, real, uf, m.Size(), mo)
+	r, err := metrics.SWDContext(ctx, real, uf, m.Size(), swdOptions(seed))
 	return &r, err
 }
 
@@ -120,16 +125,13 @@ func NearestReal(ctx context.Context, fakes [][]uint8, set *dataset.Set, data st
 	if err != nil {
 		return nil, err
 	}
-	nr := &Nearest{Checked: len(fakes), MinRMS: math.Inf(1)}
+	nr := &Nearest{Checked: len(fakes)}
 	rms := make([]float64, len(ms))
 	for i, m := range ms {
 		rms[i] = m.RMS
-		if m.RMS < nr.MinRMS {
+		if i == 0 || m.RMS < nr.MinRMS {
 			nr.MinRMS, nr.Closest = m.RMS, filepath.Join(data, set.Path(m.Real))
 		}
-	}
-	if len(ms) == 0 {
-		nr.MinRMS = 0 // nothing checked; JSON has no infinity
 	}
 	nr.MedianRMS = median(rms)
 	return nr, nil
